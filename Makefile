@@ -1,0 +1,24 @@
+# The two set-up commands of the README. Both create .venv and install ARX into it when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test install
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make serve: the service on the embedded default (SQLite, generated keys, self-signed TLS) at https://127.0.0.1:8443
+serve: $(STAMP)
+	$(BIN)/arx init
+	$(BIN)/arx serve
+
+## make test: the whole test suite (SQLite; set ARX_TEST_DATABASE_URL for PostgreSQL)
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,1 @@
+"""ARX — Asset Recovery eXchange."""

@@ -1,0 +1,65 @@
+"""FastAPI dependencies: the runtime, one unit of work per request, and the authenticated principal."""
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.principal import Principal, Role
+from app.auth.tokens import TokenError
+from app.errors import AppError, Unauthorized
+from app.runtime import Runtime
+from app.users.models import RevokedToken, User
+
+_bearer = HTTPBearer(auto_error=False, description="ES256 access token from /api/v1/auth/token")
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", "-")
+
+
+def _session(request: Request) -> Iterator[Session]:
+    """The request's unit of work; what a refusal must leave behind is written in its own transaction."""
+    runtime = get_runtime(request)
+    try:
+        with runtime.db.unit_of_work() as session:
+            yield session
+    except AppError as exc:
+        if exc.on_rollback is not None:
+            with runtime.db.unit_of_work() as session:
+                exc.on_rollback(session)
+        raise
+
+
+# scope="function": the transaction commits (audit entry included) *before* the response is sent.
+DbSession = Annotated[Session, Depends(_session, scope="function")]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def _principal(request: Request, session: DbSession, runtime: RuntimeDep,
+               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized()
+    try:
+        claims = runtime.tokens.verify(credentials.credentials)
+    except TokenError as exc:
+        raise Unauthorized() from exc
+    if session.get(RevokedToken, claims.jti) is not None:
+        raise Unauthorized()
+    user = session.scalar(select(User).where(User.username == claims.sub))
+    # Disabling a user, or changing its role or party, bumps token_version: older tokens die at once.
+    if (user is None or user.disabled or user.party_code != claims.party or user.role != claims.role
+            or user.token_version != claims.token_version):
+        raise Unauthorized()
+    return Principal(username=user.username, party=user.party_code, role=Role(user.role), user_id=user.id,
+                     jti=claims.jti, expires_at=claims.exp, request_id=request_id(request))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]

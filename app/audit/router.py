@@ -1,0 +1,5 @@
+"""Read-only audit endpoints."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["audit"])

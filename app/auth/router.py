@@ -1,0 +1,41 @@
+"""Token issue and revocation, the JWKS, and /me."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request, Response
+
+from app.api import CurrentPrincipal, DbSession, RuntimeDep, request_id
+from app.auth import service
+from app.auth.schemas import Me, TokenResponse
+
+router = APIRouter(tags=["auth"])
+wellknown = APIRouter(tags=["auth"])
+
+
+@router.post("/auth/token", response_model=TokenResponse)
+def issue_token(request: Request, session: DbSession, runtime: RuntimeDep,
+                username: Annotated[str, Form(max_length=256)],
+                password: Annotated[str, Form(max_length=1024)],
+                otp: Annotated[str | None, Form(max_length=16)] = None) -> TokenResponse:
+    """OAuth2 password grant (+ otp when the user has TOTP)."""
+    token, ttl = service.login(session, runtime, username=username, password=password, otp=otp,
+                               request_id=request_id(request))
+    return TokenResponse(access_token=token, expires_in=ttl)
+
+
+@router.post("/auth/logout", status_code=204, response_class=Response)
+def logout(session: DbSession, principal: CurrentPrincipal) -> Response:
+    """Revoke the presented token."""
+    service.logout(session, principal)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=Me)
+def me(principal: CurrentPrincipal) -> Me:
+    return Me(username=principal.username, party=principal.party, role=str(principal.role))
+
+
+@wellknown.get("/.well-known/jwks.json")
+def jwks(runtime: RuntimeDep) -> dict[str, Any]:
+    """Public keys of every signing version still valid."""
+    return runtime.tokens.jwks()

@@ -1,0 +1,106 @@
+"""Logging in (password, TOTP, throttling) and out."""
+
+import hmac
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.audit.service import Action, Outcome, denied, record
+from app.auth.passwords import verify_password
+from app.auth.principal import ANONYMOUS, Principal, Role
+from app.errors import TooManyRequests, Unauthorized
+from app.runtime import Runtime
+from app.users.models import LoginThrottle, RevokedToken, User
+from app.users.service import normalise_username, totp_aad
+
+log = logging.getLogger("arx.auth")
+LOGIN_FAILED = "Invalid username, password or one-time code."
+MAX_LOCKOUT = timedelta(hours=1)
+TOTP_STEP = 30
+
+
+def _anonymous(username: str, request_id: str) -> Principal:
+    """The not-yet-authenticated caller of a login, as its audit entries name it."""
+    return Principal(username=username, party="-", role=ANONYMOUS, request_id=request_id)
+
+
+def _accept_totp(runtime: Runtime, user: User, otp: str | None) -> bool:
+    """RFC 6238 with one step of drift either way; each step's code is accepted once (replay)."""
+    sealed = user.totp_sealed()
+    if sealed is None:
+        return True
+    if not otp or not otp.isdigit() or len(otp) != 6:
+        return False
+    totp = pyotp.TOTP(runtime.envelope.open(sealed, totp_aad(user.username)).decode())
+    now_step = int(time.time()) // TOTP_STEP
+    for step in (now_step - 1, now_step, now_step + 1):
+        if hmac.compare_digest(totp.generate_otp(step), otp):
+            if user.totp_last_step is not None and step <= user.totp_last_step:
+                return False
+            user.totp_last_step = step
+            return True
+    return False
+
+
+def _lockout(runtime: Runtime, failures: int) -> timedelta:
+    over = failures - runtime.settings.login_max_failures
+    if over < 0:
+        return timedelta(0)
+    return min(MAX_LOCKOUT, timedelta(seconds=runtime.settings.login_lockout_seconds * 2 ** min(over, 16)))
+
+
+def _failed(runtime: Runtime, username: str, request_id: str):  # type: ignore[no-untyped-def]
+    """on_rollback hook: count the failure (known and unknown usernames alike) and audit it."""
+
+    def write(session: Session) -> None:
+        now = datetime.now(UTC)
+        throttle = session.get(LoginThrottle, username) or LoginThrottle(username=username, failures=0)
+        session.add(throttle)
+        throttle.failures += 1
+        throttle.last_failure_at = now
+        lock = _lockout(runtime, throttle.failures)
+        if lock:
+            throttle.locked_until = now + lock
+            log.warning("login locked", extra={"request_id": request_id, "failures": throttle.failures})
+        record(session, _anonymous(username, request_id), Action.LOGIN, outcome=Outcome.FAILED)
+
+    return write
+
+
+def login(session: Session, runtime: Runtime, *, username: str, password: str, otp: str | None,
+          request_id: str) -> tuple[str, int]:
+    """A fresh access token, or Unauthorized with the same answer whatever was wrong."""
+    username = normalise_username(username)[:64]
+    now = datetime.now(UTC)
+    throttle = session.get(LoginThrottle, username)
+    if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
+        retry = int((throttle.locked_until - now).total_seconds()) + 1
+        raise TooManyRequests("Too many failed logins; try again later.", retry_after=retry,
+                              on_rollback=denied(_anonymous(username, request_id), Action.LOGIN, None))
+    user = session.scalar(select(User).where(User.username == username))
+    ok = verify_password(user.password_hash if user else None, password)
+    ok = ok and user is not None and not user.disabled and _accept_totp(runtime, user, otp)
+    if not ok or user is None:
+        raise Unauthorized(LOGIN_FAILED, on_rollback=_failed(runtime, username, request_id))
+    if throttle is not None:
+        session.delete(throttle)
+    token, ttl = runtime.tokens.issue(username=user.username, party=user.party_code, role=user.role,
+                                      token_version=user.token_version)
+    principal = Principal(username=user.username, party=user.party_code, role=Role(user.role),
+                          user_id=user.id, request_id=request_id)
+    record(session, principal, Action.LOGIN)
+    record(session, principal, Action.TOKEN_ISSUE)
+    return token, ttl
+
+
+def logout(session: Session, principal: Principal) -> None:
+    """Deny the presented token's jti until it would have expired."""
+    assert principal.jti is not None and principal.expires_at is not None
+    now = datetime.now(UTC)
+    session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
+    session.add(RevokedToken(jti=principal.jti, expires_at=datetime.fromtimestamp(principal.expires_at, UTC)))
+    record(session, principal, Action.TOKEN_REVOKE, object_id=principal.jti)

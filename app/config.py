@@ -1,0 +1,38 @@
+"""Settings read from ARX_* environment variables (CONTRACT.md, "Set-up and configuration")."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; defaults run the embedded SQLite set-up."""
+
+    model_config = SettingsConfigDict(env_prefix="ARX_", extra="ignore")
+
+    database_url: str = "sqlite:///./var/arx.db"
+    keys_dir: Path = Path("./keys")
+    keyring_passphrase: SecretStr | None = None
+    token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    token_issuer: str = "urn:arx:platform"
+    token_audience: str = "urn:arx:api"
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    expose_docs: bool = False
+    cors_origins: list[str] = []
+    # Seconds between checks of the keyring file by a running service (CONTRACT: changes reach it within 5 s).
+    keyring_poll_seconds: float = Field(default=1.0, gt=0, le=4)
+    # OWASP Authentication Cheat Sheet: lock an account after repeated failures, for a growing time.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_seconds: int = Field(default=60, ge=1)
+    search_rate_per_minute: int = Field(default=120, ge=1)
+    write_rate_per_minute: int = Field(default=600, ge=1)
+    audit_seal_interval_seconds: float = Field(default=0.5, gt=0, le=2)
+    audit_origin: str = "arx.example/audit-log"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own Settings and pass them explicitly)."""
+    return Settings()

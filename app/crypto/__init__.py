@@ -1,0 +1,1 @@
+"""Everything that touches key material or cryptographic primitives lives in this package."""

@@ -1,0 +1,108 @@
+"""The FastAPI application: routers, RFC 9457 error handlers, middleware."""
+
+import logging
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.config import Settings, get_settings
+from app.errors import PROBLEM_JSON, AppError, problem_body
+from app.middleware import ArxMiddleware
+from app.runtime import Runtime
+
+log = logging.getLogger("arx")
+
+
+def _problem(request: Request, status: int, title: str, detail: str, slug: str,
+             errors: list[dict[str, Any]] | None = None,
+             headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(problem_body(status, title, detail, slug, instance=request.url.path, errors=errors),
+                        status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    # ("body", "subjects", 0, "birth_date") -> "subjects[0].birth_date"
+    out = ""
+    for part in loc[1:] if loc and loc[0] in ("body", "query", "path", "header", "form") else loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or str(loc[0] if loc else "request")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def app_error(request: Request, exc: AppError) -> JSONResponse:
+        return _problem(request, exc.status, exc.title, exc.detail, exc.type_slug, exc.errors, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # Never echo the offending input back: it may be a name or an identifier.
+        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+                  for e in exc.errors()]
+        fields = ", ".join(sorted({e["field"] for e in errors}))
+        return _problem(request, 422, "Invalid input", f"Invalid value for: {fields}.", "invalid-input",
+                        errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
+        detail = exc.detail if isinstance(exc.detail, str) else "Request refused."
+        if exc.status_code == 404:
+            detail = "No such resource."
+        return _problem(request, exc.status_code, titles.get(exc.status_code, "Error"), detail,
+                        titles.get(exc.status_code, "error").lower().replace(" ", "-"),
+                        headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", "-")})
+        return _problem(request, 500, "Internal server error", "The request could not be completed.",
+                        "internal")
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the ASGI app over settings (or an already built runtime, as tests do)."""
+    settings = settings or (runtime.settings if runtime else get_settings())
+    runtime = runtime or Runtime.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        from app.audit.sequencer import run_sequencer
+
+        async with run_sequencer(runtime):
+            yield
+
+    docs = settings.expose_docs
+    app = FastAPI(title="ARX — Asset Recovery eXchange", version="1.0", lifespan=lifespan,
+                  docs_url="/docs" if docs else None, redoc_url=None,
+                  openapi_url="/openapi.json" if docs else None)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+
+    from app.audit.router import router as audit_router
+    from app.auth.router import router as auth_router
+    from app.auth.router import wellknown
+    from app.notices.router import router as notices_router
+    from app.parties.router import router as parties_router
+    from app.reference.router import router as reference_router
+    from app.search.router import router as search_router
+
+    for router in (auth_router, parties_router, reference_router, notices_router, search_router,
+                   audit_router):
+        app.include_router(router, prefix="/api/v1")
+    app.include_router(wellknown)
+
+    @app.get("/health", tags=["health"])
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
+                           allow_methods=["GET", "POST", "PUT"], allow_headers=["Authorization",
+                                                                             "Content-Type"])
+    app.add_middleware(ArxMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

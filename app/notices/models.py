@@ -1,0 +1,62 @@
+"""Notices and their immutable, encrypted revisions. Only routing and access-control data is in clear."""
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.crypto.columns import SealedColumns
+from app.db import Base, UTCDateTime, utcnow
+
+BROADCAST = "*"
+
+
+class Notice(Base):
+    __tablename__ = "notice"
+    __table_args__ = (Index("ix_notice_created_at_id", "created_at", "id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    author_party: Mapped[str] = mapped_column(ForeignKey("party.code"), index=True)
+    author_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    tlp: Mapped[str] = mapped_column(String(16))
+    # Distinct asset statuses of the current revision, comma-joined (routing summary, no identifiers).
+    asset_status: Mapped[str] = mapped_column(String(128), default="")
+    current_revision: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    recipients: Mapped[list["NoticeRecipient"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="NoticeRecipient.party_code")
+    paragraphs: Mapped[list["NoticeParagraph"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="NoticeParagraph.paragraph")
+
+
+class NoticeRecipient(Base):
+    """A party the current revision is shared with; ``*`` means every party."""
+
+    __tablename__ = "notice_recipient"
+
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notice.id"), primary_key=True)
+    party_code: Mapped[str] = mapped_column(String(8), primary_key=True, index=True)
+
+
+class NoticeParagraph(Base):
+    """A Paris Declaration paragraph the current revision is tagged with."""
+
+    __tablename__ = "notice_paragraph"
+
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notice.id"), primary_key=True)
+    paragraph: Mapped[str] = mapped_column(ForeignKey("paris_paragraph.number"), primary_key=True,
+                                           index=True)
+
+
+class NoticeRevision(SealedColumns, Base):
+    """One immutable revision: the whole notice document, envelope-encrypted."""
+
+    __tablename__ = "notice_revision"
+
+    notice_id: Mapped[str] = mapped_column(ForeignKey("notice.id"), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    author_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,70 @@
+"""HTTP for notices: parse, call the service, render."""
+
+import re
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+
+from app.api import CurrentPrincipal, DbSession, RuntimeDep
+from app.errors import InvalidInput
+from app.notices import service
+from app.notices.schemas import NoticeDocument, NoticeKind, NoticeList, NoticeRead, RevisionList
+
+router = APIRouter(prefix="/notices", tags=["notices"])
+
+
+@router.post("", status_code=201, response_model=NoticeRead)
+def post_notice(doc: NoticeDocument, session: DbSession, runtime: RuntimeDep,
+                principal: CurrentPrincipal) -> NoticeRead:
+    """Post a notice for the caller's party."""
+    return service.create_notice(session, runtime, principal, doc)
+
+
+@router.get("", response_model=NoticeList)
+def list_notices(session: DbSession, runtime: RuntimeDep, principal: CurrentPrincipal,
+                 kind: NoticeKind | None = None,
+                 paris_paragraph: Annotated[str | None, Query(max_length=16)] = None,
+                 author_party: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9]{1,7}$")] = None,
+                 since: datetime | None = None,
+                 limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
+                 cursor: Annotated[str | None, Query(max_length=512)] = None) -> NoticeList:
+    """Notices visible to the caller, newest first."""
+    if since is not None and since.tzinfo is None:
+        raise InvalidInput("since: give a timezone (e.g. 2026-01-01T00:00:00Z)",
+                           errors=[{"field": "since", "message": "timezone required"}])
+    items, next_cursor = service.list_notices(session, runtime, principal, kind=kind,
+                                              paris_paragraph=paris_paragraph, author_party=author_party,
+                                              since=since, limit=limit, cursor=cursor)
+    return NoticeList(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{notice_id}", response_model=NoticeRead)
+def get_notice(notice_id: str, session: DbSession, runtime: RuntimeDep,
+               principal: CurrentPrincipal) -> NoticeRead:
+    return service.get_notice(session, runtime, principal, notice_id)
+
+
+def _if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    m = re.fullmatch(r'(?:W/)?"?(\d{1,9})"?', value.strip())
+    if m is None:
+        raise InvalidInput("If-Match: expected a revision number", errors=[{"field": "If-Match",
+                                                                           "message": "invalid"}])
+    return int(m.group(1))
+
+
+@router.put("/{notice_id}", response_model=NoticeRead)
+def put_notice(notice_id: str, doc: NoticeDocument, session: DbSession, runtime: RuntimeDep,
+               principal: CurrentPrincipal,
+               if_match: Annotated[str | None, Header(max_length=32)] = None) -> NoticeRead:
+    """Append a revision (author party only). Optional If-Match: the revision the edit is based on."""
+    return service.revise_notice(session, runtime, principal, notice_id, doc,
+                                 expected_revision=_if_match(if_match))
+
+
+@router.get("/{notice_id}/revisions", response_model=RevisionList)
+def get_revisions(notice_id: str, session: DbSession, runtime: RuntimeDep,
+                  principal: CurrentPrincipal) -> RevisionList:
+    return RevisionList(items=service.list_revisions(session, runtime, principal, notice_id))

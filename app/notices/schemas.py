@@ -1,0 +1,190 @@
+"""The notice document (CONTRACT.md, "Notices"), validated with field libraries."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Literal
+
+import pycountry
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
+                      model_validator)
+from stdnum import bic, iban, imo, isin, lei
+from stdnum.exceptions import ValidationError as StdnumError
+
+from app.notices.models import BROADCAST
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _clean(value: str) -> str:
+    """Refuse control, zero-width and bidi-override characters (hostile Unicode); normalise to NFC."""
+    if _CONTROL.search(value):
+        raise ValueError("contains control or invisible formatting characters")
+    value = unicodedata.normalize("NFC", value).strip()
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
+def _alpha3(value: str) -> str:
+    if len(value) != 3 or pycountry.countries.get(alpha_3=value) is None:
+        raise ValueError("not an ISO 3166-1 alpha-3 country code")
+    return value
+
+
+def _currency(value: str) -> str:
+    if len(value) != 3 or pycountry.currencies.get(alpha_3=value) is None:
+        raise ValueError("not an ISO 4217 currency code")
+    return value
+
+
+def _past_date(value: date) -> date:
+    if value > date.today():
+        raise ValueError("must not be in the future")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_clean)]
+Country = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_alpha3)]
+Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
+PastDate = Annotated[date, AfterValidator(_past_date)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=100_000)
+
+
+# python-stdnum validators for identifier schemes with a known format (checksums included).
+_STDNUM = {"iban": iban, "bic": bic, "lei": lei, "isin": isin, "imo": imo}
+
+
+def validate_identifier(scheme: str, value: str) -> str:
+    module = _STDNUM.get(scheme)
+    if module is None:
+        return value
+    try:
+        return module.compact(module.validate(value))
+    except StdnumError as exc:
+        raise ValueError(f"not a valid {scheme.upper()}") from exc
+
+
+class Identifier(Strict):
+    scheme: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+    value: Annotated[Text, Field(max_length=200)]
+
+    @model_validator(mode="after")
+    def _known_format(self) -> Identifier:
+        self.value = validate_identifier(self.scheme, self.value)
+        return self
+
+
+class Subject(Strict):
+    name: Annotated[Text, Field(max_length=300)]
+    aliases: Annotated[list[Annotated[Text, Field(max_length=300)]], Field(max_length=50)] = []
+    birth_date: PastDate | None = None
+    nationality: Country | None = None
+    identifiers: Annotated[list[Identifier], Field(max_length=50)] = []
+
+
+class Money(Strict):
+    amount: Annotated[Decimal, Field(ge=0, max_digits=20, decimal_places=4, allow_inf_nan=False)]
+    currency: Currency
+
+
+class AssetStatus(StrEnum):
+    IDENTIFIED = "identified"
+    TRACED = "traced"
+    FROZEN = "frozen"
+    SEIZED = "seized"
+    CONFISCATED = "confiscated"
+    RELEASED = "released"
+    RETURNED = "returned"
+
+
+# Asset types whose identifier has a checkable format.
+_ASSET_IDENTIFIER_SCHEME = {"bank_account": "iban", "securities": "isin", "vessel": "imo"}
+
+
+class Asset(Strict):
+    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
+    description: Annotated[Text, Field(max_length=2000)] | None = None
+    jurisdiction: Country | None = None
+    identifier: Annotated[Text, Field(max_length=200)] | None = None
+    value: Money | None = None
+    status: AssetStatus
+    status_date: PastDate | None = None
+    order_reference: Annotated[Text, Field(max_length=200)] | None = None
+
+    @model_validator(mode="after")
+    def _identifier_format(self) -> Asset:
+        scheme = _ASSET_IDENTIFIER_SCHEME.get(self.type)
+        # A bank account identified by something IBAN-shaped must be a valid IBAN (checksum included);
+        # other account numbers (non-IBAN countries) are accepted as given.
+        if scheme and self.identifier and (scheme != "iban" or re.match(r"^[A-Z]{2}\d{2}", self.identifier)):
+            self.identifier = validate_identifier(scheme, self.identifier)
+        return self
+
+
+NoticeKind = Literal["financial_investigation", "frozen_asset"]
+Tlp = Literal["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]
+PartyCode = Annotated[str, Field(pattern=r"^(\*|[A-Z][A-Z0-9]{1,7})$")]
+NO_BROADCAST_TLP = {"RED", "AMBER+STRICT"}
+
+
+class NoticeDocument(Strict):
+    """What a focal point writes; everything but routing data is encrypted at rest."""
+
+    kind: NoticeKind
+    title: Annotated[Text, Field(max_length=300)]
+    tlp: Tlp  # before recipients: the recipients check reads it
+    recipients: Annotated[list[PartyCode], Field(min_length=1, max_length=300)]
+    paris_paragraphs: Annotated[list[Annotated[str, Field(pattern=r"^[0-9]{1,3}(\([a-z]\))?$")]],
+                                Field(min_length=1, max_length=50)]
+    reference: Annotated[Text, Field(max_length=200)] | None = None
+    subjects: Annotated[list[Subject], Field(max_length=200)] = []
+    assets: Annotated[list[Asset], Field(max_length=500)] = []
+    narrative: Annotated[Text, Field(max_length=50_000)] | None = None
+
+    @field_validator("recipients")
+    @classmethod
+    def _routing(cls, recipients: list[str], info: ValidationInfo) -> list[str]:
+        if len(set(recipients)) != len(recipients):
+            raise ValueError("duplicate party codes")
+        if BROADCAST in recipients and len(recipients) > 1:
+            raise ValueError('"*" stands alone')
+        tlp = info.data.get("tlp")
+        if BROADCAST in recipients and tlp in NO_BROADCAST_TLP:
+            raise ValueError(f'TLP:{tlp} may not be broadcast to "*"')
+        return recipients
+
+    @field_validator("paris_paragraphs")
+    @classmethod
+    def _unique_paragraphs(cls, paragraphs: list[str]) -> list[str]:
+        if len(set(paragraphs)) != len(paragraphs):
+            raise ValueError("duplicate paragraphs")
+        return paragraphs
+
+
+class NoticeRead(NoticeDocument):
+    """A stored notice as one revision had it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    author_party: str
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class NoticeList(BaseModel):
+    items: list[NoticeRead]
+    next_cursor: str | None
+
+
+class RevisionList(BaseModel):
+    items: list[NoticeRead]

@@ -1,0 +1,218 @@
+"""Notice use cases: post, read, list, revise, history. Every query goes through policy.visible_notices."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from app import policy
+from app.audit.service import Action, denied, record
+from app.auth.principal import Principal
+from app.db import utcnow
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.notices.models import BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
+from app.notices.schemas import NoticeDocument, NoticeRead
+from app.parties.service import registered_codes
+from app.reference.service import known_numbers
+from app.runtime import Runtime
+from app.search.indexer import index_subjects
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 50
+
+
+def content_aad(notice_id: str, revision: int, author_party: str, kind: str) -> bytes:
+    """Binds a revision's ciphertext and wrapped key to its row: moved or re-attributed, it won't open."""
+    return f"arx/notice|{notice_id}|{revision}|{author_party}|{kind}".encode()
+
+
+def revision_aad(notice: Notice, revision: NoticeRevision) -> bytes:
+    return content_aad(notice.id, revision.revision, notice.author_party, notice.kind)
+
+
+def _check_references(session: Session, doc: NoticeDocument) -> None:
+    """Recipients must be registered parties (or "*"); tags must be in the loaded vocabulary."""
+    wanted = set(doc.recipients) - {BROADCAST}
+    unknown = sorted(wanted - registered_codes(session, wanted))
+    if unknown:
+        raise InvalidInput(f"recipients: not registered parties: {', '.join(unknown)}",
+                           errors=[{"field": "recipients", "message": "unknown party"}])
+    tags = set(doc.paris_paragraphs)
+    unknown = sorted(tags - known_numbers(session, tags))
+    if unknown:
+        raise InvalidInput(f"paris_paragraphs: not in the loaded vocabulary: {', '.join(unknown)}",
+                           errors=[{"field": "paris_paragraphs", "message": "unknown paragraph"}])
+
+
+def _route(notice: Notice, doc: NoticeDocument) -> None:
+    """Copy what routing and access control need into the clear columns."""
+    notice.tlp = doc.tlp
+    notice.asset_status = ",".join(sorted({a.status.value for a in doc.assets}))
+    notice.recipients = [NoticeRecipient(party_code=code) for code in sorted(set(doc.recipients))]
+    notice.paragraphs = [NoticeParagraph(paragraph=p) for p in sorted(set(doc.paris_paragraphs))]
+
+
+def _seal(runtime: Runtime, notice: Notice, number: int, doc: NoticeDocument, principal: Principal,
+          now: datetime) -> NoticeRevision:
+    revision = NoticeRevision(notice_id=notice.id, revision=number, author_user_id=principal.user_id,
+                              created_at=now)
+    plaintext = doc.model_dump_json().encode()
+    revision.store(runtime.envelope.seal(plaintext, revision_aad(notice, revision)))
+    return revision
+
+
+def _open(runtime: Runtime, notice: Notice, revision: NoticeRevision, updated_at: datetime) -> NoticeRead:
+    document = json.loads(runtime.envelope.open(revision.sealed(), revision_aad(notice, revision)))
+    return NoticeRead(**document, id=notice.id, author_party=notice.author_party,
+                      revision=revision.revision, created_at=notice.created_at, updated_at=updated_at)
+
+
+def create_notice(session: Session, runtime: Runtime, principal: Principal,
+                  doc: NoticeDocument) -> NoticeRead:
+    """Post a notice for the caller's party (author party from the token, never from the body)."""
+    if not policy.can_post_notice(principal):
+        raise Forbidden("this role may not post notices")
+    _check_references(session, doc)
+    now = utcnow()
+    notice = Notice(id=str(uuid.uuid4()), kind=doc.kind, author_party=principal.party,
+                    author_user_id=principal.user_id, current_revision=1, created_at=now, updated_at=now)
+    _route(notice, doc)
+    session.add(notice)
+    revision = _seal(runtime, notice, 1, doc, principal, now)
+    session.add(revision)
+    session.flush()
+    index_subjects(session, runtime, notice.id, 1, doc.subjects)
+    record(session, principal, Action.NOTICE_CREATE, object_id=notice.id)
+    return _open(runtime, notice, revision, now)
+
+
+def _valid_id(notice_id: str) -> bool:
+    try:
+        return str(uuid.UUID(notice_id)) == notice_id
+    except ValueError:
+        return False
+
+
+def _visible(session: Session, principal: Principal, notice_id: str, action: Action,
+             *, for_update: bool = False) -> Notice:
+    """The notice if principal may see it; otherwise 404 (absent and invisible look the same), audited."""
+    notice = None
+    if _valid_id(notice_id):
+        query = select(Notice).where(Notice.id == notice_id, policy.visible_notices(principal))
+        if for_update:
+            query = query.with_for_update()
+        notice = session.scalar(query)
+    if notice is None:
+        raise NotFound(on_rollback=denied(principal, action, notice_id[:64]))
+    return notice
+
+
+def _current(session: Session, notice: Notice) -> NoticeRevision:
+    revision = session.get(NoticeRevision, (notice.id, notice.current_revision))
+    assert revision is not None
+    return revision
+
+
+def get_notice(session: Session, runtime: Runtime, principal: Principal, notice_id: str) -> NoticeRead:
+    notice = _visible(session, principal, notice_id, Action.NOTICE_READ)
+    record(session, principal, Action.NOTICE_READ, object_id=notice.id)
+    return _open(runtime, notice, _current(session, notice), notice.updated_at)
+
+
+def encode_cursor(notice: Notice) -> str:
+    raw = json.dumps([notice.created_at.isoformat(), notice.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, notice_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created), str(notice_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput("cursor: not a cursor this service issued",
+                           errors=[{"field": "cursor", "message": "invalid"}]) from None
+
+
+def list_notices(session: Session, runtime: Runtime, principal: Principal, *, kind: str | None = None,
+                 paris_paragraph: str | None = None, author_party: str | None = None,
+                 since: datetime | None = None, limit: int = DEFAULT_PAGE,
+                 cursor: str | None = None) -> tuple[list[NoticeRead], str | None]:
+    """Visible notices, newest first, in pages; each listed notice is audited as read by a listing."""
+    if not policy.sees_content(principal):
+        raise Forbidden("this role never sees notice content")
+    query = select(Notice).where(policy.visible_notices(principal))
+    if kind:
+        query = query.where(Notice.kind == kind)
+    if author_party:
+        query = query.where(Notice.author_party == author_party)
+    if paris_paragraph:
+        query = query.where(Notice.paragraphs.any(NoticeParagraph.paragraph == paris_paragraph))
+    if since:
+        query = query.where(Notice.updated_at >= since)
+    if cursor:
+        created, last_id = decode_cursor(cursor)
+        query = query.where(or_(Notice.created_at < created,
+                                and_(Notice.created_at == created, Notice.id < last_id)))
+    limit = max(1, min(limit, MAX_PAGE))
+    notices = list(session.scalars(query.order_by(Notice.created_at.desc(), Notice.id.desc())
+                                   .limit(limit + 1)))
+    more = len(notices) > limit
+    notices = notices[:limit]
+    revisions = {}
+    if notices:
+        keys = [(n.id, n.current_revision) for n in notices]
+        rows = session.scalars(select(NoticeRevision).where(
+            or_(*(and_(NoticeRevision.notice_id == i, NoticeRevision.revision == r) for i, r in keys))))
+        revisions = {r.notice_id: r for r in rows}
+    items = [_open(runtime, n, revisions[n.id], n.updated_at) for n in notices]
+    for n in notices:
+        record(session, principal, Action.NOTICE_LIST, object_id=n.id)
+    if not notices:
+        record(session, principal, Action.NOTICE_LIST)
+    return items, (encode_cursor(notices[-1]) if more else None)
+
+
+def revise_notice(session: Session, runtime: Runtime, principal: Principal, notice_id: str,
+                  doc: NoticeDocument, *, expected_revision: int | None = None) -> NoticeRead:
+    """Append a revision (author party only); nothing is overwritten. Revisions of one notice are
+    serialised by a row lock (PostgreSQL) or the write lock (SQLite); If-Match gives optimistic checks."""
+    notice = _visible(session, principal, notice_id, Action.NOTICE_REVISE, for_update=True)
+    if session.scalar(select(Notice.id).where(Notice.id == notice.id,
+                                              policy.revisable_notices(principal))) is None:
+        raise Forbidden("only the author party may revise a notice",
+                        on_rollback=denied(principal, Action.NOTICE_REVISE, notice.id))
+    if doc.kind != notice.kind:
+        raise InvalidInput("kind: a notice's kind cannot change", errors=[{"field": "kind",
+                                                                         "message": "immutable"}])
+    if expected_revision is not None and expected_revision != notice.current_revision:
+        raise Conflict(f"notice is at revision {notice.current_revision}, not {expected_revision}")
+    _check_references(session, doc)
+    now = utcnow()
+    number = notice.current_revision + 1
+    revision = _seal(runtime, notice, number, doc, principal, now)
+    session.add(revision)
+    notice.current_revision = number
+    notice.updated_at = now
+    _route(notice, doc)
+    session.flush()
+    index_subjects(session, runtime, notice.id, number, doc.subjects)
+    record(session, principal, Action.NOTICE_REVISE, object_id=notice.id)
+    return _open(runtime, notice, revision, now)
+
+
+def list_revisions(session: Session, runtime: Runtime, principal: Principal,
+                   notice_id: str) -> list[NoticeRead]:
+    """Every revision, oldest first, each the whole notice as it stood."""
+    notice = _visible(session, principal, notice_id, Action.NOTICE_REVISIONS)
+    revisions = session.scalars(select(NoticeRevision).where(NoticeRevision.notice_id == notice.id)
+                                .order_by(NoticeRevision.revision))
+    record(session, principal, Action.NOTICE_REVISIONS, object_id=notice.id)
+    return [_open(runtime, notice, r, r.created_at) for r in revisions]
+
+

@@ -1,0 +1,88 @@
+"""The Paris Declaration vocabulary: loaded from a data file, read by everyone."""
+
+import json
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit.service import Action, record
+from app.auth.principal import Principal
+from app.errors import InvalidInput
+from app.reference.models import ParisParagraph
+
+SHIPPED_FILE = "paris_paragraphs.json"
+
+
+class ParagraphIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    number: str = Field(pattern=r"^[0-9]{1,3}(\([a-z]\))?$")
+    addressee: str = Field(min_length=1, max_length=200)
+    gist: str = Field(min_length=1, max_length=2000)
+    text: str | None = Field(default=None, max_length=20_000)
+
+
+class VocabularyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: str | None = None
+    paragraphs: list[ParagraphIn] = Field(min_length=1, max_length=500)
+
+
+def shipped_vocabulary() -> dict[str, Any]:
+    return json.loads(resources.files("app.reference").joinpath(SHIPPED_FILE).read_text("utf-8"))
+
+
+def parse_vocabulary(raw: str | bytes) -> VocabularyFile:
+    try:
+        return VocabularyFile.model_validate_json(raw)
+    except ValidationError as exc:
+        fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()}))
+        raise InvalidInput(f"invalid paragraph file: {fields}") from None
+
+
+def load_paragraphs(session: Session, actor: Principal, vocabulary: VocabularyFile) -> int:
+    """Insert or update every paragraph of the file (paragraphs already used by notices are kept)."""
+    numbers = [p.number for p in vocabulary.paragraphs]
+    if len(set(numbers)) != len(numbers):
+        raise InvalidInput("duplicate paragraph numbers in the file")
+    existing = {p.number: p for p in session.scalars(select(ParisParagraph))}
+    for p in vocabulary.paragraphs:
+        row = existing.get(p.number) or ParisParagraph(number=p.number)
+        row.addressee, row.gist, row.text = p.addressee, p.gist, p.text
+        session.add(row)
+    session.flush()
+    record(session, actor, Action.PARAGRAPHS_LOAD, object_id=f"{len(numbers)} paragraphs")
+    return len(numbers)
+
+
+def load_paragraph_file(session: Session, actor: Principal, path: Path) -> int:
+    return load_paragraphs(session, actor, parse_vocabulary(path.read_bytes()))
+
+
+def ensure_shipped_paragraphs(session: Session, actor: Principal) -> bool:
+    """Load the shipped vocabulary when none is loaded yet."""
+    if session.scalar(select(ParisParagraph.number).limit(1)) is not None:
+        return False
+    load_paragraphs(session, actor, VocabularyFile.model_validate(shipped_vocabulary()))
+    return True
+
+
+def _sort_key(number: str) -> tuple[int, str]:
+    m = re.match(r"^(\d+)(.*)$", number)
+    return (int(m.group(1)), m.group(2)) if m else (10**6, number)
+
+
+def list_paragraphs(session: Session) -> list[ParisParagraph]:
+    return sorted(session.scalars(select(ParisParagraph)), key=lambda p: _sort_key(p.number))
+
+
+def known_numbers(session: Session, numbers: set[str]) -> set[str]:
+    if not numbers:
+        return set()
+    return set(session.scalars(select(ParisParagraph.number).where(ParisParagraph.number.in_(numbers))))

@@ -1,0 +1,30 @@
+"""The long-lived parts one process shares: settings, database, keys, envelope, tokens."""
+
+from dataclasses import dataclass
+
+from app.auth.tokens import TokenService
+from app.config import Settings
+from app.crypto.envelope import Envelope
+from app.crypto.keyring import FileKeyProvider
+from app.db import Database
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    keys: FileKeyProvider
+    envelope: Envelope
+    tokens: TokenService
+
+    @classmethod
+    def build(cls, settings: Settings) -> "Runtime":
+        passphrase = settings.keyring_passphrase.get_secret_value() if settings.keyring_passphrase else None
+        keys = FileKeyProvider(settings.keys_dir, passphrase, settings.keyring_poll_seconds)
+        return cls(settings=settings, db=Database(settings.database_url), keys=keys,
+                   envelope=Envelope(keys),
+                   tokens=TokenService(keys, issuer=settings.token_issuer, audience=settings.token_audience,
+                                       ttl_seconds=settings.token_ttl_seconds))
+
+    def close(self) -> None:
+        self.db.dispose()

@@ -1,0 +1,78 @@
+"""User administration: create, disable."""
+
+import re
+import secrets
+
+import pyotp
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.audit.service import Action, record
+from app.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
+from app.auth.principal import Principal, Role
+from app.crypto.envelope import Envelope
+from app.errors import Conflict, InvalidInput, NotFound
+from app.parties.models import Party
+from app.users.models import User
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
+
+
+def totp_aad(username: str) -> bytes:
+    return b"arx/totp|" + username.encode()
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def add_user(session: Session, actor: Principal, envelope: Envelope, *, username: str, party: str,
+             role: str, password: str, totp: bool = False) -> tuple[User, str | None]:
+    """Create a user; returns it and, with totp, the base32 secret to hand over once."""
+    username = normalise_username(username)
+    if not USERNAME.match(username):
+        raise InvalidInput("username: 2–64 of a-z 0-9 . _ @ -", errors=[{"field": "username",
+                                                                          "message": "invalid"}])
+    try:
+        role_value = Role(role)
+    except ValueError:
+        raise InvalidInput(f"role must be one of {', '.join(r.value for r in Role)}",
+                           errors=[{"field": "role", "message": "unknown"}]) from None
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"password must be {MIN_PASSWORD_LENGTH}–{MAX_PASSWORD_LENGTH} characters",
+                           errors=[{"field": "password", "message": "length"}])
+    party_row = session.get(Party, party.strip().upper())
+    if party_row is None or not party_row.active:
+        raise InvalidInput("unknown party", errors=[{"field": "party", "message": "not registered"}])
+    if role_value == Role.COURT_INVESTIGATOR and party_row.kind != "court":
+        raise InvalidInput("court investigators belong to the Court (ICC)",
+                           errors=[{"field": "role", "message": "needs party ICC"}])
+    if role_value == Role.FOCAL_POINT and party_row.kind == "court":
+        raise InvalidInput("focal points belong to a State or organisation",
+                           errors=[{"field": "role", "message": "not for the Court"}])
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user {username} already exists")
+    user = User(username=username, party_code=party_row.code, role=role_value.value,
+                password_hash=hash_password(password))
+    secret = None
+    if totp:
+        secret = pyotp.random_base32(length=32)
+        user.store_totp(envelope.seal(secret.encode(), totp_aad(username)))
+    session.add(user)
+    session.flush()
+    record(session, actor, Action.USER_ADD, object_id=username)
+    return user, secret
+
+
+def disable_user(session: Session, actor: Principal, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == normalise_username(username)))
+    if user is None:
+        raise NotFound("no such user")
+    user.disabled = True
+    user.token_version += 1  # every token it holds dies at once
+    record(session, actor, Action.USER_DISABLE, object_id=user.username)
+    return user
+
+
+def random_password() -> str:
+    return secrets.token_urlsafe(24)

@@ -1,0 +1,54 @@
+"""Alembic environment: runs migrations against the URL given by app.db.alembic_config or ARX_DATABASE_URL."""
+
+import os
+from logging.config import fileConfig
+
+from alembic import context
+
+from app.db import Base, make_engine
+import app.models  # noqa: F401  (registers every table on Base.metadata)
+
+config = context.config
+if config.config_file_name and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name)
+
+target_metadata = Base.metadata
+
+
+def database_url() -> str:
+    explicit = config.attributes.get("url")
+    if explicit:
+        return explicit
+    if not config.attributes.get("configure_logger", True):
+        return config.get_main_option("sqlalchemy.url")
+    return os.environ.get("ARX_DATABASE_URL") or config.get_main_option("sqlalchemy.url")
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=database_url(), target_metadata=target_metadata, literal_binds=True,
+                      render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    engine = make_engine(database_url())
+    try:
+        with engine.connect() as conn:
+            context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+            with context.begin_transaction():
+                context.run_migrations()
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
