@@ -14,8 +14,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from app.audit.cli import audit_app
 from app.auth.principal import Principal, Role
 from app.config import Settings, get_settings
+from app.crypto.cli import keys_app
 from app.crypto.keyring import KeyringError
 from app.errors import AppError
 from app.runtime import Runtime
@@ -28,6 +30,8 @@ paragraphs_app = typer.Typer(help="The Paris Declaration vocabulary.", no_args_i
 app.add_typer(party_app, name="party")
 app.add_typer(user_app, name="user")
 app.add_typer(paragraphs_app, name="paragraphs")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
