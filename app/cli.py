@@ -75,8 +75,10 @@ def runtime_for(settings: Settings | None = None) -> Iterator[Runtime]:
 
 def run_in_unit_of_work(use_case: Callable[[Any, Runtime], T]) -> T:
     """Call use_case(session, runtime) in one transaction; one-line error and non-zero exit on failure."""
-    with runtime_for() as runtime, runtime.db.unit_of_work() as session:
-        return use_case(session, runtime)
+    with runtime_for() as runtime:
+        runtime.keys.current()  # fail fast on a missing, sealed-without-passphrase or damaged keyring
+        with runtime.db.unit_of_work() as session:
+            return use_case(session, runtime)
 
 
 @app.command()
@@ -117,6 +119,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     import uvicorn
 
     from app.crypto.tls import CERT_FILE, KEY_FILE, harden
+    from app.logging import configure_logging
     from app.main import create_app
 
     settings = get_settings()
@@ -137,9 +140,10 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         ssl_args = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     elif client_ca is not None:
         fail("--client-ca needs TLS; drop --insecure-http")
+    configure_logging()
     config = uvicorn.Config(create_app(runtime=runtime), host=host, port=port, proxy_headers=insecure_http,
                             server_header=False, date_header=True, log_level="info", access_log=False,
-                            timeout_keep_alive=15, **ssl_args)
+                            log_config=None, timeout_keep_alive=15, **ssl_args)
     config.load()
     if config.ssl is not None:
         harden(config.ssl, client_ca)
