@@ -11,8 +11,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.config import Settings, get_settings
+from app.crypto.envelope import DecryptionError
 from app.errors import PROBLEM_JSON, AppError, problem_body
+from app.logging import AccessLogMiddleware
 from app.middleware import ArxMiddleware
+from app.openapi import PROBLEM_RESPONSES
 from app.runtime import Runtime
 
 log = logging.getLogger("arx")
@@ -57,6 +60,15 @@ def install_error_handlers(app: FastAPI) -> None:
                         titles.get(exc.status_code, "error").lower().replace(" ", "-"),
                         headers=getattr(exc, "headers", None))
 
+    @app.exception_handler(DecryptionError)
+    async def integrity_failure(request: Request, exc: DecryptionError) -> JSONResponse:
+        # Tampered, moved or orphaned ciphertext: refuse loudly, never return another row's plaintext.
+        log.error("stored ciphertext failed authentication",
+                  extra={"request_id": getattr(request.state, "request_id", "-")})
+        return _problem(request, 500, "Integrity failure",
+                        "Stored data failed its integrity check; the operators have been alerted.",
+                        "integrity-failure")
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", "-")})
@@ -93,10 +105,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     for router in (auth_router, parties_router, reference_router, notices_router, search_router,
                    audit_router):
-        app.include_router(router, prefix="/api/v1")
-    app.include_router(wellknown)
+        app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
+    app.include_router(wellknown, responses=PROBLEM_RESPONSES)
 
-    @app.get("/health", tags=["health"])
+    @app.get("/health", tags=["health"], responses=PROBLEM_RESPONSES)
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -105,4 +117,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                            allow_methods=["GET", "POST", "PUT"], allow_headers=["Authorization",
                                                                              "Content-Type"])
     app.add_middleware(ArxMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Outermost, so refusals by ArxMiddleware (413, TRACE) get their access line too.
+    app.add_middleware(AccessLogMiddleware)
     return app

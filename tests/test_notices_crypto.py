@@ -1,0 +1,197 @@
+"""Encryption at rest, attacked: a stolen database reveals nothing; moved or altered ciphertext never opens."""
+
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.engine import make_url
+
+from app.crypto.envelope import DecryptionError, Envelope
+from app.crypto.keyring import FileKeyProvider, KeyringError
+from app.notices.models import Notice, NoticeRevision
+from app.notices.service import content_aad
+from tests.conftest import World, assert_problem, make_user, notice_document
+
+API = "/api/v1/notices"
+
+
+def canaries() -> dict[str, str]:
+    tag = uuid.uuid4().hex[:10].upper()
+    return {
+        "name": f"Zebulon Canaryname{tag}",
+        "alias": f"Zeb Aliascanary{tag}",
+        "passport": f"PCANARY{tag}",
+        "title": f"Title canary {tag}",
+        "narrative": f"Narrative canary {tag} about laundering",
+        "reference": f"REF-CANARY-{tag}",
+        "description": f"Villa canary {tag}",
+        "order": f"ORDER-CANARY-{tag}",
+    }
+
+
+def plant(world: World, c: dict[str, str]) -> str:
+    created = world.post_notice(
+        "fra_fp", title=c["title"], narrative=c["narrative"], reference=c["reference"],
+        subjects=[{"name": c["name"], "aliases": [c["alias"]], "birth_date": "1970-01-02",
+                   "nationality": "COD", "identifiers": [{"scheme": "passport", "value": c["passport"]}]}],
+        assets=[{"type": "bank_account", "description": c["description"], "jurisdiction": "CHE",
+                 "identifier": "CH5604835012345678009", "status": "frozen",
+                 "order_reference": c["order"], "value": {"amount": "987654.32", "currency": "CHF"}}])
+    # Revise too, so every path that writes content has run.
+    response = world.client.put(f"{API}/{created['id']}", headers=world.headers("fra_fp"), json=notice_document(
+        title=c["title"] + " v2", narrative=c["narrative"], reference=c["reference"],
+        subjects=[{"name": c["name"], "aliases": [c["alias"]]}]))
+    assert response.status_code == 200, response.text
+    return str(created["id"])
+
+
+def needles(c: dict[str, str]) -> list[bytes]:
+    words = [v for v in c.values()] + ["CH5604835012345678009", "CH56 0483 5012 3456 7800 9", "987654.32"]
+    words += [w.split()[-1] for w in (c["name"], c["alias"])]  # surname tokens on their own
+    out = []
+    for w in words:
+        out += [w.encode(), w.lower().encode(), w.upper().encode(), w.encode("utf-16-le")]
+    return out
+
+
+def raw_database_bytes(database_url: str, tmp_path: Path) -> bytes:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "")
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+                        if p.exists())
+    dump = tmp_path / "dump.sql"
+    env = {**os.environ, "PGPASSWORD": url.password or ""}
+    subprocess.run(["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U",
+                    url.username or "postgres", "-f", str(dump), url.database or ""], check=True, env=env,
+                   timeout=120)
+    return dump.read_bytes()
+
+
+class TestCanary:
+    def test_a_stolen_database_reveals_no_content(self, world: World, database_url: str,
+                                                  tmp_path: Path) -> None:
+        c = canaries()
+        notice_id = plant(world, c)
+        secret = make_user(world.runtime, username="totp_user", party="FRA", role="focal_point", totp=True)
+        assert secret
+        got = world.client.get(f"{API}/{notice_id}", headers=world.headers("icc_inv"))
+        assert got.status_code == 200 and got.json()["narrative"] == c["narrative"]  # it is really stored
+        raw = raw_database_bytes(database_url, tmp_path)
+        assert len(raw) > 10_000
+        assert notice_id.encode() in raw  # the scan does see the database
+        hits = [n for n in [*needles(c), secret.encode()] if n in raw]
+        assert hits == []
+
+
+class TestTampering:
+    def _two_notices(self, world: World) -> tuple[str, str]:
+        a = world.post_notice("fra_fp", recipients=["ICC"], narrative="alpha secret")
+        b = world.post_notice("fra_fp", recipients=["ICC"], narrative="bravo secret")
+        return str(a["id"]), str(b["id"])
+
+    @pytest.mark.parametrize("columns", [("ciphertext", "nonce"), ("wrapped_key",),
+                                         ("ciphertext", "nonce", "wrapped_key", "key_version")])
+    def test_moving_ciphertext_or_wrapped_key_to_another_row_fails(self, world: World,
+                                                                    columns: tuple[str, ...]) -> None:
+        a, b = self._two_notices(world)
+        with world.runtime.db.unit_of_work() as session:
+            source = session.get(NoticeRevision, (a, 1))
+            assert source is not None
+            session.execute(update(NoticeRevision).where(NoticeRevision.notice_id == b).values(
+                {c: getattr(source, c) for c in columns}))
+        response = world.client.get(f"{API}/{b}", headers=world.headers("icc_inv"))
+        assert_problem(response, 500)
+        assert "alpha" not in response.text and "bravo" not in response.text
+        assert world.client.get(f"{API}/{a}", headers=world.headers("icc_inv")).json()["narrative"] == \
+            "alpha secret"
+
+    def test_reattributing_a_notice_breaks_decryption(self, world: World) -> None:
+        a, _ = self._two_notices(world)
+        with world.runtime.db.unit_of_work() as session:
+            session.execute(update(Notice).where(Notice.id == a).values(author_party="NLD"))
+        response = world.client.get(f"{API}/{a}", headers=world.headers("nld_fp"))
+        assert_problem(response, 500)
+        assert "alpha" not in response.text
+
+    def test_flipped_ciphertext_bit_fails(self, world: World) -> None:
+        a, _ = self._two_notices(world)
+        with world.runtime.db.unit_of_work() as session:
+            row = session.get(NoticeRevision, (a, 1))
+            assert row is not None
+            ct = bytearray(row.ciphertext)
+            ct[5] ^= 0x01
+            row.ciphertext = bytes(ct)
+        assert_problem(world.client.get(f"{API}/{a}", headers=world.headers("icc_inv")), 500)
+
+
+class TestEnvelope:
+    def test_no_nonce_or_data_key_reuse_over_100k_encryptions(self, keys_dir: Path) -> None:
+        envelope = Envelope(FileKeyProvider(keys_dir))
+        nonces: set[bytes] = set()
+        wrap_nonces: set[bytes] = set()
+        n = 100_000
+        for i in range(n):
+            sealed = envelope.seal(b"x", b"aad")
+            nonces.add(sealed.nonce)
+            wrap_nonces.add(sealed.wrapped_key[:12])
+        assert len(nonces) == n and len(wrap_nonces) == n
+
+    def test_wrong_associated_data_never_returns_plaintext(self, keys_dir: Path) -> None:
+        envelope = Envelope(FileKeyProvider(keys_dir))
+        sealed = envelope.seal(b"secret", content_aad("n1", 1, "FRA", "frozen_asset"))
+        assert envelope.open(sealed, content_aad("n1", 1, "FRA", "frozen_asset")) == b"secret"
+        for aad in (content_aad("n2", 1, "FRA", "frozen_asset"), content_aad("n1", 2, "FRA", "frozen_asset"),
+                    content_aad("n1", 1, "NLD", "frozen_asset"),
+                    content_aad("n1", 1, "FRA", "financial_investigation")):
+            with pytest.raises(DecryptionError):
+                envelope.open(sealed, aad)
+
+
+class TestKeyringFile:
+    def test_sealed_keyring_holds_no_key_material_and_refuses_wrong_passphrase(self, tmp_path: Path) -> None:
+        provider = FileKeyProvider(tmp_path / "keys", passphrase="correct horse battery staple")
+        assert provider.create_if_absent()
+        raw = provider.path.read_bytes()
+        ring = provider.current()
+        material = ring.material("data", 1)
+        assert material not in raw and b"PRIVATE KEY" not in raw
+        with pytest.raises(KeyringError, match="wrong passphrase"):
+            FileKeyProvider(tmp_path / "keys", passphrase="wrong").current()
+        with pytest.raises(KeyringError, match="sealed"):
+            FileKeyProvider(tmp_path / "keys").current()
+        tampered = raw.replace(b'"ciphertext": "', b'"ciphertext": "AAAA')
+        provider.path.write_bytes(tampered)
+        with pytest.raises(KeyringError):
+            FileKeyProvider(tmp_path / "keys", passphrase="correct horse battery staple").current()
+
+    def test_group_readable_keyring_is_refused(self, tmp_path: Path) -> None:
+        provider = FileKeyProvider(tmp_path / "keys")
+        provider.create_if_absent()
+        provider.check_permissions()
+        os.chmod(provider.path, 0o640)
+        with pytest.raises(KeyringError, match="group/others"):
+            provider.check_permissions()
+
+    def test_running_service_sees_rotation_without_restart(self, tmp_path: Path) -> None:
+        reader = FileKeyProvider(tmp_path / "keys", poll_seconds=0.05)
+        writer = FileKeyProvider(tmp_path / "keys")
+        writer.create_if_absent()
+        assert reader.current().active_version("data") == 1
+        writer.update(lambda ring: ring.rotated("data"))
+        time.sleep(0.1)
+        assert reader.current().active_version("data") == 2
+
+
+def test_raw_sql_scan_sanity(world: World) -> None:
+    """The clear columns hold routing data only (guards against a future model adding content in clear)."""
+    world.post_notice("fra_fp")
+    with world.runtime.db.unit_of_work() as session:
+        row = session.execute(text("SELECT * FROM notice")).mappings().one()
+        assert set(row.keys()) == {"id", "kind", "author_party", "author_user_id", "tlp", "asset_status",
+                                   "current_revision", "created_at", "updated_at"}
+        assert session.scalar(select(Notice.asset_status)) == "frozen"
