@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -128,9 +129,17 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     rt.close()
 
 
+def require_problem_documents(response: httpx.Response) -> None:
+    """Every error the suite ever sees must be an RFC 9457 problem document (CONTRACT.md)."""
+    if response.status_code >= 400:
+        kind = response.headers.get("content-type", "")
+        assert kind.startswith("application/problem+json"), (response.status_code, kind)
+
+
 @pytest.fixture
 def client(runtime: Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(runtime=runtime), base_url="https://testserver") as c:
+        c.event_hooks = {"request": [], "response": [require_problem_documents]}
         yield c
 
 
