@@ -7,6 +7,7 @@ import binascii
 import json
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -67,8 +68,13 @@ def _seal(runtime: Runtime, notice: Notice, number: int, doc: NoticeDocument, pr
     return revision
 
 
+def open_content(runtime: Runtime, notice: Notice, revision: NoticeRevision) -> dict[str, Any]:
+    """A revision's decrypted document, for callers that already applied policy.visible_notices."""
+    return json.loads(runtime.envelope.open(revision.sealed(), revision_aad(notice, revision)))
+
+
 def _open(runtime: Runtime, notice: Notice, revision: NoticeRevision, updated_at: datetime) -> NoticeRead:
-    document = json.loads(runtime.envelope.open(revision.sealed(), revision_aad(notice, revision)))
+    document = open_content(runtime, notice, revision)
     return NoticeRead(**document, id=notice.id, author_party=notice.author_party,
                       revision=revision.revision, created_at=notice.created_at, updated_at=updated_at)
 

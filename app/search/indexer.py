@@ -1,16 +1,51 @@
-"""Writing blind-index terms for the subjects of a notice revision."""
+"""Writing blind-index terms for the subjects of a notice revision, and which index version answers."""
 
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
+from app.crypto.keyring import Keyring
+from app.notices.schemas import Subject
 from app.runtime import Runtime
-from app.search.models import SubjectTerm
+from app.search.blind_index import subject_terms
+from app.search.models import IndexBuild, SubjectTerm
+
+
+def term_rows(keyring: Keyring, version: int, notice_id: str, revision: int,
+              subjects: Sequence[Subject]) -> list[dict[str, object]]:
+    """SubjectTerm rows for one revision's subjects under one index-key version."""
+    return [{"notice_id": notice_id, "revision": revision, "subject_no": no, "key_version": version,
+             "term": term}
+            for no, subject in enumerate(subjects)
+            for term in sorted(subject_terms(keyring, version, subject))]
+
+
+def write_terms(session: Session, keyring: Keyring, version: int, notice_id: str, revision: int,
+                subjects: Sequence[Subject]) -> None:
+    """(Re)write one notice's terms under one index version (what a reindex does per notice)."""
+    session.execute(delete(SubjectTerm).where(SubjectTerm.notice_id == notice_id,
+                                              SubjectTerm.key_version == version))
+    rows = term_rows(keyring, version, notice_id, revision, subjects)
+    if rows:
+        session.execute(insert(SubjectTerm), rows)
 
 
 def index_subjects(session: Session, runtime: Runtime, notice_id: str, revision: int,
-                   subjects: Sequence[Any]) -> None:
-    """Replace the notice's terms with those of this revision (old terms must stop matching)."""
+                   subjects: Sequence[Subject]) -> None:
+    """Replace the notice's terms with those of this revision (old terms must stop matching), under
+    every usable index version: during a rotation both the old and the new index stay complete."""
     session.execute(delete(SubjectTerm).where(SubjectTerm.notice_id == notice_id))
+    keyring = runtime.keys.current()
+    rows = [row for version in keyring.usable_versions("index")
+            for row in term_rows(keyring, version, notice_id, revision, subjects)]
+    if rows:
+        session.execute(insert(SubjectTerm), rows)
+
+
+def searchable_version(session: Session, keyring: Keyring) -> int:
+    """The newest usable index version whose build is complete (the oldest usable one always is)."""
+    usable = keyring.usable_versions("index")
+    built = set(session.scalars(select(IndexBuild.key_version).where(
+        IndexBuild.key_version.in_(usable), IndexBuild.completed_at.is_not(None))))
+    return max({min(usable)} | built)

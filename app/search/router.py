@@ -1,5 +1,19 @@
 """POST /api/v1/search/subjects."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+
+from app.api import CurrentPrincipal, DbSession, RuntimeDep
+from app.ratelimit import limiter_for
+from app.search import service
+from app.search.schemas import SubjectMatches, SubjectQuery
 
 router = APIRouter(prefix="/search", tags=["search"])
+
+
+@router.post("/subjects", response_model=SubjectMatches)
+def search_subjects(query: SubjectQuery, request: Request, session: DbSession, runtime: RuntimeDep,
+                    principal: CurrentPrincipal) -> SubjectMatches:
+    """Subjects of notices visible to the caller, best first (rate-limited per user)."""
+    limiter_for(request.app.state, "search", runtime.settings.search_rate_per_minute).hit(
+        principal.username)
+    return SubjectMatches(matches=service.search_subjects(session, runtime, principal, query))

@@ -1,0 +1,195 @@
+"""Suspect search: blind-index candidates restricted to visible notices, decrypted, rescored, audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from statistics import fmean
+from typing import Any
+
+from rapidfuzz.distance import JaroWinkler
+from sqlalchemy import and_, case, desc, func, literal, select
+from sqlalchemy.orm import Session, lazyload
+
+from app import policy
+from app.audit.service import Action, denied, record
+from app.auth.principal import Principal
+from app.errors import Forbidden, InvalidInput
+from app.notices.models import Notice, NoticeRevision
+from app.notices.schemas import Subject
+from app.notices.service import open_content
+from app.runtime import Runtime
+from app.search.blind_index import query_terms
+from app.search.indexer import searchable_version, write_terms
+from app.search.models import SubjectTerm
+from app.search.normalise import NameForm, identifier_key, name_form, phonetic
+from app.search.schemas import SubjectMatch, SubjectQuery
+
+# Candidates decrypted per requested result: enough for rescoring to reorder the blind pre-ranking.
+CANDIDATES_PER_RESULT = 4
+MIN_CANDIDATES = 40
+# A term shared by this many index rows (a very common name, or a birth year) selects nothing useful
+# and would make one search read that many rows: it is left out, like a stop word.
+STOP_TERM_ROWS = 2000
+NAME_AGREES = 0.85  # name similarity from which "name"/"alias" is reported in matched_on
+NAME_FLOOR = 0.6  # below this (and without an identifier hit) a candidate is not a match
+MIN_SCORE = 0.5
+WEIGHT_NAME, WEIGHT_BIRTH, WEIGHT_NATIONALITY = 0.7, 0.2, 0.1
+
+
+@lru_cache(maxsize=65_536)
+def _phonetic(token: str) -> str:
+    return phonetic(token)
+
+
+def _token_similarity(a: str, b: str) -> float:
+    similarity = JaroWinkler.normalized_similarity(a, b)
+    key = _phonetic(a)
+    if key and key == _phonetic(b):
+        # Same skeleton: a transliteration variant (Yanukovych/Ianukovich), trusted more when longer.
+        similarity = max(similarity, 0.92 if len(key) >= 3 else 0.85)
+    return similarity
+
+
+def name_similarity(query: NameForm, candidate: NameForm) -> float:
+    """How well two normalised names agree in [0, 1], ignoring token order and spacing; missing
+    tokens on the candidate's side (middle names) cost less than query tokens left unmatched."""
+    if not query.tokens or not candidate.tokens:
+        return 0.0
+    forward = fmean(max(_token_similarity(q, c) for c in candidate.words) for q in query.tokens)
+    backward = fmean(max(_token_similarity(c, q) for q in query.words) for c in candidate.tokens)
+    return 0.7 * forward + 0.3 * backward
+
+
+@dataclass(frozen=True)
+class _Probe:
+    """A query, normalised once."""
+
+    query: SubjectQuery
+    form: NameForm
+    identifier: str
+
+    @classmethod
+    def of(cls, query: SubjectQuery) -> _Probe:
+        return cls(query, name_form(query.name), identifier_key(query.name))
+
+
+def _birth_agreement(wanted: date, stored: str | None) -> tuple[float, str | None]:
+    if stored is None:
+        return 0.5, None  # unknown: neither for nor against
+    if stored == wanted.isoformat():
+        return 1.0, "birth_date"
+    if stored[:4] == f"{wanted.year:04d}":
+        return 0.6, "birth_year"
+    return 0.0, None
+
+
+def score_subject(probe: _Probe, subject: dict[str, Any]) -> tuple[float, list[str]] | None:
+    """Score and what agreed for one decrypted subject, or None when it is not a match."""
+    names = [(subject["name"], "name"), *((a, "alias") for a in subject.get("aliases", []))]
+    similarity, via = max((name_similarity(probe.form, name_form(text)), kind) for text, kind in names)
+    matched = [via] if similarity >= NAME_AGREES else []
+    if len(probe.identifier) >= 4 and any(identifier_key(i["value"]) == probe.identifier
+                                          for i in subject.get("identifiers", [])):
+        similarity = 1.0
+        matched.append("identifier")
+    if similarity < NAME_FLOOR:
+        return None
+    parts = [(WEIGHT_NAME, similarity)]
+    if probe.query.birth_date is not None:
+        agreement, what = _birth_agreement(probe.query.birth_date, subject.get("birth_date"))
+        parts.append((WEIGHT_BIRTH, agreement))
+        matched += [what] if what else []
+    if probe.query.nationality is not None:
+        stored = subject.get("nationality")
+        parts.append((WEIGHT_NATIONALITY, 0.5 if stored is None else float(stored == probe.query.nationality)))
+        matched += ["nationality"] if stored == probe.query.nationality else []
+    score = sum(w * v for w, v in parts) / sum(w for w, _ in parts)
+    return (round(score, 4), matched) if score >= MIN_SCORE else None
+
+
+def _without_stop_terms(session: Session, version: int, weights: dict[bytes, float]) -> dict[bytes, float]:
+    """Drop terms with STOP_TERM_ROWS or more rows (each count stops at the cap: bounded work)."""
+    terms = list(weights)
+    counts = session.execute(select(*(
+        select(func.count()).select_from(
+            select(literal(1)).where(SubjectTerm.key_version == version, SubjectTerm.term == term)
+            .limit(STOP_TERM_ROWS).subquery()).scalar_subquery()
+        for term in terms))).one()
+    kept = {t: weights[t] for t, n in zip(terms, counts, strict=True) if n < STOP_TERM_ROWS}
+    return kept or weights
+
+
+def _candidates(session: Session, principal: Principal, version: int, weights: dict[bytes, float],
+                limit: int) -> list[tuple[str, int]]:
+    """(notice id, subject number) of the best pre-ranked subjects in current revisions of notices
+    principal may see: the visibility filter runs in SQL, before ranking and the limit."""
+    score = func.sum(case(weights, value=SubjectTerm.term, else_=0.0)).label("score")
+    rows = session.execute(
+        select(SubjectTerm.notice_id, SubjectTerm.subject_no, score)
+        .join(Notice, and_(Notice.id == SubjectTerm.notice_id,
+                           Notice.current_revision == SubjectTerm.revision))
+        .where(SubjectTerm.key_version == version, SubjectTerm.term.in_(list(weights)),
+               policy.visible_notices(principal))
+        .group_by(SubjectTerm.notice_id, SubjectTerm.subject_no)
+        .order_by(desc(score), SubjectTerm.notice_id, SubjectTerm.subject_no)
+        .limit(limit))
+    return [(notice_id, subject_no) for notice_id, subject_no, _ in rows]
+
+
+def _documents(session: Session, runtime: Runtime, principal: Principal,
+               notice_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """Decrypted current documents of the candidate notices (visibility applied again: a notice's
+    recipients may have changed since the candidate query on a read-committed database)."""
+    rows = session.execute(
+        select(Notice, NoticeRevision)
+        .join(NoticeRevision, and_(NoticeRevision.notice_id == Notice.id,
+                                   NoticeRevision.revision == Notice.current_revision))
+        .where(Notice.id.in_(notice_ids), policy.visible_notices(principal))
+        .options(lazyload(Notice.recipients), lazyload(Notice.paragraphs)))
+    return {notice.id: open_content(runtime, notice, revision) for notice, revision in rows}
+
+
+def search_subjects(session: Session, runtime: Runtime, principal: Principal,
+                    query: SubjectQuery) -> list[SubjectMatch]:
+    """Subjects of visible notices' current revisions matching the query, best first; audited with
+    the query sealed and one hit entry per returned notice (originating States see who found them)."""
+    if not policy.can_search_subjects(principal):
+        raise Forbidden("this role may not search subjects",
+                        on_rollback=denied(principal, Action.SEARCH, None))
+    probe = _Probe.of(query)
+    if not probe.form.tokens and len(probe.identifier) < 4:
+        raise InvalidInput("name: nothing searchable once titles and punctuation are removed",
+                           errors=[{"field": "name", "message": "no name tokens"}])
+    keyring = runtime.keys.current()
+    version = searchable_version(session, keyring)
+    weights = _without_stop_terms(session, version, query_terms(
+        keyring, version, name=query.name, birth_date=query.birth_date))
+    candidates = _candidates(session, principal, version, weights,
+                             max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * query.limit))
+    documents = _documents(session, runtime, principal, {n for n, _ in candidates})
+    scored = []
+    for notice_id, subject_no in candidates:
+        subjects = documents.get(notice_id, {}).get("subjects", [])
+        if subject_no < len(subjects) and (found := score_subject(probe, subjects[subject_no])):
+            scored.append((found[0], notice_id, subject_no, found[1]))
+    scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+    matches = [SubjectMatch(notice_id=notice_id, subject=Subject.model_validate(
+        documents[notice_id]["subjects"][subject_no]), score=score, matched_on=matched)
+               for score, notice_id, subject_no, matched in scored[:query.limit]]
+    record(session, principal, Action.SEARCH, detail=query.model_dump(mode="json"),
+           envelope=runtime.envelope)
+    for notice_id in dict.fromkeys(m.notice_id for m in matches):
+        record(session, principal, Action.SEARCH_HIT, object_id=notice_id)
+    return matches
+
+
+def index_notice_revision(session: Session, runtime: Runtime, notice: Notice, version: int) -> None:
+    """(Re)write the terms of notice's current revision under one index version (for a reindex,
+    which decrypts each notice once under the operator's authority)."""
+    revision = session.get(NoticeRevision, (notice.id, notice.current_revision))
+    if revision is None:
+        return
+    subjects = [Subject.model_validate(s) for s in open_content(runtime, notice, revision)["subjects"]]
+    write_terms(session, runtime.keys.current(), version, notice.id, notice.current_revision, subjects)
