@@ -58,8 +58,11 @@ def _principal(request: Request, session: DbSession, runtime: RuntimeDep,
     if (user is None or user.disabled or user.party_code != claims.party or user.role != claims.role
             or user.token_version != claims.token_version):
         raise Unauthorized()
-    return Principal(username=user.username, party=user.party_code, role=Role(user.role), user_id=user.id,
-                     jti=claims.jti, expires_at=claims.exp, request_id=request_id(request))
+    principal = Principal(username=user.username, party=user.party_code, role=Role(user.role),
+                          user_id=user.id, jti=claims.jti, expires_at=claims.exp,
+                          request_id=request_id(request))
+    request.state.principal = principal  # for the access log line (app/logging.py)
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]

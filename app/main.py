@@ -15,7 +15,7 @@ from app.crypto.envelope import DecryptionError
 from app.errors import PROBLEM_JSON, AppError, problem_body
 from app.logging import AccessLogMiddleware
 from app.middleware import ArxMiddleware
-from app.openapi import PROBLEM_RESPONSES
+from app.openapi import PROBLEM_RESPONSES, allowed_methods
 from app.runtime import Runtime
 
 log = logging.getLogger("arx")
@@ -56,9 +56,14 @@ def install_error_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else "Request refused."
         if exc.status_code == 404:
             detail = "No such resource."
+        headers = getattr(exc, "headers", None)
+        allow = allowed_methods(request.app, request.scope["path"]) if exc.status_code == 405 else None
+        if allow:
+            # The router names only the first route matching the path; Allow must list them all.
+            headers = {**(headers or {}), "Allow": allow}
         return _problem(request, exc.status_code, titles.get(exc.status_code, "Error"), detail,
                         titles.get(exc.status_code, "error").lower().replace(" ", "-"),
-                        headers=getattr(exc, "headers", None))
+                        headers=headers)
 
     @app.exception_handler(DecryptionError)
     async def integrity_failure(request: Request, exc: DecryptionError) -> JSONResponse:

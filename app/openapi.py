@@ -1,0 +1,73 @@
+"""OpenAPI declarations every route shares: the RFC 9457 problem responses (CONTRACT.md status codes)."""
+
+import re
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.errors import PROBLEM_JSON
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document as app/errors.py renders it."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+_PROBLEM_SCHEMA = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+_PROBLEM_SCHEMA.pop("$defs", None)
+_PROBLEM_SCHEMA["properties"]["errors"] = {
+    "anyOf": [{"type": "array", "items": FieldError.model_json_schema()}, {"type": "null"}]}
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "No or bad credentials",
+    403: "The caller's role may not do this",
+    404: "Absent, or not visible to the caller",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    422: "Invalid input",
+    429: "Rate limited; retry after the given number of seconds",
+}
+
+
+def _response(status: int) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": _DESCRIPTIONS[status],
+                                "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
+    if status == 429:
+        response["headers"] = {"Retry-After": {"description": "Seconds to wait", "required": True,
+                                               "schema": {"type": "integer", "minimum": 1}}}
+    if status == 401:
+        response["headers"] = {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}}
+    return response
+
+
+# Declared on every router (create_app): the middleware, the auth dependency, validation and the rate
+# limiter can answer any of these on any route, so each is a documented response everywhere.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {status: _response(status) for status in _DESCRIPTIONS}
+
+
+_HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def allowed_methods(app: Any, path: str) -> str | None:
+    """The `Allow` header for a path (RFC 9110: a 405 must list every method the resource supports)."""
+    table = getattr(app.state, "allow_table", None)
+    if table is None:
+        # Built once from the routes' own OpenAPI description (available with the docs turned off too).
+        table = [(re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"),
+                  [m.upper() for m in operations if m in _HTTP_METHODS])
+                 for template, operations in app.openapi()["paths"].items()]
+        app.state.allow_table = table
+    methods = sorted({m for pattern, ms in table if pattern.match(path) for m in ms})
+    return ", ".join(methods) or None
