@@ -1,0 +1,242 @@
+"""Full verification of the audit log: every leaf, every checkpoint root and signature, in one pass.
+
+Rows are streamed straight from the database driver inside one read snapshot (REPEATABLE READ on
+PostgreSQL, a deferred read transaction on SQLite, so writers are never blocked), each entry's leaf is
+recomputed from its canonical bytes and appended to one running tree. Every signed checkpoint must be
+the root of a prefix of that one leaf sequence, which proves consecutive checkpoints consistent (each
+extends the one before) more strongly than an RFC 9162 proof between them would. A checkpoint a party
+saved earlier (``--since-checkpoint``) must verify under an audit key and be a prefix root too: a log
+truncated below it, or rewritten and re-signed, fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.audit.checkpoint import AuditKey, NoteError, audit_keys, open_checkpoint
+from app.audit.merkle import CompactRange
+from app.audit.service import canonical_columns_sql, entry_bytes
+from app.db import Database
+from app.runtime import Runtime
+
+STREAM_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing that does not verify; tree_index/entry_id name the first bad entry when known."""
+
+    reason: str
+    tree_index: int | None = None
+    entry_id: int | None = None
+    checkpoint_size: int | None = None
+
+    def message(self) -> str:
+        where = []
+        if self.entry_id is not None:
+            where.append(f"entry id {self.entry_id}")
+        if self.tree_index is not None:
+            where.append(f"tree index {self.tree_index}")
+        if self.checkpoint_size is not None and not where:
+            where.append(f"checkpoint of size {self.checkpoint_size}")
+        return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+
+@dataclass
+class Report:
+    """What `arx audit verify` found."""
+
+    leaves: int = 0
+    checkpoints: int = 0
+    tree_size: int = 0
+    root_hash: bytes = b""
+    unsealed: int = 0
+    seconds: float = 0.0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad(self) -> Problem | None:
+        """The earliest problem in tree order (checkpoint-only problems after entry problems)."""
+        if not self.problems:
+            return None
+        return min(self.problems, key=lambda p: (p.tree_index is None, p.tree_index or 0))
+
+    def to_json(self) -> dict[str, Any]:
+        first = self.first_bad
+        return {"ok": self.ok, "leaves": self.leaves, "checkpoints": self.checkpoints,
+                "tree_size": self.tree_size, "root_hash": base64.b64encode(self.root_hash).decode(),
+                "unsealed_entries": self.unsealed, "seconds": round(self.seconds, 3),
+                "first_bad": None if first is None else {
+                    "tree_index": first.tree_index, "entry_id": first.entry_id,
+                    "checkpoint_size": first.checkpoint_size, "reason": first.reason,
+                    "message": first.message()},
+                "problems": [p.message() for p in self.problems]}
+
+
+@contextmanager
+def _snapshot(db: Database) -> Iterator[Any]:
+    """A raw driver connection inside one read-only snapshot of the whole database."""
+    conn = db.engine.raw_connection()
+    try:
+        cur = conn.cursor()
+        if db.is_sqlite:
+            cur.execute("BEGIN")  # deferred: a WAL read snapshot that takes no write lock
+        else:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        cur.close()
+        yield conn
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def _stream(db: Database, conn: Any, sql: str) -> Iterator[tuple[Any, ...]]:
+    if db.is_sqlite:
+        cur = conn.cursor()
+        cur.arraysize = STREAM_ROWS
+        cur.execute(sql)
+    else:
+        # A server-side cursor: a million rows never sit in memory at once; binary skips bytea hex.
+        cur = conn.driver_connection.cursor(name="arx_audit_verify")
+        cur.itersize = STREAM_ROWS
+        cur.execute(sql, binary=True)
+    try:
+        while rows := cur.fetchmany(STREAM_ROWS):
+            yield from rows
+    finally:
+        cur.close()
+
+
+def _checked_checkpoints(rows: list[tuple[Any, ...]], keys: dict[int, AuditKey], origin: str,
+                         report: Report) -> dict[int, bytes]:
+    """Signed roots by tree size, from checkpoint rows whose note verifies and matches its columns."""
+    roots: dict[int, bytes] = {}
+    previous_time = None
+    for size, root, key_version, note, created_at in rows:
+        key = keys.get(key_version)
+        if key is None:
+            report.problems.append(Problem(f"signed by audit key version {key_version}, which the "
+                                           "keyring does not hold", checkpoint_size=size))
+            continue
+        try:
+            checkpoint, _ = open_checkpoint(note, [key])
+        except NoteError as exc:
+            report.problems.append(Problem(f"checkpoint note does not verify: {exc}", checkpoint_size=size))
+            continue
+        if (checkpoint.origin, checkpoint.tree_size, checkpoint.root_hash) != (origin, size, bytes(root)):
+            report.problems.append(Problem("checkpoint columns differ from its signed note",
+                                           checkpoint_size=size))
+            continue
+        if previous_time is not None and created_at < previous_time:
+            report.problems.append(Problem("checkpoint is older than the one before it",
+                                           checkpoint_size=size))
+        previous_time = created_at
+        roots[size] = checkpoint.root_hash
+    return roots
+
+
+def verify_log(runtime: Runtime, *, saved_note: str | None = None) -> Report:
+    """Recompute the whole log; saved_note is a checkpoint a party kept (detects truncation, rewrites)."""
+    started = time.perf_counter()
+    report = Report()
+    origin = runtime.settings.audit_origin
+    key_list = audit_keys(runtime.keys.current(), origin)
+    keys = {k.version: k for k in key_list}
+    db = runtime.db
+    saved = None
+    if saved_note is not None:
+        try:
+            saved, _ = open_checkpoint(saved_note, key_list)
+        except NoteError as exc:
+            report.problems.append(Problem(f"the saved checkpoint does not verify: {exc}"))
+        else:
+            if saved.origin != origin:
+                report.problems.append(Problem("the saved checkpoint is from another log"))
+                saved = None
+    with _snapshot(db) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT tree_size, root_hash, key_version, note, created_at FROM audit_checkpoint "
+                    "ORDER BY tree_size")
+        checkpoint_rows = cur.fetchall()
+        cur.execute("SELECT count(*) FROM audit_entry e WHERE NOT EXISTS "
+                    "(SELECT 1 FROM audit_leaf l WHERE l.entry_id = e.id)")
+        report.unsealed = cur.fetchone()[0]
+        cur.close()
+        report.checkpoints = len(checkpoint_rows)
+        roots = _checked_checkpoints(checkpoint_rows, keys, origin, report)
+        signed_size = checkpoint_rows[-1][0] if checkpoint_rows else 0
+        if saved is not None:
+            if saved.tree_size > signed_size:
+                report.problems.append(Problem(
+                    f"the log was truncated: a saved checkpoint covers {saved.tree_size} entries, the "
+                    f"log's latest checkpoint only {signed_size}", tree_index=signed_size))
+            elif roots.get(saved.tree_size, saved.root_hash) != saved.root_hash:
+                report.problems.append(Problem("the log's checkpoint at this size contradicts a saved "
+                                               "checkpoint: history was rewritten",
+                                               checkpoint_size=saved.tree_size))
+        expected = dict(roots)
+        if saved is not None:
+            expected.setdefault(saved.tree_size, saved.root_hash)
+        sql = (f"SELECT l.tree_index, l.entry_id, l.leaf_hash, "
+               f"{canonical_columns_sql(db.engine.dialect.name)} FROM audit_leaf l "
+               "LEFT JOIN audit_entry e ON e.id = l.entry_id ORDER BY l.tree_index")
+        _walk(_stream(db, conn, sql), expected, report)
+    report.tree_size = signed_size
+    if report.leaves < signed_size and not any(p.tree_index is not None for p in report.problems):
+        report.problems.append(Problem(f"the log was truncated: checkpoint of size {signed_size} but only "
+                                       f"{report.leaves} leaves", tree_index=report.leaves))
+    elif report.leaves > signed_size and report.ok:
+        report.problems.append(Problem("leaf is not covered by any signed checkpoint",
+                                       tree_index=signed_size))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _walk(rows: Iterator[tuple[Any, ...]], expected: dict[int, bytes], report: Report) -> None:
+    """Stream leaves in tree order; stop at the first that does not verify."""
+    edge = CompactRange()
+    append = edge.append
+    sha256 = hashlib.sha256
+    encode = entry_bytes
+    range_start, range_entry = 0, None
+    index = 0
+    for row in rows:
+        tree_index, entry_id, stored = row[0], row[1], row[2]
+        if tree_index != index:
+            report.problems.append(Problem(f"leaf missing: the tree jumps from {index} to {tree_index}",
+                                           tree_index=index))
+            break
+        if row[3] is None:
+            report.problems.append(Problem("the entry of this leaf is missing", tree_index=index,
+                                           entry_id=entry_id))
+            break
+        leaf = sha256(b"\x00" + encode(row[3:])).digest()
+        if leaf != stored:
+            report.problems.append(Problem("entry does not match its leaf hash (modified or reordered)",
+                                           tree_index=index, entry_id=entry_id))
+            break
+        append(leaf)
+        if range_entry is None:
+            range_entry = entry_id
+        index += 1
+        root = expected.get(index)
+        if root is not None:
+            if edge.root() != root:
+                report.problems.append(Problem(
+                    f"entries at tree indexes {range_start}..{index - 1} do not match the checkpoint "
+                    f"signed at size {index} (modified, inserted, deleted or reordered)",
+                    tree_index=range_start, entry_id=range_entry, checkpoint_size=index))
+                break
+            range_start, range_entry = index, None
+    report.leaves = index
+    report.root_hash = edge.root()
