@@ -10,8 +10,13 @@ from sqlalchemy import select
 
 from app.audit.models import AuditCheckpoint, AuditEntry
 from app.audit.service import Action, record
-from app.crypto.rotation import (key_status, purge_index_terms, retire_key, rewrap_data_keys,
-                                 rotate_key)
+from app.crypto.rotation import (
+    key_status,
+    purge_index_terms,
+    retire_key,
+    rewrap_data_keys,
+    rotate_key,
+)
 from app.errors import Conflict
 from app.notices.models import NoticeRevision
 from app.runtime import Runtime

@@ -33,8 +33,10 @@ from app.crypto.keyring import KINDS, KeyKind, Keyring, KeyringError
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput
 from app.notices.models import Notice, NoticeRevision
-from app.notices.service import content_aad
+from app.notices.schemas import Subject
+from app.notices.service import content_aad, revision_aad
 from app.runtime import Runtime
+from app.search.indexer import term_rows
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import User
 from app.users.service import totp_aad
@@ -334,9 +336,6 @@ def _missing_terms(version: int) -> Any:
 def _reindex_batch(session: Session, runtime: Runtime, ring: Keyring, version: int, after: str,
                    batch_size: int) -> tuple[int, int, str | None]:
     """Index one batch of notices under version: (notices, subjects, last notice id seen)."""
-    from app.notices.schemas import Subject
-    from app.search.blind_index import subject_terms
-
     # Row locks (PostgreSQL) keep a concurrent revision from replacing the terms under our feet; SQLite
     # transactions are already serialised by BEGIN IMMEDIATE.
     notices = list(session.scalars(select(Notice).where(Notice.id > after, _missing_terms(version))
@@ -345,18 +344,14 @@ def _reindex_batch(session: Session, runtime: Runtime, ring: Keyring, version: i
         return 0, 0, None
     revisions = {(r.notice_id, r.revision): r for r in session.scalars(
         select(NoticeRevision).where(NoticeRevision.notice_id.in_([n.id for n in notices])))}
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, object]] = []
     subjects = 0
     for notice in notices:
         revision = revisions[(notice.id, notice.current_revision)]
-        document = json.loads(runtime.envelope.open(revision.sealed(), content_aad(
-            notice.id, revision.revision, notice.author_party, notice.kind)))
-        for number, raw in enumerate(document.get("subjects", [])):
-            subject = Subject.model_validate(raw)
-            rows.extend({"notice_id": notice.id, "revision": revision.revision, "subject_no": number,
-                         "key_version": version, "term": term}
-                        for term in sorted(subject_terms(ring, version, subject)))
-            subjects += 1
+        document = json.loads(runtime.envelope.open(revision.sealed(), revision_aad(notice, revision)))
+        parsed = [Subject.model_validate(raw) for raw in document.get("subjects", [])]
+        rows.extend(term_rows(ring, version, notice.id, revision.revision, parsed))
+        subjects += len(parsed)
     if rows:
         session.execute(insert(SubjectTerm), rows)
     return len(notices), subjects, notices[-1].id
