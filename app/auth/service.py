@@ -6,7 +6,8 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pyotp
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.audit.service import Action, Outcome, denied, record
@@ -15,12 +16,15 @@ from app.auth.principal import ANONYMOUS, Principal, Role
 from app.errors import TooManyRequests, Unauthorized
 from app.runtime import Runtime
 from app.users.models import LoginThrottle, RevokedToken, User
-from app.users.service import normalise_username, totp_aad
+from app.users.service import USERNAME, normalise_username, totp_aad
 
 log = logging.getLogger("arx.auth")
 LOGIN_FAILED = "Invalid username, password or one-time code."
 MAX_LOCKOUT = timedelta(hours=1)
 TOTP_STEP = 30
+# Stands in for any attempted username no account can have (bad characters, NUL, too long): such
+# strings never reach a query or the audit log, and they share one throttle.
+INVALID_USERNAME = "-invalid-"
 
 
 def _anonymous(username: str, request_id: str) -> Principal:
@@ -28,21 +32,25 @@ def _anonymous(username: str, request_id: str) -> Principal:
     return Principal(username=username, party="-", role=ANONYMOUS, request_id=request_id)
 
 
-def _accept_totp(runtime: Runtime, user: User, otp: str | None) -> bool:
+def _accept_totp(session: Session, runtime: Runtime, user: User, otp: str | None) -> bool:
     """RFC 6238 with one step of drift either way; each step's code is accepted once (replay)."""
     sealed = user.totp_sealed()
     if sealed is None:
         return True
-    if not otp or not otp.isdigit() or len(otp) != 6:
+    # isascii: str.isdigit admits "١٢٣٤٥٦", on which hmac.compare_digest raises (a 500).
+    if not otp or not otp.isascii() or not otp.isdigit() or len(otp) != 6:
         return False
     totp = pyotp.TOTP(runtime.envelope.open(sealed, totp_aad(user.username)).decode())
     now_step = int(time.time()) // TOTP_STEP
     for step in (now_step - 1, now_step, now_step + 1):
         if hmac.compare_digest(totp.generate_otp(step), otp):
-            if user.totp_last_step is not None and step <= user.totp_last_step:
-                return False
-            user.totp_last_step = step
-            return True
+            # A conditional UPDATE, not read-then-write: of two concurrent logins with one code,
+            # the second waits for the first's row lock, re-reads, and matches no row.
+            claimed = session.execute(
+                update(User).where(User.id == user.id, or_(User.totp_last_step.is_(None),
+                                                           User.totp_last_step < step))
+                .values(totp_last_step=step).execution_options(synchronize_session=False))
+            return claimed.rowcount == 1
     return False
 
 
@@ -53,19 +61,28 @@ def _lockout(runtime: Runtime, failures: int) -> timedelta:
     return min(MAX_LOCKOUT, timedelta(seconds=runtime.settings.login_lockout_seconds * 2 ** min(over, 16)))
 
 
+def _count_failure(session: Session, username: str, now: datetime) -> int:
+    """Add one failure atomically (upsert) and return the new count: concurrent guesses must not
+    share one read of the count, nor race to create the row."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = insert(LoginThrottle).values(username=username, failures=1, last_failure_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=[LoginThrottle.username],
+        set_={"failures": LoginThrottle.failures + 1, "last_failure_at": now})
+    return session.execute(statement.returning(LoginThrottle.failures)).scalar_one()
+
+
 def _failed(runtime: Runtime, username: str, request_id: str):  # type: ignore[no-untyped-def]
     """on_rollback hook: count the failure (known and unknown usernames alike) and audit it."""
 
     def write(session: Session) -> None:
         now = datetime.now(UTC)
-        throttle = session.get(LoginThrottle, username) or LoginThrottle(username=username, failures=0)
-        session.add(throttle)
-        throttle.failures += 1
-        throttle.last_failure_at = now
-        lock = _lockout(runtime, throttle.failures)
+        failures = _count_failure(session, username, now)
+        lock = _lockout(runtime, failures)
         if lock:
-            throttle.locked_until = now + lock
-            log.warning("login locked", extra={"request_id": request_id, "failures": throttle.failures})
+            session.execute(update(LoginThrottle).where(LoginThrottle.username == username)
+                            .values(locked_until=now + lock))
+            log.warning("login locked", extra={"request_id": request_id, "failures": failures})
         record(session, _anonymous(username, request_id), Action.LOGIN, outcome=Outcome.FAILED)
 
     return write
@@ -74,7 +91,9 @@ def _failed(runtime: Runtime, username: str, request_id: str):  # type: ignore[n
 def login(session: Session, runtime: Runtime, *, username: str, password: str, otp: str | None,
           request_id: str) -> tuple[str, int]:
     """A fresh access token, or Unauthorized with the same answer whatever was wrong."""
-    username = normalise_username(username)[:64]
+    username = normalise_username(username)
+    if not USERNAME.fullmatch(username):
+        username = INVALID_USERNAME
     now = datetime.now(UTC)
     throttle = session.get(LoginThrottle, username)
     if throttle is not None and throttle.locked_until is not None and throttle.locked_until > now:
@@ -83,7 +102,7 @@ def login(session: Session, runtime: Runtime, *, username: str, password: str, o
                               on_rollback=denied(_anonymous(username, request_id), Action.LOGIN, None))
     user = session.scalar(select(User).where(User.username == username))
     ok = verify_password(user.password_hash if user else None, password)
-    ok = ok and user is not None and not user.disabled and _accept_totp(runtime, user, otp)
+    ok = ok and user is not None and not user.disabled and _accept_totp(session, runtime, user, otp)
     if not ok or user is None:
         raise Unauthorized(LOGIN_FAILED, on_rollback=_failed(runtime, username, request_id))
     if throttle is not None:

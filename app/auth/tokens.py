@@ -14,8 +14,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from jose import jwk, jws, jwt
 from jose.exceptions import JOSEError
 
@@ -24,7 +22,9 @@ from app.crypto.keyring import KeyProvider, KeyringError
 ALGORITHM = "ES256"
 TOKEN_TYPE = "at+jwt"  # RFC 9068 access-token type
 MAX_TOKEN_LENGTH = 4096
-KID_PATTERN = re.compile(r"^signing-v([1-9][0-9]{0,5})$")
+# Three base64url segments, nothing else: jose's base64 decoder silently skips foreign characters.
+TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+KID_PATTERN = re.compile(r"signing-v([1-9][0-9]{0,5})")  # fullmatch: "$" admits a trailing "\n"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "party", "role", "jti", "iat", "nbf", "exp", "tv")
 MAX_EPOCH = 2**33  # year 2242: anything larger is garbage, not a date
 
@@ -63,9 +63,8 @@ class TokenService:
         material = self.keys.current().material("signing", version)
         cached = self._pem_cache.get((version, material))
         if cached is None:
-            private = load_pem_private_key(material, password=None)
-            public = private.public_key().public_bytes(serialization.Encoding.PEM,
-                                                      serialization.PublicFormat.SubjectPublicKeyInfo)
+            # Derived through jose: only app/crypto imports cryptography primitives (STYLE.md).
+            public = jwk.construct(material.decode(), ALGORITHM).public_key().to_pem()
             cached = self._pem_cache[(version, material)] = (material, public)
         return cached
 
@@ -97,11 +96,12 @@ class TokenService:
         except TokenError:
             raise
         except (JOSEError, KeyringError, ValueError, TypeError, KeyError, AttributeError,
-                OverflowError, json.JSONDecodeError) as exc:
+                OverflowError, RecursionError) as exc:  # RecursionError: deeply nested JSON header
             raise TokenError("invalid token") from exc
 
     def _verify(self, token: str) -> Claims:
-        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH or token.count(".") != 2:
+        if (not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH
+                or not TOKEN_SHAPE.fullmatch(token)):
             raise TokenError("malformed token")
         header = jws.get_unverified_header(token)
         if not isinstance(header, dict) or header.get("alg") != ALGORITHM:
@@ -111,7 +111,7 @@ class TokenService:
         if "crit" in header or set(header) - {"alg", "typ", "kid"}:
             raise TokenError("unsupported header parameters")
         kid = header.get("kid")
-        match = KID_PATTERN.match(kid) if isinstance(kid, str) else None
+        match = KID_PATTERN.fullmatch(kid) if isinstance(kid, str) else None
         if match is None:
             raise TokenError("unknown key id")
         public_pem = self._pems(int(match.group(1)))[1]
