@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(default=60, ge=1)
     search_rate_per_minute: int = Field(default=120, ge=1)
     write_rate_per_minute: int = Field(default=600, ge=1)
+    # Per client address (OWASP API4): token requests, and search or write requests of all its users.
+    token_ip_rate_per_minute: int = Field(default=60, ge=1)
+    ip_rate_per_minute: int = Field(default=1200, ge=1)
     audit_seal_interval_seconds: float = Field(default=0.5, gt=0, le=2)
     audit_origin: str = "arx.example/audit-log"
 

@@ -1,10 +1,12 @@
-"""A small in-process sliding-window rate limiter keyed by user (one per process and purpose)."""
+"""Small in-process sliding-window rate limiters keyed by user or client address (per process, purpose)."""
 
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+
+from fastapi import Request
 
 from app.errors import TooManyRequests
 
@@ -52,3 +54,29 @@ def limiter_for(owner: object, name: str, rate: int) -> SlidingWindowLimiter:
             limiter = SlidingWindowLimiter(rate)
             setattr(owner, attribute, limiter)
         return limiter
+
+
+def client_address(request: Request) -> str:
+    """The peer address (behind `arx serve --insecure-http`, uvicorn takes it from the trusted proxy)."""
+    return request.client.host if request.client else "unknown"
+
+
+def per_ip(purpose: str, setting: str) -> Callable[[Request], None]:
+    """A route dependency: at most settings.<setting> requests a minute from one client address."""
+
+    def limit(request: Request) -> None:
+        rate = getattr(request.app.state.runtime.settings, setting)
+        limiter_for(request.app.state, f"{purpose}_ip", rate).hit(client_address(request))
+
+    return limit
+
+
+def per_user(purpose: str, setting: str) -> Callable[..., None]:
+    """A route dependency: at most settings.<setting> requests a minute by one user."""
+    from app.api import CurrentPrincipal
+
+    def limit(request: Request, principal: CurrentPrincipal) -> None:
+        rate = getattr(request.app.state.runtime.settings, setting)
+        limiter_for(request.app.state, f"{purpose}_user", rate).hit(principal.username)
+
+    return limit

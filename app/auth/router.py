@@ -2,17 +2,20 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Request, Response
 
 from app.api import CurrentPrincipal, DbSession, RuntimeDep, request_id
 from app.auth import service
 from app.auth.schemas import Me, TokenResponse
+from app.ratelimit import per_ip
 
 router = APIRouter(tags=["auth"])
 wellknown = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/token", response_model=TokenResponse)
+# Per client address on top of the per-account lockout: spraying many usernames from one host is slowed too.
+@router.post("/auth/token", response_model=TokenResponse,
+             dependencies=[Depends(per_ip("token", "token_ip_rate_per_minute"))])
 def issue_token(request: Request, session: DbSession, runtime: RuntimeDep,
                 username: Annotated[str, Form(max_length=256)],
                 password: Annotated[str, Form(max_length=1024)],

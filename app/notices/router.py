@@ -4,17 +4,29 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Depends, Header, Query
+from pydantic import BeforeValidator
 
 from app.api import CurrentPrincipal, DbSession, RuntimeDep
 from app.errors import InvalidInput
 from app.notices import service
 from app.notices.schemas import NoticeDocument, NoticeKind, NoticeList, NoticeRead, RevisionList
+from app.ratelimit import per_ip, per_user
 
 router = APIRouter(prefix="/notices", tags=["notices"])
+# Writes are rate-limited per client address (before authentication) and per user.
+WRITE_LIMITS = [Depends(per_ip("write", "ip_rate_per_minute")),
+                Depends(per_user("write", "write_rate_per_minute"))]
 
 
-@router.post("", status_code=201, response_model=NoticeRead)
+def _rfc3339_only(value: object) -> object:
+    # pydantic would also read a bare number ("0.5") as a Unix time; the schema promises a date-time.
+    if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("expected an RFC 3339 date-time")
+    return value
+
+
+@router.post("", status_code=201, response_model=NoticeRead, dependencies=WRITE_LIMITS)
 def post_notice(doc: NoticeDocument, session: DbSession, runtime: RuntimeDep,
                 principal: CurrentPrincipal) -> NoticeRead:
     """Post a notice for the caller's party."""
@@ -26,7 +38,7 @@ def list_notices(session: DbSession, runtime: RuntimeDep, principal: CurrentPrin
                  kind: NoticeKind | None = None,
                  paris_paragraph: Annotated[str | None, Query(max_length=16)] = None,
                  author_party: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9]{1,7}$")] = None,
-                 since: datetime | None = None,
+                 since: Annotated[datetime | None, BeforeValidator(_rfc3339_only)] = None,
                  limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
                  cursor: Annotated[str | None, Query(max_length=512)] = None) -> NoticeList:
     """Notices visible to the caller, newest first."""
@@ -55,7 +67,7 @@ def _if_match(value: str | None) -> int | None:
     return int(m.group(1))
 
 
-@router.put("/{notice_id}", response_model=NoticeRead)
+@router.put("/{notice_id}", response_model=NoticeRead, dependencies=WRITE_LIMITS)
 def put_notice(notice_id: str, doc: NoticeDocument, session: DbSession, runtime: RuntimeDep,
                principal: CurrentPrincipal,
                if_match: Annotated[str | None, Header(max_length=32)] = None) -> NoticeRead:

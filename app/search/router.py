@@ -1,16 +1,17 @@
 """POST /api/v1/search/subjects."""
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from app.api import CurrentPrincipal, DbSession, RuntimeDep
-from app.ratelimit import limiter_for
+from app.ratelimit import limiter_for, per_ip
 from app.search import service
 from app.search.schemas import SubjectMatches, SubjectQuery
 
 router = APIRouter(prefix="/search", tags=["search"])
 
 
-@router.post("/subjects", response_model=SubjectMatches)
+@router.post("/subjects", response_model=SubjectMatches,
+             dependencies=[Depends(per_ip("search", "ip_rate_per_minute"))])
 def search_subjects(query: SubjectQuery, request: Request, session: DbSession, runtime: RuntimeDep,
                     principal: CurrentPrincipal) -> SubjectMatches:
     """Subjects of notices visible to the caller, best first (rate-limited per user)."""
