@@ -193,10 +193,13 @@ def notice_access_log(session: Session, principal: Principal, notice_id: str, *,
 
     The cursor is an entry id. Entries not yet sealed into the tree are shown with a null index.
     """
+    # PostgreSQL refuses NUL in text: a control character must give the 404 of an absent notice.
+    printable = notice_id.isprintable()
     notice = session.scalar(select(Notice).where(Notice.id == notice_id,
-                                                 policy.visible_notices(principal)))
+                                                 policy.visible_notices(principal))) if printable else None
     if notice is None or not policy.can_read_access_log(principal, notice.author_party):
-        raise NotFound(on_rollback=denied(principal, Action.NOTICE_ACCESS_LOG, notice_id[:64]))
+        raise NotFound(on_rollback=denied(principal, Action.NOTICE_ACCESS_LOG,
+                                          notice_id[:64] if printable else None))
     limit = max(1, min(limit, MAX_PAGE))
     query = (select(AuditEntry, AuditLeaf.tree_index)
              .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)

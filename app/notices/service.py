@@ -115,7 +115,9 @@ def _visible(session: Session, principal: Principal, notice_id: str, action: Act
             query = query.with_for_update()
         notice = session.scalar(query)
     if notice is None:
-        raise NotFound(on_rollback=denied(principal, action, notice_id[:64]))
+        # PostgreSQL refuses NUL in text: a control character would turn this 404 into a 500.
+        attempted = notice_id[:64] if notice_id.isprintable() else None
+        raise NotFound(on_rollback=denied(principal, action, attempted))
     return notice
 
 

@@ -1,0 +1,334 @@
+"""The authorisation matrix: every route of the app × every kind of caller × own, foreign, absent objects.
+
+Routes are enumerated from the running app, so the matrix grows by itself: a route that nobody has
+classified in ACCESS below fails ``test_every_route_is_classified``. Expected outcomes come from the
+rules of DESIGN.md / CONTRACT.md written out here (the test oracle), not from app/policy.py.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import iter_route_contexts
+from sqlalchemy import select
+from starlette.testclient import TestClient
+
+from app.audit.models import AuditEntry
+from app.runtime import Runtime
+from tests.conftest import (
+    DatabaseFactory,
+    assert_problem,
+    bearer,
+    login,
+    make_party,
+    make_user,
+    notice_document,
+)
+from tests.test_auth_tokens import serve
+
+CONTENT_ROLES = {"focal_point", "court_investigator"}
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    party: str | None  # None: anonymous
+    role: str | None
+
+
+CALLERS = [
+    Caller("anonymous", None, None),
+    Caller("fra_fp", "FRA", "focal_point"),      # author of notice A
+    Caller("deu_fp", "DEU", "focal_point"),      # a recipient of A, not its author
+    Caller("nld_fp", "NLD", "focal_point"),      # A is foreign to it; author of C
+    Caller("icc_inv", "ICC", "court_investigator"),
+    Caller("fra_auditor", "FRA", "auditor"),     # same party as A's author, yet no content
+    Caller("icc_admin", "ICC", "admin"),
+]
+
+
+@dataclass(frozen=True)
+class Obj:
+    """A notice the matrix is played against (or an id that names none)."""
+
+    name: str
+    author: str | None = None  # the posting user; None for ids that name no notice
+    recipients: tuple[str, ...] = ()
+    tlp: str = "AMBER"
+    fixed_id: str | None = None
+
+    @property
+    def author_party(self) -> str | None:
+        return next((c.party for c in CALLERS if c.name == self.author), None)
+
+    def document(self) -> dict[str, Any]:
+        return notice_document(recipients=list(self.recipients or ("ICC",)), tlp=self.tlp)
+
+
+OBJECTS = [
+    Obj("A-fra-to-deu", author="fra_fp", recipients=("DEU",)),
+    Obj("B-icc-to-nld", author="icc_inv", recipients=("NLD",)),
+    Obj("C-nld-to-all", author="nld_fp", recipients=("*",), tlp="GREEN"),
+    Obj("absent", fixed_id=str(uuid.UUID(int=0x5EED))),
+    Obj("malformed-id", fixed_id="not-a-notice-id"),
+    Obj("hostile-id", fixed_id="%00'%20OR%20'1'='1" + "9" * 100),  # NUL, quotes, long
+]
+
+
+def visible_to(caller: Caller, author_party: str, recipients: list[str] | tuple[str, ...]) -> bool:
+    """DESIGN.md: content roles of the author party and of every recipient party ("*": all)."""
+    if caller.role not in CONTENT_ROLES:
+        return False
+    return author_party == caller.party or caller.party in recipients or "*" in recipients
+
+
+def sees(caller: Caller, obj: Obj) -> bool:
+    return obj.author_party is not None and visible_to(caller, obj.author_party, obj.recipients)
+
+
+# -- the classification table -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """Who may call a route. kind: public | login | authenticated | content | auditor |
+    notice_read | notice_write | notice_author (the object-scoped kinds take a {notice_id})."""
+
+    kind: str
+    ok: int = 200
+    params: dict[str, Any] = field(default_factory=dict)
+    body: str | None = None  # "notice": the object's own document; "search": a subject query
+    fresh_token: bool = False  # the call consumes its token (logout)
+
+    @property
+    def per_object(self) -> bool:
+        return self.kind.startswith("notice_")
+
+
+NOTICE = "/api/v1/notices/{notice_id}"
+ACCESS: dict[tuple[str, str], Rule] = {
+    ("GET", "/health"): Rule("public"),
+    ("GET", "/.well-known/jwks.json"): Rule("public"),
+    ("POST", "/api/v1/auth/token"): Rule("login"),
+    ("POST", "/api/v1/auth/logout"): Rule("authenticated", ok=204, fresh_token=True),
+    ("GET", "/api/v1/me"): Rule("authenticated"),
+    ("GET", "/api/v1/parties"): Rule("authenticated"),
+    ("GET", "/api/v1/paris-paragraphs"): Rule("authenticated"),
+    ("POST", "/api/v1/notices"): Rule("content", ok=201, body="new-notice"),
+    ("GET", "/api/v1/notices"): Rule("content", params={"limit": 100}),
+    ("GET", NOTICE): Rule("notice_read"),
+    ("PUT", NOTICE): Rule("notice_write", body="notice"),
+    ("GET", NOTICE + "/revisions"): Rule("notice_read"),
+    # CONTRACT: the access log is for the author party; anyone else gets the 404 of an absent notice.
+    ("GET", NOTICE + "/access-log"): Rule("notice_author"),
+    ("POST", "/api/v1/search/subjects"): Rule("content", body="search"),
+    ("GET", "/api/v1/audit/entries"): Rule("auditor"),
+    # CONTRACT: "any authenticated user" keeps checkpoints and checks proofs against them.
+    ("GET", "/api/v1/audit/checkpoint"): Rule("authenticated"),
+    ("GET", "/api/v1/audit/proofs/inclusion"): Rule("authenticated",
+                                                     params={"index": 0, "tree_size": 1}),
+    ("GET", "/api/v1/audit/proofs/consistency"): Rule("authenticated",
+                                                       params={"first": 1, "second": 1}),
+    # Public keys, like the JWKS: anyone holding a checkpoint must be able to verify it.
+    ("GET", "/api/v1/audit/keys"): Rule("public"),
+}
+
+
+def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
+    """The one status the rule gives this caller on this object."""
+    if rule.kind in ("public", "login"):
+        return rule.ok
+    if caller.role is None:
+        return 401
+    if rule.kind == "authenticated":
+        return rule.ok
+    if rule.kind == "content":
+        return rule.ok if caller.role in CONTENT_ROLES else 403
+    if rule.kind == "auditor":
+        return rule.ok if caller.role == "auditor" else 403
+    assert obj is not None
+    if not sees(caller, obj):
+        return 404  # invisible answers exactly like absent
+    is_author = obj.author_party == caller.party
+    if rule.kind == "notice_read":
+        return rule.ok
+    if rule.kind == "notice_write":
+        return rule.ok if is_author else 403  # it may see the notice, so a 404 would be a lie
+    if rule.kind == "notice_author":
+        return rule.ok if is_author else 404
+    raise AssertionError(f"unknown rule kind {rule.kind}")
+
+
+# -- the service under test ---------------------------------------------------------------------------
+def app_routes(client: TestClient) -> set[tuple[str, str]]:
+    """Every (method, path) the app answers, schema or not."""
+    app: Any = client.app
+    found = {(method, context.path) for context in iter_route_contexts(app.routes)
+             for method in (context.methods or ()) if context.path is not None}
+    documented = {(method.upper(), path) for path, item in app.openapi()["paths"].items()
+                  for method in item}
+    assert documented <= found, documented - found  # the enumeration misses nothing OpenAPI knows
+    return found
+
+
+@dataclass
+class Service:
+    runtime: Runtime
+    client: TestClient
+    routes: set[tuple[str, str]]
+    tokens: dict[str, str]
+    ids: dict[str, str]
+
+    def headers(self, caller: Caller, fresh: bool = False) -> dict[str, str]:
+        if caller.role is None:
+            return {}
+        return bearer(login(self.client, caller.name) if fresh else self.tokens[caller.name])
+
+    def call(self, method: str, path: str, rule: Rule, caller: Caller, obj: Obj | None) -> Any:
+        url = path.format(notice_id=self.ids[obj.name]) if obj is not None else path
+        kwargs: dict[str, Any] = {"headers": self.headers(caller, rule.fresh_token),
+                                  "params": rule.params}
+        if rule.body == "notice":
+            assert obj is not None
+            kwargs["json"] = obj.document()  # unchanged routing: visibility stays as planned
+        elif rule.body == "new-notice":
+            kwargs["json"] = notice_document(recipients=[caller.party or "FRA"], subjects=[
+                {"name": "Wenqiang Zhou-Matrix", "birth_date": "1970-01-01"}])
+        elif rule.body == "search":
+            kwargs["json"] = {"name": "Jean-Pierre Exemple", "limit": 100}
+        if rule.kind == "login":
+            kwargs["data"] = {"username": caller.name if caller.role else "fra_fp",
+                              "password": "correct horse battery staple"}
+        return self.client.request(method, url, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def service(databases: DatabaseFactory, keyring_template: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with serve(databases, keyring_template, tmp_path_factory.mktemp("matrix")) as (runtime, client):
+        for code in ("FRA", "NLD", "DEU"):
+            make_party(runtime, code=code)
+        for caller in CALLERS[1:]:
+            make_user(runtime, username=caller.name, party=str(caller.party), role=str(caller.role))
+        tokens = {c.name: login(client, c.name) for c in CALLERS[1:]}
+        ids = {}
+        for obj in OBJECTS:
+            if obj.author is None:
+                ids[obj.name] = str(obj.fixed_id)
+                continue
+            response = client.post("/api/v1/notices", json=obj.document(),
+                                   headers=bearer(tokens[obj.author]))
+            assert response.status_code == 201, response.text
+            ids[obj.name] = response.json()["id"]
+        routes = app_routes(client)
+        if ("GET", "/api/v1/audit/checkpoint") in routes:
+            # Proof and checkpoint cells need a signed tree head: wait for the sequencer's first.
+            deadline = time.monotonic() + 10
+            while client.get("/api/v1/audit/checkpoint",
+                             headers=bearer(tokens["fra_fp"])).status_code != 200:
+                assert time.monotonic() < deadline, "no audit checkpoint was signed"
+                time.sleep(0.1)
+        yield Service(runtime=runtime, client=client, routes=routes, tokens=tokens, ids=ids)
+
+
+# -- the tests ----------------------------------------------------------------------------------------
+def test_every_route_is_classified(service: Service) -> None:
+    unclassified = sorted(service.routes - set(ACCESS))
+    assert not unclassified, f"classify these routes in ACCESS: {unclassified}"
+
+
+def cells() -> Iterator[Any]:
+    for (method, path), rule in ACCESS.items():
+        for caller in CALLERS:
+            for obj in (OBJECTS if rule.per_object else [None]):
+                label = f"{method} {path} | {caller.name}" + (f" | {obj.name}" if obj else "")
+                yield pytest.param(method, path, caller, obj, id=label)
+
+
+def skip_if_absent(service: Service, method: str, path: str) -> None:
+    if (method, path) not in service.routes:
+        pytest.skip(f"{method} {path} is not served by this build")
+
+
+@pytest.mark.parametrize(("method", "path", "caller", "obj"), list(cells()))
+def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: Obj | None) -> None:
+    skip_if_absent(service, method, path)
+    rule = ACCESS[(method, path)]
+    want = expected(rule, caller, obj)
+    response = service.call(method, path, rule, caller, obj)
+    assert response.status_code == want, (response.status_code, response.text)
+    if want >= 400:
+        body = assert_problem(response, want)
+        if want == 401:
+            assert response.headers["www-authenticate"] == "Bearer"
+        assert body.get("instance") == response.request.url.path
+    elif rule.kind == "content" and method == "GET":
+        assert_only_visible(service, caller, [i["id"] for i in response.json()["items"]],
+                            response.json()["items"])
+    elif rule.kind == "content" and path.endswith("/search/subjects"):
+        assert_only_visible(service, caller, [m["notice_id"] for m in response.json()["matches"]])
+
+
+def assert_only_visible(service: Service, caller: Caller, ids: list[str],
+                        items: list[dict[str, Any]] | None = None) -> None:
+    """A list or search shows exactly the planted notices the caller sees, and nothing it may not."""
+    planted = {service.ids[o.name]: o for o in OBJECTS if o.author is not None}
+    assert {i for i in ids if i in planted} == {i for i, o in planted.items() if sees(caller, o)}
+    for item in items or []:  # notices other cells posted: check them by their own routing fields
+        assert visible_to(caller, item["author_party"], item["recipients"]), item["id"]
+
+
+def invisible_cells() -> Iterator[Any]:
+    for (method, path), rule in ACCESS.items():
+        if rule.per_object:
+            for caller in CALLERS[1:]:
+                for obj in OBJECTS:
+                    if obj.author is not None and not sees(caller, obj):
+                        yield pytest.param(method, path, caller, obj,
+                                           id=f"{method} {path} | {caller.name} | {obj.name}")
+
+
+@pytest.mark.parametrize(("method", "path", "caller", "obj"), list(invisible_cells()))
+def test_invisible_answers_exactly_like_absent(service: Service, method: str, path: str,
+                                               caller: Caller, obj: Obj) -> None:
+    """Same status, headers and body (but for the instance path): nothing tells the two apart."""
+    skip_if_absent(service, method, path)
+    rule = ACCESS[(method, path)]
+    hidden = service.call(method, path, rule, caller, obj)
+    absent = service.call(method, path, rule, caller, OBJECTS[3])
+    assert_problem(hidden, 404)
+
+    def shape(response: Any) -> tuple[Any, ...]:
+        body = dict(response.json())
+        assert body.pop("instance") == response.request.url.path
+        headers = {k: v for k, v in response.headers.items()
+                   if k not in ("x-request-id", "date", "content-length")}
+        return response.status_code, headers, body
+
+    assert shape(hidden) == shape(absent)
+
+
+def test_denied_object_access_is_audited(service: Service) -> None:
+    """A refused read leaves an entry naming caller and object, outcome denied."""
+    target = service.ids["A-fra-to-deu"]
+    nld = CALLERS[3]
+    assert_problem(service.client.get(f"/api/v1/notices/{target}", headers=service.headers(nld)), 404)
+    with service.runtime.db.unit_of_work() as session:
+        outcomes = session.scalars(select(AuditEntry.outcome).where(
+            AuditEntry.username == "nld_fp", AuditEntry.object_id == target,
+            AuditEntry.action == "notice.read"))
+        assert "denied" in list(outcomes)
+
+
+@pytest.mark.parametrize("caller", [CALLERS[0], CALLERS[6]], ids=lambda c: c.name)
+def test_unrouted_methods_are_405_for_everyone(service: Service, caller: Caller) -> None:
+    for path in sorted({p for _, p in service.routes}):
+        allowed = {m for m, p in service.routes if p == path}
+        url = path.format(notice_id=service.ids["A-fra-to-deu"])
+        for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed):
+            response = service.client.request(method, url, headers=service.headers(caller))
+            assert_problem(response, 405)
