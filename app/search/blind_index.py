@@ -8,9 +8,11 @@ that, at the design size, each stored term value is shared by several unrelated 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 
 from app.crypto.keyring import Keyring
 from app.notices.schemas import Subject
@@ -44,8 +46,16 @@ def _keys(keyring: Keyring, version: int) -> dict[Purpose, bytes]:
     return {p: keyring.derive("index", version, f"subject/{p}") for p in Purpose}
 
 
+@lru_cache(maxsize=64)
+def _keyed(key: bytes) -> hmac.HMAC:
+    # Keyed once: copying a prepared HMAC skips re-deriving its inner and outer pads for every term.
+    return hmac.new(key, digestmod=hashlib.sha256)
+
+
 def _term(key: bytes, value: str) -> bytes:
-    digest = hmac.digest(key, value.encode(), "sha256")[:TERM_BYTES]
+    mac = _keyed(key).copy()
+    mac.update(value.encode())
+    digest = mac.digest()[:TERM_BYTES]
     return digest[:-1] + bytes([digest[-1] & _LAST_MASK])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations, pairwise
 
 from unidecode import unidecode
@@ -59,6 +60,7 @@ def fold(text: str) -> str:
     return _NON_ALNUM.sub(" ", _APOSTROPHES.sub("", text)).strip()
 
 
+@lru_cache(maxsize=65_536)
 def phonetic(token: str) -> str:
     """Consonant skeleton of a folded token: the part transliterations of one name tend to share."""
     for digraph, replacement in _DIGRAPHS:

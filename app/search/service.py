@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 from statistics import fmean
 from typing import Any
 
@@ -38,15 +39,10 @@ MIN_SCORE = 0.5
 WEIGHT_NAME, WEIGHT_BIRTH, WEIGHT_NATIONALITY = 0.7, 0.2, 0.1
 
 
-@lru_cache(maxsize=65_536)
-def _phonetic(token: str) -> str:
-    return phonetic(token)
-
-
 def _token_similarity(a: str, b: str) -> float:
     similarity = JaroWinkler.normalized_similarity(a, b)
-    key = _phonetic(a)
-    if key and key == _phonetic(b):
+    key = phonetic(a)
+    if key and key == phonetic(b):
         # Same skeleton: a transliteration variant (Yanukovych/Ianukovich), trusted more when longer.
         similarity = max(similarity, 0.92 if len(key) >= 3 else 0.85)
     return similarity
@@ -109,15 +105,43 @@ def score_subject(probe: _Probe, subject: dict[str, Any]) -> tuple[float, list[s
     return (round(score, 4), matched) if score >= MIN_SCORE else None
 
 
-def _without_stop_terms(session: Session, version: int, weights: dict[bytes, float]) -> dict[bytes, float]:
+class _TermCounts:
+    """Capped row counts of recently queried terms. Common terms recur in many searches and their
+    counts change slowly, so each is counted once per TTL rather than on every search."""
+
+    TTL_SECONDS = 300.0
+    MAX_ENTRIES = 200_000
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int, bytes], tuple[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, db: str, version: int, terms: list[bytes]) -> dict[bytes, int]:
+        now = time.monotonic()
+        with self._lock:
+            known = {t: c for t in terms if (c := self._counts.get((db, version, t))) and c[1] > now}
+        missing = [t for t in terms if t not in known]
+        counted = dict(zip(missing, session.execute(select(*(
+            select(func.count()).select_from(
+                select(literal(1)).where(SubjectTerm.key_version == version, SubjectTerm.term == t)
+                .limit(STOP_TERM_ROWS).subquery()).scalar_subquery()
+            for t in missing))).one(), strict=True)) if missing else {}
+        with self._lock:
+            if len(self._counts) > self.MAX_ENTRIES:
+                self._counts.clear()
+            self._counts.update({(db, version, t): (n, now + self.TTL_SECONDS)
+                                 for t, n in counted.items()})
+        return {**{t: c for t, (c, _) in known.items()}, **counted}
+
+
+_term_counts = _TermCounts()
+
+
+def _without_stop_terms(session: Session, runtime: Runtime, version: int,
+                        weights: dict[bytes, float]) -> dict[bytes, float]:
     """Drop terms with STOP_TERM_ROWS or more rows (each count stops at the cap: bounded work)."""
-    terms = list(weights)
-    counts = session.execute(select(*(
-        select(func.count()).select_from(
-            select(literal(1)).where(SubjectTerm.key_version == version, SubjectTerm.term == term)
-            .limit(STOP_TERM_ROWS).subquery()).scalar_subquery()
-        for term in terms))).one()
-    kept = {t: weights[t] for t, n in zip(terms, counts, strict=True) if n < STOP_TERM_ROWS}
+    counts = _term_counts.get(session, runtime.db.url, version, list(weights))
+    kept = {t: w for t, w in weights.items() if counts[t] < STOP_TERM_ROWS}
     return kept or weights
 
 
@@ -164,7 +188,7 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
                            errors=[{"field": "name", "message": "no name tokens"}])
     keyring = runtime.keys.current()
     version = searchable_version(session, keyring)
-    weights = _without_stop_terms(session, version, query_terms(
+    weights = _without_stop_terms(session, runtime, version, query_terms(
         keyring, version, name=query.name, birth_date=query.birth_date))
     candidates = _candidates(session, principal, version, weights,
                              max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * query.limit))
