@@ -338,6 +338,16 @@ class TestSuccess:
         assert_problem(client.post(LOGOUT), 401)
 
 
+    def test_concurrent_logouts_of_one_token_never_fail(self, client: TestClient,
+                                                        people: dict[str, str]) -> None:
+        token = login(client, "fra_fp")
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            statuses = list(pool.map(lambda _: client.post(LOGOUT, headers=bearer(token)).status_code,
+                                     range(4)))
+        assert set(statuses) <= {204, 401} and 204 in statuses, statuses
+        assert_problem(client.get(ME, headers=bearer(token)), 401)
+
+
 class TestJwks:
     def test_public_keys_only(self, runtime: Runtime, client: TestClient) -> None:
         response = client.get("/.well-known/jwks.json")

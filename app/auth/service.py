@@ -61,11 +61,16 @@ def _lockout(runtime: Runtime, failures: int) -> timedelta:
     return min(MAX_LOCKOUT, timedelta(seconds=runtime.settings.login_lockout_seconds * 2 ** min(over, 16)))
 
 
+def _insert(session: Session):  # type: ignore[no-untyped-def]
+    """The dialect's INSERT, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def _count_failure(session: Session, username: str, now: datetime) -> int:
     """Add one failure atomically (upsert) and return the new count: concurrent guesses must not
     share one read of the count, nor race to create the row."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = insert(LoginThrottle).values(username=username, failures=1, last_failure_at=now)
+    statement = _insert(session)(LoginThrottle).values(username=username, failures=1,
+                                                       last_failure_at=now)
     statement = statement.on_conflict_do_update(
         index_elements=[LoginThrottle.username],
         set_={"failures": LoginThrottle.failures + 1, "last_failure_at": now})
@@ -121,5 +126,8 @@ def logout(session: Session, principal: Principal) -> None:
     assert principal.jti is not None and principal.expires_at is not None
     now = datetime.now(UTC)
     session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now))
-    session.add(RevokedToken(jti=principal.jti, expires_at=datetime.fromtimestamp(principal.expires_at, UTC)))
+    # ON CONFLICT DO NOTHING: two concurrent logouts of one token both succeed (not a 500).
+    session.execute(_insert(session)(RevokedToken).values(
+        jti=principal.jti, expires_at=datetime.fromtimestamp(principal.expires_at, UTC))
+        .on_conflict_do_nothing())
     record(session, principal, Action.TOKEN_REVOKE, object_id=principal.jti)
