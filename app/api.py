@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal, Role
 from app.auth.tokens import TokenError
-from app.errors import AppError, Unauthorized
+from app.errors import AppError, InvalidInput, Unauthorized
+from app.openapi import declared_query
 from app.runtime import Runtime
 from app.users.models import RevokedToken, User
 
@@ -62,7 +63,27 @@ def _principal(request: Request, session: DbSession, runtime: RuntimeDep,
                           user_id=user.id, jti=claims.jti, expires_at=claims.exp,
                           request_id=request_id(request))
     request.state.principal = principal  # for the access log line (app/logging.py)
+    _refuse_unknown_query(request)
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+
+def _refuse_unknown_query(request: Request) -> None:
+    operation = declared_query(request.app, request.method, request.scope["path"])
+    if operation is not None and set(request.query_params) - operation[0]:
+        # The parameter's name is not echoed: it is whatever the client typed.
+        raise InvalidInput("Unknown query parameter.",
+                           errors=[{"field": "query", "message": "unknown parameter"}])
+
+
+def reject_unknown_query(request: Request) -> None:
+    """Refuse undeclared query parameters (422), as bodies refuse unknown fields: no parameter pollution.
+
+    Routes that need a token check after authentication (_principal), so a caller without valid
+    credentials gets 401 whatever its query string holds."""
+    operation = declared_query(request.app, request.method, request.scope["path"])
+    if operation is not None and not operation[1]:
+        _refuse_unknown_query(request)

@@ -4,12 +4,13 @@ import logging
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.api import reject_unknown_query
 from app.config import Settings, get_settings
 from app.crypto.envelope import DecryptionError
 from app.errors import PROBLEM_JSON, AppError, problem_body
@@ -96,7 +97,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     docs = settings.expose_docs
     app = FastAPI(title="ARX — Asset Recovery eXchange", version="1.0", lifespan=lifespan,
                   docs_url="/docs" if docs else None, redoc_url=None,
-                  openapi_url="/openapi.json" if docs else None)
+                  openapi_url="/openapi.json" if docs else None,
+                  dependencies=[Depends(reject_unknown_query)])
     app.state.runtime = runtime
     install_error_handlers(app)
 

@@ -58,16 +58,32 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {status: _response(status) 
 
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+_Table = list[tuple[re.Pattern[str], dict[str, tuple[frozenset[str], bool]]]]
+
+
+def _operations(app: Any) -> _Table:
+    """(path pattern, {METHOD: (declared query parameter names, needs a token)}) for every path."""
+    table = getattr(app.state, "operation_table", None)
+    if table is None:
+        # Built once from the routes' own OpenAPI description (available with the docs turned off too).
+        table = [(re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"),
+                  {method.upper(): (frozenset(p["name"] for p in operation.get("parameters", [])
+                                              if p.get("in") == "query"), bool(operation.get("security")))
+                   for method, operation in operations.items() if method in _HTTP_METHODS})
+                 for template, operations in app.openapi()["paths"].items()]
+        app.state.operation_table = table
+    return table
 
 
 def allowed_methods(app: Any, path: str) -> str | None:
     """The `Allow` header for a path (RFC 9110: a 405 must list every method the resource supports)."""
-    table = getattr(app.state, "allow_table", None)
-    if table is None:
-        # Built once from the routes' own OpenAPI description (available with the docs turned off too).
-        table = [(re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"),
-                  [m.upper() for m in operations if m in _HTTP_METHODS])
-                 for template, operations in app.openapi()["paths"].items()]
-        app.state.allow_table = table
-    methods = sorted({m for pattern, ms in table if pattern.match(path) for m in ms})
+    methods = sorted({m for pattern, ops in _operations(app) if pattern.match(path) for m in ops})
     return ", ".join(methods) or None
+
+
+def declared_query(app: Any, method: str, path: str) -> tuple[frozenset[str], bool] | None:
+    """(query parameters the schema declares, whether a token is needed); None if undocumented."""
+    for pattern, ops in _operations(app):
+        if pattern.match(path) and method in ops:
+            return ops[method]
+    return None
