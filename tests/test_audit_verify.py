@@ -19,7 +19,7 @@ from sqlalchemy.exc import DatabaseError
 
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from app.audit.sequencer import seal_pending
-from app.audit.service import Action, canonical_columns_sql, entry_leaf_hash, record
+from app.audit.service import Action, canonical_columns_sql, entry_bytes, entry_leaf_hash, record
 from app.audit.verify import Report, verify_log
 from app.auth.principal import Principal, Role
 from app.runtime import Runtime
@@ -329,3 +329,30 @@ def test_cli_verify_checkpoint_and_since_checkpoint(log: Log, insider: Insider,
     as_json = arx(log.runtime, "verify", "--json")
     assert as_json.returncode != 0
     assert json.loads(as_json.stdout)["first_bad"]["entry_id"] == entry_id
+
+
+def test_parallel_chunks_agree_with_one_pass(log: Log, insider: Insider) -> None:
+    one = verify_log(log.runtime, workers=1)
+    chunked = verify_log(log.runtime, workers=2, chunk=4)
+    assert chunked.ok and (chunked.leaves, chunked.root_hash) == (one.leaves, one.root_hash)
+    entry_id = log.entry_of(log.target)
+    with insider() as conn:
+        conn.execute(update(AuditEntry).where(AuditEntry.id == entry_id).values(username="someone"))
+        conn.execute(update(AuditLeaf).where(AuditLeaf.tree_index == log.target)
+                     .values(leaf_hash=entry_leaf_hash(canonical_row(conn, entry_id))))
+        conn.execute(update(AuditLeaf).where(AuditLeaf.tree_index == len(log.leaves) - 1)
+                     .values(leaf_hash=bytes(32)))
+    one, chunked = verify_log(log.runtime, workers=1), verify_log(log.runtime, workers=2, chunk=4)
+    assert not chunked.ok and chunked.first_bad == one.first_bad
+    assert_first_bad_within(chunked, log.target, exact=False)
+
+
+def test_canonical_bytes_are_injective_across_field_boundaries() -> None:
+    base = (7, "2026-11-24 03:12:00.000001", "ab", "FRA", "focal_point", "notice.read", None, "ok", "r1",
+            None, None, None, None)
+    shifted = (7, "2026-11-24 03:12:00.000001", "a", "bFRA", "focal_point", "notice.read", None, "ok",
+               "r1", None, None, None, None)
+    assert entry_bytes(base) != entry_bytes(shifted)
+    assert entry_bytes(base) != entry_bytes((*base[:6], "", *base[7:]))  # NULL differs from empty
+    odd_types = (7, 123, "ab", "FRA", "focal_point", "notice.read", None, "ok", "r1", "1", "x", None, None)
+    assert entry_bytes(odd_types) != entry_bytes(base)  # an insider's wrongly typed values still encode

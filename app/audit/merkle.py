@@ -60,15 +60,20 @@ class CompactRange:
             self.append(leaf)
 
     def root(self) -> bytes:
-        if not self.nodes:
-            return EMPTY_ROOT
-        h = self.nodes[-1]
-        for left in reversed(self.nodes[:-1]):
-            h = node_hash(left, h)
-        return h
+        return fold_root(self.nodes)
 
     def copy(self) -> CompactRange:
         return CompactRange(self.size, self.nodes)
+
+
+def fold_root(nodes: Sequence[bytes]) -> bytes:
+    """The root of a tree given its compact range: perfect-subtree hashes, biggest (leftmost) first."""
+    if not nodes:
+        return EMPTY_ROOT
+    h = nodes[-1]
+    for left in reversed(nodes[:-1]):
+        h = node_hash(left, h)
+    return h
 
 
 def root_of(leaves: Sequence[bytes]) -> bytes:

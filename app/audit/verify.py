@@ -13,19 +13,27 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import multiprocessing
+import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
+
 from app.audit.checkpoint import AuditKey, NoteError, audit_keys, open_checkpoint
-from app.audit.merkle import CompactRange
+from app.audit.merkle import EMPTY_ROOT, CompactRange, fold_root
+from app.audit.models import AuditLeaf
 from app.audit.service import canonical_columns_sql, entry_bytes
 from app.db import Database
 from app.runtime import Runtime
 
 STREAM_ROWS = 20_000
+CHUNK = 1 << 17  # leaves per worker task: a power of two, so chunks are perfect subtrees
+PARALLEL_MIN = 300_000
 
 
 @dataclass(frozen=True)
@@ -145,8 +153,13 @@ def _checked_checkpoints(rows: list[tuple[Any, ...]], keys: dict[int, AuditKey],
     return roots
 
 
-def verify_log(runtime: Runtime, *, saved_note: str | None = None) -> Report:
-    """Recompute the whole log; saved_note is a checkpoint a party kept (detects truncation, rewrites)."""
+def verify_log(runtime: Runtime, *, saved_note: str | None = None, workers: int | None = None,
+               chunk: int = CHUNK) -> Report:
+    """Recompute the whole log; saved_note is a checkpoint a party kept (detects truncation, rewrites).
+
+    Large logs are checked in aligned chunks by `workers` processes (default: one per CPU from
+    PARALLEL_MIN leaves up); the chunks' right edges are then joined into the roots checkpoints signed.
+    """
     started = time.perf_counter()
     report = Report()
     origin = runtime.settings.audit_origin
@@ -171,6 +184,8 @@ def verify_log(runtime: Runtime, *, saved_note: str | None = None) -> Report:
         cur.execute("SELECT count(*) FROM audit_entry e WHERE NOT EXISTS "
                     "(SELECT 1 FROM audit_leaf l WHERE l.entry_id = e.id)")
         report.unsealed = cur.fetchone()[0]
+        cur.execute("SELECT max(tree_index) FROM audit_leaf")
+        last = cur.fetchone()[0]
         cur.close()
         report.checkpoints = len(checkpoint_rows)
         roots = _checked_checkpoints(checkpoint_rows, keys, origin, report)
@@ -187,10 +202,19 @@ def verify_log(runtime: Runtime, *, saved_note: str | None = None) -> Report:
         expected = dict(roots)
         if saved is not None:
             expected.setdefault(saved.tree_size, saved.root_hash)
-        sql = (f"SELECT l.tree_index, l.entry_id, l.leaf_hash, "
-               f"{canonical_columns_sql(db.engine.dialect.name)} FROM audit_leaf l "
-               "LEFT JOIN audit_entry e ON e.id = l.entry_id ORDER BY l.tree_index")
-        _walk(_stream(db, conn, sql), expected, report)
+        total = max(signed_size, last + 1 if last is not None else 0)
+        if workers is None:
+            workers = (os.cpu_count() or 1) if total >= PARALLEL_MIN else 1
+        if workers <= 1 or total <= chunk:
+            ranges = [(0, total)]
+            results = [_walk(_stream(db, conn, _leaf_sql(db, 0, total)), 0, set(expected))]
+        else:
+            ranges = [(a, min(a + chunk, total)) for a in range(0, total, chunk)]
+            context = multiprocessing.get_context("spawn")  # no forked copies of pools or threads
+            with ProcessPoolExecutor(max_workers=min(workers, len(ranges)), mp_context=context) as pool:
+                results = list(pool.map(_walk_range, [db.url] * len(ranges), ranges,
+                                        [set(expected)] * len(ranges)))
+    _join(db, ranges, results, expected, report)
     report.tree_size = signed_size
     if report.leaves < signed_size and not any(p.tree_index is not None for p in report.problems):
         report.problems.append(Problem(f"the log was truncated: checkpoint of size {signed_size} but only "
@@ -202,41 +226,89 @@ def verify_log(runtime: Runtime, *, saved_note: str | None = None) -> Report:
     return report
 
 
-def _walk(rows: Iterator[tuple[Any, ...]], expected: dict[int, bytes], report: Report) -> None:
-    """Stream leaves in tree order; stop at the first that does not verify."""
+def _leaf_sql(db: Database, start: int, end: int) -> str:
+    return (f"SELECT l.tree_index, l.entry_id, l.leaf_hash, {canonical_columns_sql(db.engine.dialect.name)} "
+            f"FROM audit_leaf l LEFT JOIN audit_entry e ON e.id = l.entry_id "
+            f"WHERE l.tree_index >= {int(start)} AND l.tree_index < {int(end)} ORDER BY l.tree_index")
+
+
+@dataclass(frozen=True)
+class _Range:
+    """What one chunk found: leaves verified from its start, its first problem, and its right edge
+    (the compact-range nodes local to the chunk) after each checkpoint size inside it and at its end."""
+
+    verified: int
+    problem: Problem | None
+    edges: dict[int, tuple[bytes, ...]]
+
+
+def _walk_range(url: str, bounds: tuple[int, int], sizes: set[int]) -> _Range:
+    """A worker process: verify the leaves of one chunk in its own read snapshot."""
+    db = Database(url)
+    try:
+        with _snapshot(db) as conn:
+            return _walk(_stream(db, conn, _leaf_sql(db, *bounds)), bounds[0], sizes)
+    finally:
+        db.dispose()
+
+
+def _walk(rows: Iterator[tuple[Any, ...]], start: int, sizes: set[int]) -> _Range:
+    """Stream leaves in tree order from start; stop at the first that does not verify."""
     edge = CompactRange()
     append = edge.append
     sha256 = hashlib.sha256
     encode = entry_bytes
-    range_start, range_entry = 0, None
-    index = 0
+    edges: dict[int, tuple[bytes, ...]] = {}
+    problem = None
+    index = start
     for row in rows:
         tree_index, entry_id, stored = row[0], row[1], row[2]
         if tree_index != index:
-            report.problems.append(Problem(f"leaf missing: the tree jumps from {index} to {tree_index}",
-                                           tree_index=index))
+            problem = Problem(f"leaf missing: the tree jumps from {index} to {tree_index}", tree_index=index)
             break
         if row[3] is None:
-            report.problems.append(Problem("the entry of this leaf is missing", tree_index=index,
-                                           entry_id=entry_id))
+            problem = Problem("the entry of this leaf is missing", tree_index=index, entry_id=entry_id)
             break
         leaf = sha256(b"\x00" + encode(row[3:])).digest()
         if leaf != stored:
-            report.problems.append(Problem("entry does not match its leaf hash (modified or reordered)",
-                                           tree_index=index, entry_id=entry_id))
+            problem = Problem("entry does not match its leaf hash (modified or reordered)",
+                              tree_index=index, entry_id=entry_id)
             break
         append(leaf)
-        if range_entry is None:
-            range_entry = entry_id
         index += 1
-        root = expected.get(index)
-        if root is not None:
-            if edge.root() != root:
+        if index in sizes:
+            edges[index] = tuple(edge.nodes)
+    edges[index] = tuple(edge.nodes)
+    return _Range(verified=index - start, problem=problem, edges=edges)
+
+
+def _join(db: Database, ranges: list[tuple[int, int]], results: list[_Range], expected: dict[int, bytes],
+          report: Report) -> None:
+    """Join chunk edges into the tree's roots, in order, and compare each with its signed root."""
+    prefix = CompactRange()  # over whole chunks: each is one perfect subtree
+    checked = 0
+    for (start, end), result in zip(ranges, results, strict=True):
+        reached = start + result.verified
+        for size in sorted(s for s in expected if start < s <= reached):
+            if fold_root([*prefix.nodes, *result.edges[size]]) != expected[size]:
                 report.problems.append(Problem(
-                    f"entries at tree indexes {range_start}..{index - 1} do not match the checkpoint "
-                    f"signed at size {index} (modified, inserted, deleted or reordered)",
-                    tree_index=range_start, entry_id=range_entry, checkpoint_size=index))
-                break
-            range_start, range_entry = index, None
-    report.leaves = index
-    report.root_hash = edge.root()
+                    f"entries at tree indexes {checked}..{size - 1} do not match the checkpoint signed "
+                    f"at size {size} (modified, inserted, deleted or reordered)",
+                    tree_index=checked, entry_id=_entry_at(db, checked), checkpoint_size=size))
+                report.leaves = checked
+                report.root_hash = expected.get(checked, EMPTY_ROOT)
+                return
+            checked = size
+        report.leaves = reached
+        report.root_hash = fold_root([*prefix.nodes, *result.edges[reached]])
+        if result.problem is not None:
+            report.problems.append(result.problem)
+            return
+        if reached < end:
+            return
+        prefix.append(fold_root(result.edges[end]))
+
+
+def _entry_at(db: Database, index: int) -> int | None:
+    with db.engine.connect() as conn:
+        return conn.scalar(select(AuditLeaf.entry_id).where(AuditLeaf.tree_index == index))
