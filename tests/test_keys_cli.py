@@ -186,6 +186,8 @@ class TestKilledHalfWay:
         assert rewrapped() == len(ids)
         assert run_ok(cli_env, "keys", "retire", "data", "1")["retired"] == 1
         assert ids <= readable_through_api(world)
+        verified = arx(cli_env, "audit", "verify")
+        assert verified.returncode == 0, verified.stderr
 
     def test_reindex_survives_kill_9_and_search_is_complete(self, cli_env: dict[str, str],
                                                            world: World) -> None:
@@ -224,6 +226,8 @@ class TestKilledHalfWay:
         for i in random.Random().sample(range(len(ids)), 8):
             assert self._finds(world, subject_name(i), ids[i]), subject_name(i)
         assert self._finds(world, "Wilhelmina Ostrowska", str(posted["id"]))
+        verified = arx(cli_env, "audit", "verify")
+        assert verified.returncode == 0, verified.stderr
 
     @staticmethod
     def _finds(world: World, name: str, notice_id: str) -> bool:

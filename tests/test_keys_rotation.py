@@ -191,6 +191,25 @@ class TestAudit:
         assert old.material is None and old.public is not None and len(old.public) == 32
         assert dependents(runtime, "audit", 1) == 1
 
+    def test_real_checkpoints_countersigned_then_log_still_verifies(self, world: World) -> None:
+        from app.audit.sequencer import seal_pending
+        from app.audit.verify import verify_log
+
+        runtime = world.runtime
+        world.post_notice("fra_fp")
+        seal_pending(runtime)
+        rotate(runtime, "audit")
+        with runtime.db.unit_of_work() as session:
+            record(session, ADMIN, Action.AUDIT_READ)
+        seal_pending(runtime)
+        with runtime.db.unit_of_work() as session:
+            signers = set(session.scalars(select(AuditCheckpoint.key_version)))
+        assert signers == {1, 2}
+        retire_key(runtime, ADMIN, "audit", "1", wait=False)
+        seal_pending(runtime)
+        report = verify_log(runtime)
+        assert report.first_bad is None and report.checkpoints >= 2
+
 
 class TestIndex:
     def test_retire_refused_without_complete_newer_build_then_terms_purged(self, runtime: Runtime

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, text, tuple_, update
+from sqlalchemy import delete, func, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditCheckpoint, AuditEntry
@@ -207,12 +207,34 @@ def _pending_data_keys(session: Session, active: int) -> int:
     return int(revisions) + int(secrets)
 
 
-_PG_REWRAP = text(
-    "UPDATE notice_revision AS r SET key_version = v.new_version, wrapped_key = v.wrapped "
-    "FROM unnest(CAST(:ids AS text[]), CAST(:revs AS integer[]), CAST(:olds AS integer[]), "
-    "CAST(:news AS integer[]), CAST(:keys AS bytea[])) AS v(notice_id, revision, old_version, "
-    "new_version, wrapped) "
-    "WHERE r.notice_id = v.notice_id AND r.revision = v.revision AND r.key_version = v.old_version")
+# Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
+# cryptography. PostgreSQL: binary COPY into a per-transaction temporary table, then one joined UPDATE.
+_PG_STAGE = ("CREATE TEMPORARY TABLE IF NOT EXISTS arx_rewrap_stage (notice_id text, revision integer, "
+             "old_version integer, new_version integer, wrapped bytea) ON COMMIT DELETE ROWS")
+_PG_APPLY = ("UPDATE notice_revision AS r SET key_version = s.new_version, wrapped_key = s.wrapped "
+             "FROM arx_rewrap_stage AS s WHERE r.notice_id = s.notice_id AND r.revision = s.revision "
+             "AND r.key_version = s.old_version")
+# The old version is compared on UPDATE: a row rewrapped meanwhile (a concurrent or earlier run) is left.
+_SQLITE_APPLY = ("UPDATE notice_revision SET key_version = ?, wrapped_key = ? "
+                 "WHERE notice_id = ? AND revision = ? AND key_version = ?")
+
+
+def apply_rewrap(session: Session, changes: list[tuple[str, int, int, int, bytes]]) -> None:
+    """Store (notice_id, revision, old version, new version, wrapped key) rows in one bulk statement."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(_PG_STAGE)
+            with cursor.copy("COPY arx_rewrap_stage FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "int4", "int4", "int4", "bytea"])
+                for row in changes:
+                    copy.write_row(row)
+            # Fresh statistics, or the planner may nest-loop over an "empty" temporary table.
+            cursor.execute("ANALYZE arx_rewrap_stage")
+            cursor.execute(_PG_APPLY)
+    else:
+        connection.exec_driver_sql(_SQLITE_APPLY, [(new, wrapped, notice_id, number, old)
+                                                   for notice_id, number, old, new, wrapped in changes])
 
 
 def _rewrap_revision_batch(session: Session, runtime: Runtime, active: int,
@@ -226,33 +248,21 @@ def _rewrap_revision_batch(session: Session, runtime: Runtime, active: int,
              .order_by(NoticeRevision.notice_id, NoticeRevision.revision).limit(batch_size))
     if after is not None:
         query = query.where(tuple_(NoticeRevision.notice_id, NoticeRevision.revision) > tuple_(*after))
-    rows = session.execute(query).all()
+    rows = session.connection().execute(query).all()
     if not rows:
         return 0, 0, None
-    envelope = runtime.envelope
+    rewrapped = runtime.envelope.rewrapped
     changes: list[tuple[str, int, int, int, bytes]] = []
     unreadable = 0
     for notice_id, number, old, wrapped, author_party, kind in rows:
         try:
-            new, rewrapped = envelope.rewrapped(old, wrapped, content_aad(notice_id, number, author_party,
-                                                                           kind))
+            new, again = rewrapped(old, wrapped, content_aad(notice_id, number, author_party, kind))
         except DecryptionError:
             unreadable += 1  # retired or damaged: left as is, reported, never guessed at
             continue
-        changes.append((notice_id, number, old, new, rewrapped))
+        changes.append((notice_id, number, old, new, again))
     if changes:
-        if session.get_bind().dialect.name == "postgresql":
-            ids, revs, olds, news, keys = (list(c) for c in zip(*changes, strict=True))
-            session.execute(_PG_REWRAP, {"ids": ids, "revs": revs, "olds": olds, "news": news,
-                                         "keys": keys})
-        else:
-            table = NoticeRevision.__table__
-            stmt = (update(table).where(table.c.notice_id == bindparam("b_id"),
-                                        table.c.revision == bindparam("b_rev"),
-                                        table.c.key_version == bindparam("b_old"))
-                    .values(key_version=bindparam("b_new"), wrapped_key=bindparam("b_key")))
-            session.connection().execute(stmt, [{"b_id": i, "b_rev": r, "b_old": o, "b_new": n, "b_key": k}
-                                                for i, r, o, n, k in changes])
+        apply_rewrap(session, changes)
     last = rows[-1]
     return len(changes), unreadable, (last[0], last[1])
 
