@@ -6,11 +6,12 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from statistics import fmean
 from typing import Any
 
 from rapidfuzz.distance import JaroWinkler
-from sqlalchemy import and_, case, desc, func, literal, select
+from sqlalchemy import TextClause, and_, select, text
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
@@ -28,11 +29,12 @@ from app.search.normalise import NameForm, identifier_key, name_form, phonetic
 from app.search.schemas import SubjectMatch, SubjectQuery
 
 # Candidates decrypted per requested result: enough for rescoring to reorder the blind pre-ranking.
-CANDIDATES_PER_RESULT = 4
-MIN_CANDIDATES = 40
-# A term shared by this many index rows (a very common name, or a birth year) selects nothing useful
-# and would make one search read that many rows: it is left out, like a stop word.
-STOP_TERM_ROWS = 2000
+CANDIDATES_PER_RESULT = 3
+MIN_CANDIDATES = 30
+# Index rows one search may read: terms are taken rarest first (the most telling, like IDF) until
+# their rows would exceed the budget, so a very common name token or a birth year is left out like a
+# stop word and the work of a search stays bounded whatever the index size. Counts stop at the budget.
+ROW_BUDGET = 1000
 NAME_AGREES = 0.85  # name similarity from which "name"/"alias" is reported in matched_on
 NAME_FLOOR = 0.6  # below this (and without an identifier hit) a candidate is not a match
 MIN_SCORE = 0.5
@@ -105,6 +107,16 @@ def score_subject(probe: _Probe, subject: dict[str, Any]) -> tuple[float, list[s
     return (round(score, 4), matched) if score >= MIN_SCORE else None
 
 
+@lru_cache(maxsize=128)
+def _count_statement(terms: int) -> TextClause:
+    # One round trip for every term; each count is an index range scan that stops at the cap. Plain
+    # SQL (one cached text per term count) because building the equivalent expression tree cost more
+    # than running it.
+    counts = ", ".join(f"(SELECT count(*) FROM (SELECT 1 FROM subject_term WHERE key_version = "
+                       f":version AND term = :t{i} LIMIT :cap) AS c{i})" for i in range(terms))
+    return text(f"SELECT {counts}")
+
+
 class _TermCounts:
     """Capped row counts of recently queried terms. Common terms recur in many searches and their
     counts change slowly, so each is counted once per TTL rather than on every search."""
@@ -121,11 +133,9 @@ class _TermCounts:
         with self._lock:
             known = {t: c for t in terms if (c := self._counts.get((db, version, t))) and c[1] > now}
         missing = [t for t in terms if t not in known]
-        counted = dict(zip(missing, session.execute(select(*(
-            select(func.count()).select_from(
-                select(literal(1)).where(SubjectTerm.key_version == version, SubjectTerm.term == t)
-                .limit(STOP_TERM_ROWS).subquery()).scalar_subquery()
-            for t in missing))).one(), strict=True)) if missing else {}
+        counted = dict(zip(missing, session.execute(_count_statement(len(missing)), {
+            "version": version, "cap": ROW_BUDGET, **{f"t{i}": t for i, t in enumerate(missing)}
+        }).one(), strict=True)) if missing else {}
         with self._lock:
             if len(self._counts) > self.MAX_ENTRIES:
                 self._counts.clear()
@@ -137,29 +147,35 @@ class _TermCounts:
 _term_counts = _TermCounts()
 
 
-def _without_stop_terms(session: Session, runtime: Runtime, version: int,
-                        weights: dict[bytes, float]) -> dict[bytes, float]:
-    """Drop terms with STOP_TERM_ROWS or more rows (each count stops at the cap: bounded work)."""
+def _selective_terms(session: Session, runtime: Runtime, version: int,
+                     weights: dict[bytes, float]) -> dict[bytes, float]:
+    """The rarest query terms whose rows fit ROW_BUDGET (at least the rarest one)."""
     counts = _term_counts.get(session, runtime.db.url, version, list(weights))
-    kept = {t: w for t, w in weights.items() if counts[t] < STOP_TERM_ROWS}
-    return kept or weights
+    kept: dict[bytes, float] = {}
+    rows = 0
+    for term in sorted(weights, key=lambda t: (counts[t], t)):
+        if kept and rows + counts[term] > ROW_BUDGET:
+            break
+        kept[term] = weights[term]
+        rows += counts[term]
+    return kept
 
 
 def _candidates(session: Session, principal: Principal, version: int, weights: dict[bytes, float],
                 limit: int) -> list[tuple[str, int]]:
     """(notice id, subject number) of the best pre-ranked subjects in current revisions of notices
-    principal may see: the visibility filter runs in SQL, before ranking and the limit."""
-    score = func.sum(case(weights, value=SubjectTerm.term, else_=0.0)).label("score")
+    principal may see: the visibility filter runs in SQL, before ranking and the limit. The rows
+    are few (ROW_BUDGET), so they are summed here rather than in a per-query CASE expression."""
     rows = session.execute(
-        select(SubjectTerm.notice_id, SubjectTerm.subject_no, score)
+        select(SubjectTerm.notice_id, SubjectTerm.subject_no, SubjectTerm.term)
         .join(Notice, and_(Notice.id == SubjectTerm.notice_id,
                            Notice.current_revision == SubjectTerm.revision))
         .where(SubjectTerm.key_version == version, SubjectTerm.term.in_(list(weights)),
-               policy.visible_notices(principal))
-        .group_by(SubjectTerm.notice_id, SubjectTerm.subject_no)
-        .order_by(desc(score), SubjectTerm.notice_id, SubjectTerm.subject_no)
-        .limit(limit))
-    return [(notice_id, subject_no) for notice_id, subject_no, _ in rows]
+               policy.visible_notices(principal)))
+    scores: dict[tuple[str, int], float] = {}
+    for notice_id, subject_no, term in rows:
+        scores[(notice_id, subject_no)] = scores.get((notice_id, subject_no), 0.0) + weights[term]
+    return sorted(scores, key=lambda k: (-scores[k], k))[:limit]
 
 
 def _documents(session: Session, runtime: Runtime, principal: Principal,
@@ -188,7 +204,7 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
                            errors=[{"field": "name", "message": "no name tokens"}])
     keyring = runtime.keys.current()
     version = searchable_version(session, keyring)
-    weights = _without_stop_terms(session, runtime, version, query_terms(
+    weights = _selective_terms(session, runtime, version, query_terms(
         keyring, version, name=query.name, birth_date=query.birth_date))
     candidates = _candidates(session, principal, version, weights,
                              max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * query.limit))
