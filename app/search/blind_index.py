@@ -25,6 +25,9 @@ TERM_BITS = 22
 TERM_BYTES = (TERM_BITS + 7) // 8
 _LAST_MASK = (0xFF << (TERM_BYTES * 8 - TERM_BITS)) & 0xFF
 MIN_PHONETIC = 2  # a one-consonant skeleton ("Ali" -> "l") selects nothing useful
+# Name and aliases indexed per subject: with at most ~47 terms a name, a hostile notice (200 subjects
+# of 50 aliases) cannot make one write insert hundreds of thousands of index rows.
+MAX_INDEXED_NAMES = 10
 
 
 class Purpose(StrEnum):
@@ -81,7 +84,7 @@ def _values(names: list[str], birth_date: date | None,
 
 def subject_terms(keyring: Keyring, version: int, subject: Subject) -> set[bytes]:
     """Every term one subject (name and aliases alike) is indexed under with index key version."""
-    values = _values([subject.name, *subject.aliases], subject.birth_date,
+    values = _values([subject.name, *subject.aliases][:MAX_INDEXED_NAMES], subject.birth_date,
                      [i.value for i in subject.identifiers])
     keys = _keys(keyring, version)
     return {_term(keys[p], v) for p, found in values.items() for v in found}
