@@ -74,26 +74,36 @@ class ArxMiddleware:
 
         received = 0
         response_started = False
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
+            if too_large:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
+                    too_large = True
                     raise BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if too_large and not response_started:
+                # The app may catch BodyTooLarge while parsing (FastAPI answers 400 "error parsing the
+                # body"); whatever it says about a truncated body is replaced by the 413 below.
+                return
             if message["type"] == "http.response.start":
                 response_started = True
             await send_with_headers(message)
 
         try:
             await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not response_started:
-                await send_problem(send_with_headers, 413, "Payload too large",
-                                   f"Request bodies are limited to {self.max_body_bytes} bytes.",
-                                   "payload-too-large")
+        except Exception:
+            if not too_large:
+                raise
+        if too_large and not response_started:
+            await send_problem(send_with_headers, 413, "Payload too large",
+                               f"Request bodies are limited to {self.max_body_bytes} bytes.",
+                               "payload-too-large")
