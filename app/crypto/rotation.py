@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -237,10 +238,13 @@ def apply_rewrap(session: Session, changes: list[tuple[str, int, int, int, bytes
                                                    for notice_id, number, old, new, wrapped in changes])
 
 
-def _rewrap_revision_batch(session: Session, runtime: Runtime, active: int,
-                           after: tuple[str, int] | None, batch_size: int,
-                           ) -> tuple[int, int, tuple[str, int] | None]:
-    """One batch of revisions not under the active KEK: (rewrapped, unreadable, last key seen)."""
+Row = tuple[str, int, int, bytes, str, str]
+Change = tuple[str, int, int, int, bytes]
+
+
+def _revision_batch(session: Session, active: int, after: tuple[str, int] | None,
+                    batch_size: int) -> list[Row]:
+    """The next revisions, in key order after ``after``, whose data key is not under the active KEK."""
     query = (select(NoticeRevision.notice_id, NoticeRevision.revision, NoticeRevision.key_version,
                     NoticeRevision.wrapped_key, Notice.author_party, Notice.kind)
              .join(Notice, Notice.id == NoticeRevision.notice_id)
@@ -248,11 +252,13 @@ def _rewrap_revision_batch(session: Session, runtime: Runtime, active: int,
              .order_by(NoticeRevision.notice_id, NoticeRevision.revision).limit(batch_size))
     if after is not None:
         query = query.where(tuple_(NoticeRevision.notice_id, NoticeRevision.revision) > tuple_(*after))
-    rows = session.connection().execute(query).all()
-    if not rows:
-        return 0, 0, None
+    return [tuple(row) for row in session.connection().execute(query)]  # type: ignore[misc]
+
+
+def _rewrapped_rows(runtime: Runtime, rows: list[Row]) -> tuple[list[Change], int]:
+    """The rows' data keys wrapped under the active KEK, and how many could not be unwrapped."""
     rewrapped = runtime.envelope.rewrapped
-    changes: list[tuple[str, int, int, int, bytes]] = []
+    changes: list[Change] = []
     unreadable = 0
     for notice_id, number, old, wrapped, author_party, kind in rows:
         try:
@@ -261,10 +267,31 @@ def _rewrap_revision_batch(session: Session, runtime: Runtime, active: int,
             unreadable += 1  # retired or damaged: left as is, reported, never guessed at
             continue
         changes.append((notice_id, number, old, new, again))
-    if changes:
-        apply_rewrap(session, changes)
-    last = rows[-1]
-    return len(changes), unreadable, (last[0], last[1])
+    return changes, unreadable
+
+
+def _rewrap_revisions(runtime: Runtime, active: int, batch_size: int, report: RewrapReport,
+                      progress: Callable[[int], None]) -> None:
+    """Batch k's UPDATE and COMMIT (the driver releases the GIL) overlap batch k+1's cryptography.
+
+    Batch k+1 is read inside batch k's transaction; that is safe because revisions are immutable and the
+    UPDATE compares the old version, so a row rewrapped in between is simply left alone.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arx-rewrap") as crypto:
+        with runtime.db.unit_of_work() as session:
+            rows = _revision_batch(session, active, None, batch_size)
+        pending = crypto.submit(_rewrapped_rows, runtime, rows) if rows else None
+        while pending is not None:
+            changes, unreadable = pending.result()
+            last = rows[-1]
+            with runtime.db.unit_of_work() as session:
+                rows = _revision_batch(session, active, (last[0], last[1]), batch_size)
+                pending = crypto.submit(_rewrapped_rows, runtime, rows) if rows else None
+                if changes:
+                    apply_rewrap(session, changes)
+            report.rewrapped += len(changes)
+            report.unreadable += unreadable
+            progress(len(changes) + unreadable)
 
 
 def _rewrap_totp_batch(session: Session, runtime: Runtime, active: int, after: int,
@@ -302,24 +329,20 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
         total = _pending_data_keys(session, active)
     progress(0, total)
     seen = 0
-    cursor: tuple[str, int] | None = None
-    while True:
-        with runtime.db.unit_of_work() as session:
-            done, bad, cursor = _rewrap_revision_batch(session, runtime, active, cursor, batch_size)
-        if cursor is None:
-            break
-        report.rewrapped += done
-        report.unreadable += bad
-        seen += done + bad
-        progress(seen, total)
+
+    def advance(count: int) -> None:
+        nonlocal seen
+        seen += count
+        progress(seen, max(seen, total))
+
+    _rewrap_revisions(runtime, active, batch_size, report, advance)
     user_cursor: int | None = 0
     while user_cursor is not None:
         with runtime.db.unit_of_work() as session:
             done, bad, user_cursor = _rewrap_totp_batch(session, runtime, active, user_cursor, batch_size)
         report.rewrapped += done
         report.unreadable += bad
-        seen += done + bad
-        progress(seen, max(seen, total))
+        advance(done + bad)
     with runtime.db.unit_of_work() as session:
         report.audit_details_left = {v: n for v, n in _grouped(session, AuditEntry.detail_key_version)
                                      .items() if v != active}
