@@ -241,3 +241,39 @@ def test_status_counts_totp_secrets(runtime: Runtime) -> None:
     data_v1 = status["data"]["versions"][0]
     assert status["data"]["active"] == 1 and data_v1["totp_secrets"] == 1 and data_v1["dependents"] == 1
     assert set(status) == {"data", "index", "signing", "audit"}
+
+
+class TestReindex:
+    def test_concurrent_runs_write_each_term_once_and_complete_the_build(self, world: World) -> None:
+        import threading
+
+        from app.crypto.rotation import reindex_subjects
+
+        runtime = world.runtime
+        for i in range(6):
+            world.post_notice("fra_fp", subjects=[{"name": f"Subject Number{'x' * i} Ostrowski",
+                                                   "birth_date": "1970-01-01"}])
+        rotate(runtime, "index")
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                reindex_subjects(runtime, ADMIN, batch_size=1, wait=False)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        with runtime.db.unit_of_work() as session:
+            def terms(version: int) -> list[tuple[object, ...]]:
+                return sorted(tuple(r) for r in session.execute(
+                    select(SubjectTerm.notice_id, SubjectTerm.subject_no, SubjectTerm.term)
+                    .where(SubjectTerm.key_version == version)))
+            old, new = terms(1), terms(2)
+            assert len(new) == len(set(new)) and len(old) == len(new) > 0
+            build = session.get(IndexBuild, 2)
+            assert build is not None and build.completed_at is not None

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, text, tuple_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditCheckpoint, AuditEntry
@@ -47,6 +48,7 @@ Progress = Callable[[int, int], None]
 IN_FLIGHT_SECONDS = 1.0
 DEFAULT_BATCH = 10_000
 PURGE_BATCH = 50_000
+REINDEX_LOCK_KEY = 0x4152_5852_4549_4458  # "ARXREIDX"
 
 
 def _noop(done: int, total: int) -> None:
@@ -369,8 +371,11 @@ def _missing_terms(version: int) -> Any:
 def _reindex_batch(session: Session, runtime: Runtime, ring: Keyring, version: int, after: str,
                    batch_size: int) -> tuple[int, int, str | None]:
     """Index one batch of notices under version: (notices, subjects, last notice id seen)."""
-    # Row locks (PostgreSQL) keep a concurrent revision from replacing the terms under our feet; SQLite
-    # transactions are already serialised by BEGIN IMMEDIATE.
+    # PostgreSQL: the advisory lock serialises batches of concurrent reindex runs (each then sees the
+    # other's committed terms), and row locks keep a concurrent revision from replacing the terms under
+    # our feet. SQLite transactions are already serialised by BEGIN IMMEDIATE.
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REINDEX_LOCK_KEY})
     notices = list(session.scalars(select(Notice).where(Notice.id > after, _missing_terms(version))
                                    .order_by(Notice.id).limit(batch_size).with_for_update(of=Notice)))
     if not notices:
@@ -405,9 +410,12 @@ def reindex_subjects(runtime: Runtime, principal: Principal, *, batch_size: int 
     ring = runtime.keys.refresh()
     active = ring.active_version("index")
     report = ReindexReport(active=active)
-    with runtime.db.unit_of_work() as session:
-        if session.get(IndexBuild, active) is None:
-            session.add(IndexBuild(key_version=active, started_at=utcnow()))
+    try:
+        with runtime.db.unit_of_work() as session:
+            if session.get(IndexBuild, active) is None:
+                session.add(IndexBuild(key_version=active, started_at=utcnow()))
+    except IntegrityError:
+        pass  # a concurrent reindex created it first; both then fill the same gaps
     with runtime.db.unit_of_work() as session:
         total = int(session.scalar(select(func.count()).select_from(Notice)
                                    .where(_missing_terms(active))) or 0)
