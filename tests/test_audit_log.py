@@ -358,9 +358,9 @@ class TestAccessLog:
         assert c.get(f"/api/v1/notices/{nid}", headers=world.headers("deu_fp")).status_code == 404
         assert c.get("/api/v1/notices", headers=world.headers("nld_fp")).status_code == 200
         assert c.get(f"/api/v1/notices/{other['id']}", headers=world.headers("icc_inv")).status_code == 200
-        hit = Principal(username="icc_inv", party="ICC", role=Role.COURT_INVESTIGATOR, request_id="s-1")
-        with world.runtime.db.unit_of_work() as session:  # what the search service records per hit
-            record(session, hit, Action.SEARCH_HIT, object_id=nid)
+        found = c.post("/api/v1/search/subjects", json={"name": "Jean-Pierre Exemple"},
+                       headers=world.headers("icc_inv"))
+        assert found.status_code == 200 and nid in {m["notice_id"] for m in found.json()["matches"]}
         seal_pending(world.runtime)
 
         log = c.get(f"/api/v1/notices/{nid}/access-log", headers=world.headers("fra_fp"))

@@ -34,7 +34,7 @@ def _b64(raw: bytes) -> str:
 
 @router.get("/audit/entries", response_model=EntryPage)
 def list_entries(session: DbSession, principal: CurrentPrincipal, after: Annotated[int | None,
-                 Query(ge=-1, le=2**62)] = None,
+                 Query(ge=0, le=2**62)] = None,
                  limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE) -> EntryPage:
     """Sealed audit entries in tree order (auditors only)."""
     items, next_index = service.list_entries(session, principal, after=after, limit=limit)

@@ -186,11 +186,15 @@ async def run_sequencer(runtime: Runtime) -> AsyncIterator[None]:
     interval = runtime.settings.audit_seal_interval_seconds
 
     async def loop() -> None:
+        halted = False
         while not stop.is_set():
             try:
                 await asyncio.to_thread(seal_pending, runtime)
+                halted = False
             except TreeStateError as exc:
-                log.error("audit sequencer halted: %s; run `arx audit verify`", exc)
+                if not halted:  # once, not every interval
+                    log.error("audit sequencer halted: %s; run `arx audit verify`", exc)
+                halted = True
             except Exception:
                 log.exception("audit sequencer round failed; retrying")
             try:

@@ -65,6 +65,7 @@ class Report:
     tree_size: int = 0
     root_hash: bytes = b""
     unsealed: int = 0
+    workers: int = 1
     seconds: float = 0.0
     problems: list[Problem] = field(default_factory=list)
 
@@ -205,7 +206,8 @@ def verify_log(runtime: Runtime, *, saved_note: str | None = None, workers: int 
         total = max(signed_size, last + 1 if last is not None else 0)
         if workers is None:
             workers = (os.cpu_count() or 1) if total >= PARALLEL_MIN else 1
-        if workers <= 1 or total <= chunk:
+        report.workers = workers if workers > 1 and total > chunk else 1
+        if report.workers == 1:
             ranges = [(0, total)]
             results = [_walk(_stream(db, conn, _leaf_sql(db, 0, total)), 0, set(expected))]
         else:
