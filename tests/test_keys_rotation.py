@@ -277,3 +277,17 @@ class TestReindex:
             assert len(new) == len(set(new)) and len(old) == len(new) > 0
             build = session.get(IndexBuild, 2)
             assert build is not None and build.completed_at is not None
+
+
+def test_a_retirement_that_lost_a_race_can_be_undone(runtime: Runtime) -> None:
+    from app.crypto.rotation import _restored
+
+    sealed = runtime.envelope.seal(b"written by a service that had not seen the rotation", b"aad")
+    rotate(runtime, "data")
+    material = runtime.keys.refresh().material("data", 1)
+    assert sealed.key_version == 1
+    runtime.keys.update(lambda r: r.retired("data", 1))
+    runtime.keys.update(_restored("data", 1, material))
+    ring = runtime.keys.refresh()
+    assert ring.version("data", 1).usable and ring.active_version("data") == 2
+    assert runtime.envelope.open(sealed, b"aad").startswith(b"written")
