@@ -1,0 +1,261 @@
+"""Mixed load against a real `arx serve` (HTTPS) on PostgreSQL: posting, reading, listing, searching.
+
+Several focal points of several States and a Court investigator, each a closed-loop client thread with
+its own keep-alive connection, for --duration seconds after a short warm-up. Reports throughput,
+p50/p95/p99 and errors per operation, and the server's CPU use. Baseline in the same run: GET /health
+under the same concurrency (TLS + HTTP + middleware, no database, no crypto).
+
+Rate limits are raised for the run: this measures capacity, not the limiter (tests cover that).
+The load generator shares the machine with the server; the figures are end-to-end as a client sees them.
+
+    python bench/load.py [--duration 60] [--clients 8] [--seed 300] [--backend postgresql|sqlite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+
+from app.auth.principal import Principal, Role
+from app.config import Settings
+from app.parties.service import add_party
+from app.runtime import Runtime
+from app.users.service import add_user
+from bench.common import percentiles, print_table, throwaway_database
+
+ADMIN = Principal(username="bench", party="-", role=Role.ADMIN, request_id="bench")
+PASSWORD = "benchmark password 123"
+ARX = str(Path(sys.executable).with_name("arx"))
+STATES = ("FRA", "NLD", "DEU", "ITA", "ESP", "BEL")
+SURNAMES = ("Exemple", "Mustermann", "Rossi", "Jansen", "Garcia", "Peeters", "Novak", "Dupont")
+MIX = (("post", 20), ("read", 40), ("list", 20), ("search", 20))
+
+
+def document(rng: random.Random, state: str) -> dict[str, object]:
+    surname = rng.choice(SURNAMES)
+    others = [s for s in STATES if s != state]
+    return {
+        "kind": rng.choice(["frozen_asset", "financial_investigation"]),
+        "title": f"Accounts frozen under order 2026/{rng.randrange(10**6)}",
+        "recipients": ["ICC", *rng.sample(others, 2)], "tlp": "AMBER", "paris_paragraphs": ["13"],
+        "reference": f"case {rng.randrange(10**6)}",
+        "subjects": [{"name": f"Jean {surname}{rng.randrange(500)}", "birth_date": "1962-11-04",
+                      "nationality": "COD", "identifiers": [{"scheme": "passport",
+                                                             "value": f"OB{rng.randrange(10**7):07d}"}]}],
+        "assets": [{"type": "bank_account", "description": "Current account", "jurisdiction": "CHE",
+                    "value": {"amount": "1250000.00", "currency": "EUR"}, "status": "frozen",
+                    "status_date": "2026-10-02"}],
+        "narrative": "Funds moved through two shell companies before the freeze. " * 4,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Load:
+    def __init__(self, base: str, context: ssl.SSLContext, users: list[tuple[str, str]], seed: int) -> None:
+        self.base, self.context, self.users, self.seed = base, context, users, seed
+        self.samples: dict[str, list[float]] = defaultdict(list)
+        self.errors: dict[str, int] = defaultdict(int)
+        self.known: dict[str, list[str]] = defaultdict(list)  # party -> ids of notices it may read
+        self.lock = threading.Lock()
+        self.recording = threading.Event()
+        self.stopping = threading.Event()
+
+    def remember(self, notice_id: str, author: str, doc: dict[str, object]) -> None:
+        with self.lock:
+            for party in {author, *doc["recipients"]}:  # type: ignore[misc]
+                self.known[party].append(notice_id)
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base, verify=self.context, timeout=30)
+
+    def token(self, client: httpx.Client, username: str) -> dict[str, str]:
+        response = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+        response.raise_for_status()
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def _call(self, op: str, client: httpx.Client, method: str, url: str, **kw: object) -> httpx.Response | None:
+        started = time.perf_counter()
+        try:
+            response = client.request(method, url, **kw)  # type: ignore[arg-type]
+        except httpx.HTTPError:
+            response = None
+        elapsed = (time.perf_counter() - started) * 1000
+        if self.recording.is_set():
+            with self.lock:
+                self.samples[op].append(elapsed)
+                if response is None or response.status_code >= 400:
+                    self.errors[op] += 1
+        return response
+
+    def worker(self, index: int, mix: tuple[tuple[str, int], ...]) -> None:
+        rng = random.Random(self.seed + index)
+        username, state = self.users[index % len(self.users)]
+        ops = [op for op, weight in mix for _ in range(weight)]
+        with self.client() as client:
+            headers = self.token(client, username)
+            while not self.stopping.is_set():
+                op = rng.choice(ops)
+                if op == "health":
+                    self._call(op, client, "GET", "/health")
+                elif op == "post":
+                    doc = document(rng, state)
+                    response = self._call(op, client, "POST", "/api/v1/notices", headers=headers, json=doc)
+                    if response is not None and response.status_code == 201:
+                        self.remember(response.json()["id"], state, doc)
+                elif op == "read":
+                    notice = rng.choice(self.known[state])
+                    self._call(op, client, "GET", f"/api/v1/notices/{notice}", headers=headers)
+                elif op == "list":
+                    self._call(op, client, "GET", "/api/v1/notices", headers=headers, params={"limit": 20})
+                else:
+                    name = f"Jean {rng.choice(SURNAMES)}{rng.randrange(500)}"
+                    self._call(op, client, "POST", "/api/v1/search/subjects", headers=headers,
+                               json={"name": name, "limit": 10})
+
+    def run(self, clients: int, warmup: float, duration: float,
+            mix: tuple[tuple[str, int], ...]) -> float:
+        self.samples.clear()
+        self.errors.clear()
+        self.recording.clear()
+        self.stopping.clear()
+        threads = [threading.Thread(target=self.worker, args=(i, mix), daemon=True) for i in range(clients)]
+        for thread in threads:
+            thread.start()
+        time.sleep(warmup)
+        self.recording.set()
+        started = time.perf_counter()
+        time.sleep(duration)
+        self.recording.clear()
+        elapsed = time.perf_counter() - started
+        self.stopping.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=60.0, help="measured seconds of mixed load")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--clients", type=int, default=8, help="concurrent closed-loop clients")
+    parser.add_argument("--seed", type=int, default=300, help="notices posted before the run")
+    parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    args = parser.parse_args()
+
+    with throwaway_database(args.backend) as url, tempfile.TemporaryDirectory() as tmp:
+        keys = Path(tmp) / "keys"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ARX_")}
+        env.update(ARX_DATABASE_URL=url, ARX_KEYS_DIR=str(keys), ARX_SEARCH_RATE_PER_MINUTE="1000000000",
+                   ARX_WRITE_RATE_PER_MINUTE="1000000000", ARX_IP_RATE_PER_MINUTE="1000000000",
+                   ARX_TOKEN_IP_RATE_PER_MINUTE="1000000000")
+        subprocess.run([ARX, "init"], env=env, check=True, capture_output=True, cwd=tmp)
+        runtime = Runtime.build(Settings(database_url=url, keys_dir=keys))
+        users: list[tuple[str, str]] = []
+        with runtime.db.unit_of_work() as session:
+            for state in STATES:
+                add_party(session, ADMIN, code=state, name=f"State {state}", kind="state")
+        for state in STATES:
+            with runtime.db.unit_of_work() as session:
+                add_user(session, ADMIN, runtime.envelope, username=f"fp_{state.lower()}", party=state,
+                         role="focal_point", password=PASSWORD)
+            users.append((f"fp_{state.lower()}", state))
+        with runtime.db.unit_of_work() as session:
+            add_user(session, ADMIN, runtime.envelope, username="icc_inv", party="ICC",
+                     role="court_investigator", password=PASSWORD)
+        users.append(("icc_inv", "ICC"))
+        runtime.close()
+
+        port = free_port()
+        log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115
+        server = subprocess.Popen([ARX, "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=tmp)
+        context = ssl.create_default_context(cafile=str(keys / "tls-cert.pem"))
+        base = f"https://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(f"{base}/health", verify=context, timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise SystemExit("arx serve did not start") from None
+                    time.sleep(0.2)
+            load = Load(base, context, users, seed=1)
+            with load.client() as client:
+                rng = random.Random(0)
+                authors = users[:-1]  # the focal points; the Court investigator reads and searches
+                tokens = {username: load.token(client, username) for username, _ in authors}
+                for i in range(args.seed):
+                    username, state = authors[i % len(authors)]
+                    doc = document(rng, state)
+                    response = client.post("/api/v1/notices", json=doc, headers=tokens[username])
+                    response.raise_for_status()
+                    load.remember(response.json()["id"], state, doc)
+            print(f"backend {args.backend}; {args.seed} notices seeded; {args.clients} clients, "
+                  f"{len(users)} users of {len(STATES)} States + ICC; {args.duration:.0f} s measured")
+
+            cpu0 = cpu_seconds(server.pid)
+            base_elapsed = load.run(args.clients, args.warmup, min(10.0, args.duration), (("health", 1),))
+            base_cpu = (cpu_seconds(server.pid) - cpu0) / base_elapsed
+            baseline = percentiles(load.samples["health"])
+            base_rate = len(load.samples["health"]) / base_elapsed
+            base_errors = load.errors["health"]
+
+            cpu0 = cpu_seconds(server.pid)
+            elapsed = load.run(args.clients, args.warmup, args.duration, MIX)
+            server_cpu = (cpu_seconds(server.pid) - cpu0) / elapsed
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            log.close()
+
+    rows: list[list[object]] = [["health (baseline)", round(base_rate * base_elapsed), f"{base_rate:.0f}",
+                                 f"{baseline['p50']:.1f}", f"{baseline['p95']:.1f}", f"{baseline['p99']:.1f}",
+                                 base_errors, "1.00"]]
+    every: list[float] = []
+    total_errors = 0
+    for op, _ in MIX:
+        samples = load.samples[op]
+        every += samples
+        total_errors += load.errors[op]
+        p = percentiles(samples)
+        rows.append([op, len(samples), f"{len(samples) / elapsed:.0f}", f"{p['p50']:.1f}", f"{p['p95']:.1f}",
+                     f"{p['p99']:.1f}", load.errors[op], f"{p['p50'] / baseline['p50']:.2f}"])
+    p = percentiles(every)
+    rows.append(["all (mixed)", len(every), f"{len(every) / elapsed:.0f}", f"{p['p50']:.1f}", f"{p['p95']:.1f}",
+                 f"{p['p99']:.1f}", total_errors, f"{p['p50'] / baseline['p50']:.2f}"])
+    print_table(f"Mixed load over HTTPS, {args.clients} clients, {elapsed:.0f} s "
+                f"(server CPU {server_cpu:.2f} cores; {base_cpu:.2f} cores during the baseline)",
+                ["operation", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "p50 / health"],
+                rows)
+    ok = total_errors == 0 and p["p99"] < 250
+    print(f"\ntarget (zero errors, p99 < 250 ms): {'met' if ok else 'NOT met'} "
+          f"(errors {total_errors}, p99 {p['p99']:.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
