@@ -356,3 +356,13 @@ def test_canonical_bytes_are_injective_across_field_boundaries() -> None:
     assert entry_bytes(base) != entry_bytes((*base[:6], "", *base[7:]))  # NULL differs from empty
     odd_types = (7, 123, "ab", "FRA", "focal_point", "notice.read", None, "ok", "r1", "1", "x", None, None)
     assert entry_bytes(odd_types) != entry_bytes(base)  # an insider's wrongly typed values still encode
+
+
+def test_cli_seal_refuses_to_extend_a_tampered_tree(log: Log, insider: Insider) -> None:
+    with log.runtime.db.unit_of_work() as session:
+        record(session, ACTOR, Action.NOTICE_READ, object_id="after-tampering")
+    with insider() as conn:
+        conn.execute(update(AuditLeaf).where(AuditLeaf.tree_index == 0).values(leaf_hash=bytes(32)))
+    refused = arx(log.runtime, "seal")
+    assert refused.returncode != 0 and "arx audit verify" in refused.stderr
+    assert "Traceback" not in refused.stderr

@@ -63,9 +63,13 @@ def checkpoint(as_json: JsonOpt = False) -> None:
 @audit_app.command("seal")
 def seal(as_json: JsonOpt = False) -> None:
     """Seal entries waiting for a tree position now (a running service does this by itself)."""
-    from app.audit.sequencer import seal_pending
-    from app.cli import emit, runtime_for
+    from app.audit.sequencer import TreeStateError, seal_pending
+    from app.cli import emit, fail, runtime_for
 
     with runtime_for() as runtime:
-        count = seal_pending(runtime)
+        try:
+            count = seal_pending(runtime)
+        except TreeStateError as exc:
+            fail(f"{exc}; run `arx audit verify`")
+            return
     emit(as_json, {"sealed": count}, f"{count} entries sealed")
