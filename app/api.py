@@ -52,9 +52,13 @@ def _principal(request: Request, session: DbSession, runtime: RuntimeDep,
         claims = runtime.tokens.verify(credentials.credentials)
     except TokenError as exc:
         raise Unauthorized() from exc
-    if session.get(RevokedToken, claims.jti) is not None:
+    # One round trip: the account and whether this token was revoked (logout).
+    row = session.execute(select(User, RevokedToken.jti)
+                          .outerjoin(RevokedToken, RevokedToken.jti == claims.jti)
+                          .where(User.username == claims.sub)).first()
+    user, revoked = row if row is not None else (None, None)
+    if revoked is not None:
         raise Unauthorized()
-    user = session.scalar(select(User).where(User.username == claims.sub))
     # Disabling a user, or changing its role or party, bumps token_version: older tokens die at once.
     if (user is None or user.disabled or user.party_code != claims.party or user.role != claims.role
             or user.token_version != claims.token_version):

@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app import policy
@@ -19,8 +19,8 @@ from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.notices.models import BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
 from app.notices.schemas import NoticeDocument, NoticeRead
-from app.parties.service import registered_codes
-from app.reference.service import known_numbers
+from app.parties.service import registered_codes_query
+from app.reference.service import known_numbers_query
 from app.runtime import Runtime
 from app.search.indexer import index_subjects
 
@@ -39,13 +39,16 @@ def revision_aad(notice: Notice, revision: NoticeRevision) -> bytes:
 
 def _check_references(session: Session, doc: NoticeDocument) -> None:
     """Recipients must be registered parties (or "*"); tags must be in the loaded vocabulary."""
-    wanted = set(doc.recipients) - {BROADCAST}
-    unknown = sorted(wanted - registered_codes(session, wanted))
+    wanted, tags = set(doc.recipients) - {BROADCAST}, set(doc.paris_paragraphs)
+    # One round trip for both checks: this is on the posting hot path.
+    found = session.execute(union_all(
+        registered_codes_query(wanted).add_columns(literal("party")),
+        known_numbers_query(tags).add_columns(literal("paragraph")))).all()
+    unknown = sorted(wanted - {value for value, what in found if what == "party"})
     if unknown:
         raise InvalidInput(f"recipients: not registered parties: {', '.join(unknown)}",
                            errors=[{"field": "recipients", "message": "unknown party"}])
-    tags = set(doc.paris_paragraphs)
-    unknown = sorted(tags - known_numbers(session, tags))
+    unknown = sorted(tags - {value for value, what in found if what == "paragraph"})
     if unknown:
         raise InvalidInput(f"paris_paragraphs: not in the loaded vocabulary: {', '.join(unknown)}",
                            errors=[{"field": "paris_paragraphs", "message": "unknown paragraph"}])

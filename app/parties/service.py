@@ -3,7 +3,7 @@
 import re
 
 import pycountry
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Action, record
@@ -57,7 +57,7 @@ def list_parties(session: Session) -> list[Party]:
     return list(session.scalars(select(Party).where(Party.active).order_by(Party.code)))
 
 
-def registered_codes(session: Session, codes: set[str]) -> set[str]:
-    if not codes:
-        return set()
-    return set(session.scalars(select(Party.code).where(Party.code.in_(codes), Party.active)))
+def registered_codes_query(codes: set[str]) -> Select[tuple[str]]:
+    """The codes among codes that are active registered parties."""
+    return select(Party.code).where(Party.code.in_(codes), Party.active)
+

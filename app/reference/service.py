@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from app.audit.service import Action, record
@@ -82,7 +82,7 @@ def list_paragraphs(session: Session) -> list[ParisParagraph]:
     return sorted(session.scalars(select(ParisParagraph)), key=lambda p: _sort_key(p.number))
 
 
-def known_numbers(session: Session, numbers: set[str]) -> set[str]:
-    if not numbers:
-        return set()
-    return set(session.scalars(select(ParisParagraph.number).where(ParisParagraph.number.in_(numbers))))
+def known_numbers_query(numbers: set[str]) -> Select[tuple[str]]:
+    """The numbers among numbers that are in the loaded vocabulary."""
+    return select(ParisParagraph.number).where(ParisParagraph.number.in_(numbers))
+
