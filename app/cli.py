@@ -114,13 +114,11 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
                                                          help="Require client certificates from this CA.")] = None,
           insecure_http: Annotated[bool, typer.Option("--insecure-http",
                                                       help="Plain HTTP, only behind a TLS proxy.")] = False,
-          workers: Annotated[int, typer.Option(help="Worker processes.")] = 1) -> None:
+          workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1) -> None:
     """Serve the API over HTTPS (default https://127.0.0.1:8443)."""
-    import uvicorn
-
-    from app.crypto.tls import CERT_FILE, KEY_FILE, harden
-    from app.logging import configure_logging
+    from app.crypto.tls import CERT_FILE, KEY_FILE
     from app.main import create_app
+    from app.serving import ArxConfig, run
 
     settings = get_settings()
     runtime = Runtime.build(settings)
@@ -140,16 +138,16 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
         ssl_args = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     elif client_ca is not None:
         fail("--client-ca needs TLS; drop --insecure-http")
-    configure_logging()
-    config = uvicorn.Config(create_app(runtime=runtime), host=host, port=port, proxy_headers=insecure_http,
-                            server_header=False, date_header=True, log_level="info", access_log=False,
-                            log_config=None, timeout_keep_alive=15, **ssl_args)
-    config.load()
-    if config.ssl is not None:
-        harden(config.ssl, client_ca)
+    if workers > 1:
+        # Each worker builds its own app and runtime from the same ARX_* environment.
+        runtime.close()
+    config = ArxConfig("app.main:create_app" if workers > 1 else create_app(runtime=runtime),
+                       factory=workers > 1, workers=workers, client_ca=client_ca, host=host, port=port,
+                       proxy_headers=insecure_http, server_header=False, date_header=True, log_level="info",
+                       access_log=False, log_config=None, timeout_keep_alive=15, **ssl_args)
     scheme = "http" if insecure_http else "https"
-    err.print(f"arx: serving {scheme}://{host}:{port}")
-    uvicorn.Server(config).run()
+    err.print(f"arx: serving {scheme}://{host}:{port}" + (f" with {workers} workers" if workers > 1 else ""))
+    run(config)
 
 
 @party_app.command("add")

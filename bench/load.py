@@ -70,8 +70,13 @@ def free_port() -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU time of the server process and its worker processes."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0
+    for each in [str(pid), *children]:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 class Load:
@@ -164,6 +169,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="concurrent closed-loop clients")
     parser.add_argument("--seed", type=int, default=300, help="notices posted before the run")
     parser.add_argument("--backend", choices=["postgresql", "sqlite"], default="postgresql")
+    parser.add_argument("--workers", type=int, default=2, help="arx serve worker processes")
     args = parser.parse_args()
 
     with throwaway_database(args.backend) as url, tempfile.TemporaryDirectory() as tmp:
@@ -191,7 +197,7 @@ def main() -> None:
 
         port = free_port()
         log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115
-        server = subprocess.Popen([ARX, "serve", "--port", str(port)], env=env, stdout=log, stderr=log, cwd=tmp)
+        server = subprocess.Popen([ARX, "serve", "--port", str(port), "--workers", str(args.workers)], env=env, stdout=log, stderr=log, cwd=tmp)
         context = ssl.create_default_context(cafile=str(keys / "tls-cert.pem"))
         base = f"https://127.0.0.1:{port}"
         try:
@@ -215,7 +221,8 @@ def main() -> None:
                     response = client.post("/api/v1/notices", json=doc, headers=tokens[username])
                     response.raise_for_status()
                     load.remember(response.json()["id"], state, doc)
-            print(f"backend {args.backend}; {args.seed} notices seeded; {args.clients} clients, "
+            print(f"backend {args.backend}; arx serve --workers {args.workers}; {args.seed} notices seeded; "
+                  f"{args.clients} clients, "
                   f"{len(users)} users of {len(STATES)} States + ICC; {args.duration:.0f} s measured")
 
             cpu0 = cpu_seconds(server.pid)

@@ -127,6 +127,34 @@ class TestHttps:
                    for line in access)
 
 
+class TestWorkers:
+    def test_every_worker_keeps_the_tls_policy_and_logs_json(self, site: Site) -> None:
+        server = Server(site, "--workers", "2").start()
+        try:
+            assert server.process is not None
+            children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+            assert len(children) >= 2, "two worker processes"
+            cbc = server.site.tls_context(maximum_version=ssl.TLSVersion.TLSv1_2)
+            cbc.set_ciphers("ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0")
+            token = server.token("fra_fp")
+            # Several connections, so both workers answer some of them.
+            for _ in range(6):
+                with pytest.raises(ssl.SSLError):
+                    handshake(server, cbc)
+                with handshake(server, server.site.tls_context(maximum_version=ssl.TLSVersion.TLSv1_2)) as tls:
+                    assert "GCM" in tls.cipher()[0] or "CHACHA20" in tls.cipher()[0]
+                with server.client(headers={"Authorization": f"Bearer {token}"}) as client:
+                    created = client.post("/api/v1/notices", json=notice_document())
+                    assert created.status_code == 201
+                    assert client.get(f"/api/v1/notices/{created.json()['id']}").status_code == 200
+            time.sleep(0.5)
+            access = [json.loads(line) for line in server.log().splitlines()
+                      if line.startswith("{") and '"arx.access"' in line]
+            assert sum(1 for line in access if line["status"] == 201) == 6
+        finally:
+            server.stop()
+
+
 def openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
