@@ -87,7 +87,7 @@ def plain_scan(runtime: Runtime) -> tuple[int, float]:
     """The baseline: stream the same joined rows verification reads, without hashing anything."""
     started = time.perf_counter()
     dialect = runtime.db.engine.dialect.name
-    sql = (f"SELECT l.tree_index, l.entry_id, l.leaf_hash, {audit_service.canonical_columns_sql(dialect)} "
+    sql = (f"SELECT l.tree_index, l.entry_id, l.leaf_hash, e.id, {audit_service.canonical_entry_sql(dialect)} "
            "FROM audit_leaf l LEFT JOIN audit_entry e ON e.id = l.entry_id ORDER BY l.tree_index")
     with _snapshot(runtime.db) as conn:
         rows = sum(1 for _ in _stream(runtime.db, conn, sql))

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from sqlalchemy.exc import DatabaseError
 
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from app.audit.sequencer import seal_pending
-from app.audit.service import Action, canonical_columns_sql, entry_bytes, entry_leaf_hash, record
+from app.audit.service import CANONICAL_COLUMNS, Action, canonical_entry_sql, leaf_of, record
 from app.audit.verify import Report, verify_log
 from app.auth.principal import Principal, Role
 from app.runtime import Runtime
@@ -78,10 +78,10 @@ def insider(log: Log) -> Iterator[Insider]:
     engine.dispose()
 
 
-def canonical_row(conn: Connection, entry_id: int) -> tuple[object, ...]:
-    cols = canonical_columns_sql(conn.dialect.name)
-    return tuple(conn.execute(text(f"SELECT {cols} FROM audit_entry e WHERE e.id = :id"),
-                              {"id": entry_id}).one())
+def canonical_leaf(conn: Connection, entry_id: int) -> bytes:
+    """The leaf hash an insider recomputes for a row they changed (so the stored leaf looks right)."""
+    sql = f"SELECT {canonical_entry_sql(conn.dialect.name)} FROM audit_entry e WHERE e.id = :id"
+    return leaf_of(conn.execute(text(sql), {"id": entry_id}).scalar_one())
 
 
 def changed(value: object) -> object:
@@ -134,7 +134,7 @@ class TestEveryMutationIsDetected:
         with insider() as conn:
             conn.execute(update(AuditEntry).where(AuditEntry.id == entry_id).values(username="someone"))
             conn.execute(update(AuditLeaf).where(AuditLeaf.tree_index == log.target)
-                         .values(leaf_hash=entry_leaf_hash(canonical_row(conn, entry_id))))
+                         .values(leaf_hash=canonical_leaf(conn, entry_id)))
         assert_first_bad_within(verify_log(log.runtime), log.target, exact=False)
 
     def test_modifying_a_stored_leaf_hash(self, log: Log, insider: Insider) -> None:
@@ -176,7 +176,7 @@ class TestEveryMutationIsDetected:
                       "detail_wrapped_key": None, "detail_nonce": None, "detail_ciphertext": None}
             conn.execute(insert(AuditEntry).values(forged))
             conn.execute(insert(AuditLeaf).values(tree_index=log.target, entry_id=900_000,
-                                                  leaf_hash=entry_leaf_hash(canonical_row(conn, 900_000))))
+                                                  leaf_hash=canonical_leaf(conn, 900_000)))
         assert_first_bad_within(verify_log(log.runtime), log.target, exact=False)
 
     def test_appending_a_forged_leaf_without_a_checkpoint(self, log: Log,
@@ -187,7 +187,7 @@ class TestEveryMutationIsDetected:
                 AuditEntry.id == log.entry_of(0))).mappings().one()
             conn.execute(insert(AuditEntry).values({**template, "id": 900_001}))
             conn.execute(insert(AuditLeaf).values(tree_index=size, entry_id=900_001,
-                                                  leaf_hash=entry_leaf_hash(canonical_row(conn, 900_001))))
+                                                  leaf_hash=canonical_leaf(conn, 900_001)))
         assert_first_bad_within(verify_log(log.runtime), size, exact=True)
 
     def test_reordering_two_entries(self, log: Log, insider: Insider) -> None:
@@ -339,7 +339,7 @@ def test_parallel_chunks_agree_with_one_pass(log: Log, insider: Insider) -> None
     with insider() as conn:
         conn.execute(update(AuditEntry).where(AuditEntry.id == entry_id).values(username="someone"))
         conn.execute(update(AuditLeaf).where(AuditLeaf.tree_index == log.target)
-                     .values(leaf_hash=entry_leaf_hash(canonical_row(conn, entry_id))))
+                     .values(leaf_hash=canonical_leaf(conn, entry_id)))
         conn.execute(update(AuditLeaf).where(AuditLeaf.tree_index == len(log.leaves) - 1)
                      .values(leaf_hash=bytes(32)))
     one, chunked = verify_log(log.runtime, workers=1), verify_log(log.runtime, workers=2, chunk=4)
@@ -347,15 +347,41 @@ def test_parallel_chunks_agree_with_one_pass(log: Log, insider: Insider) -> None
     assert_first_bad_within(chunked, log.target, exact=False)
 
 
-def test_canonical_bytes_are_injective_across_field_boundaries() -> None:
-    base = (7, "2026-11-24 03:12:00.000001", "ab", "FRA", "focal_point", "notice.read", None, "ok", "r1",
-            None, None, None, None)
-    shifted = (7, "2026-11-24 03:12:00.000001", "a", "bFRA", "focal_point", "notice.read", None, "ok",
-               "r1", None, None, None, None)
-    assert entry_bytes(base) != entry_bytes(shifted)
-    assert entry_bytes(base) != entry_bytes((*base[:6], "", *base[7:]))  # NULL differs from empty
-    odd_types = (7, 123, "ab", "FRA", "focal_point", "notice.read", None, "ok", "r1", "1", "x", None, None)
-    assert entry_bytes(odd_types) != entry_bytes(base)  # an insider's wrongly typed values still encode
+def reference_text(values: dict[str, object]) -> str:
+    """The canonical text from the module doc of app.audit.service, written independently in Python."""
+    out = "arx-audit-entry/1"
+    for column in CANONICAL_COLUMNS:
+        value = values[column]
+        if value is None:
+            out += "~"
+            continue
+        if isinstance(value, bytes):
+            value = value.hex()
+        elif isinstance(value, datetime):
+            value = value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        value = str(value)
+        out += f"{len(value)}:{value}"
+    return out
+
+
+def test_the_database_renders_the_documented_canonical_text(runtime: Runtime) -> None:
+    odd = Principal(username="Zoë-ß 李", party="ICC", role=Role.COURT_INVESTIGATOR, request_id="r:1~2")
+    with runtime.db.unit_of_work() as session:
+        plain = record(session, odd, Action.NOTICE_READ, object_id="a1:b2")
+        sealed = record(session, odd, Action.SEARCH, detail={"name": "x"}, envelope=runtime.envelope)
+        ids = [plain.id, sealed.id]
+    with runtime.db.engine.connect() as conn:
+        for entry_id in ids:
+            row = conn.execute(select(AuditEntry.__table__).where(AuditEntry.id == entry_id)).mappings().one()
+            got = conn.execute(text(f"SELECT {canonical_entry_sql(conn.dialect.name)} FROM audit_entry e "
+                                    "WHERE e.id = :id"), {"id": entry_id}).scalar_one()
+            assert got == reference_text(dict(row))
+
+
+def test_canonical_text_is_injective_across_field_boundaries() -> None:
+    base = {c: None for c in CANONICAL_COLUMNS} | {"id": 7, "username": "ab", "party": "FRA"}
+    assert reference_text(base) != reference_text(base | {"username": "a", "party": "bFRA"})
+    assert reference_text(base) != reference_text(base | {"object_id": ""})  # NULL differs from empty
 
 
 def test_cli_seal_refuses_to_extend_a_tampered_tree(log: Log, insider: Insider) -> None:

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from app.audit.checkpoint import Checkpoint, sign_checkpoint
 from app.audit.merkle import CompactRange
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
-from app.audit.service import canonical_columns_sql, entry_leaf_hash
+from app.audit.service import canonical_entry_sql, leaf_of
 from app.db import Database, utcnow
 from app.runtime import Runtime
 
@@ -137,14 +137,14 @@ def _seal_batch(runtime: Runtime, seq: _Sequencer) -> int:
         watermark = state.watermark if state else _initial_watermark(session)
         dialect = session.get_bind().dialect.name
         rows = session.execute(text(
-            f"SELECT {canonical_columns_sql(dialect)} FROM audit_entry e WHERE e.id > :w "
+            f"SELECT e.id, {canonical_entry_sql(dialect)} FROM audit_entry e WHERE e.id > :w "
             "AND NOT EXISTS (SELECT 1 FROM audit_leaf l WHERE l.entry_id = e.id) "
             "ORDER BY e.id LIMIT :n"), {"w": watermark, "n": BATCH}).all()
         if rows:
             start = edge.size
             leaves = []
             for offset, row in enumerate(rows):
-                leaf = entry_leaf_hash(row)
+                leaf = leaf_of(row[1])
                 edge.append(leaf)
                 leaves.append((start + offset, row[0], leaf))
             # Straight to the driver: SQLAlchemy's per-parameter processing costs more than the hashing.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -99,45 +99,41 @@ CANONICAL_COLUMNS = ("id", "created_at", "username", "party", "role", "action", 
                      "request_id", "detail_key_version", "detail_wrapped_key", "detail_nonce",
                      "detail_ciphertext")
 ENTRY_TAG = "arx-audit-entry/1"
-_sha256 = hashlib.sha256
+_BINARY = ("detail_wrapped_key", "detail_nonce", "detail_ciphertext")
+_INTEGER = ("id", "detail_key_version")
 
 
-def canonical_columns_sql(dialect: str, alias: str = "e") -> str:
-    """The select list that yields an entry's canonical values (timestamp rendered as text) on dialect."""
-    stamp = (f"to_char({alias}.created_at, 'YYYY-MM-DD HH24:MI:SS.US')" if dialect == "postgresql"
-             else f"{alias}.created_at")
-    return ", ".join(stamp if c == "created_at" else f"{alias}.{c}" for c in CANONICAL_COLUMNS)
+def _value_sql(dialect: str, column: str, alias: str) -> str:
+    ref = f"{alias}.{column}"
+    if dialect == "postgresql":
+        if column == "created_at":
+            return f"to_char({ref}, 'YYYY-MM-DD HH24:MI:SS.US')"
+        if column in _BINARY:
+            return f"encode({ref}, 'hex')"
+        return f"{ref}::text" if column in _INTEGER else ref
+    if column in _BINARY:
+        return f"CASE WHEN {ref} IS NULL THEN NULL ELSE lower(hex({ref})) END"  # hex(NULL) is ''
+    return f"CAST({ref} AS TEXT)" if column in _INTEGER else ref  # SQLite keeps created_at as that text
 
 
-def _field(value: Any) -> str:
-    if value is None:
-        return "~"
-    if isinstance(value, bytes | bytearray | memoryview):
-        value = value.hex()
-    elif not isinstance(value, str):
-        value = str(value)
-    return f"{len(value)}:{value}"
+def canonical_entry_sql(dialect: str, alias: str = "e") -> str:
+    """A SQL expression yielding an entry's canonical text (module doc) on dialect.
+
+    The database renders it, so verification hashes one string per row instead of building it from a
+    dozen Python values: that halves the cost per entry.
+    """
+    # Both count characters; SQLite turns the integer into text by itself, PostgreSQL needs the cast.
+    length = "CAST(char_length({}) AS TEXT)" if dialect == "postgresql" else "length({})"
+    parts = [f"'{ENTRY_TAG}'"]
+    for column in CANONICAL_COLUMNS:
+        value = _value_sql(dialect, column, alias)
+        parts.append(f"COALESCE({length.format(value)} || ':' || {value}, '~')")
+    return " || ".join(parts)
 
 
-def entry_bytes(row: Sequence[Any]) -> bytes:
-    """Canonical bytes of an entry from its values in CANONICAL_COLUMNS order (see the module doc)."""
-    try:
-        # One f-string for the usual column types: verification streams millions of rows through here.
-        i, ts, u, p, ro, a, o, oc, rid, kv, wk, nn, ct = row
-        i = str(i)
-        return (f"{ENTRY_TAG}{len(i)}:{i}{len(ts)}:{ts}{len(u)}:{u}{len(p)}:{p}{len(ro)}:{ro}{len(a)}:{a}"
-                f"{'~' if o is None else _field(o)}{len(oc)}:{oc}{len(rid)}:{rid}"
-                f"{'~' if kv is None else _field(str(kv))}{'~' if wk is None else _field(wk.hex())}"
-                f"{'~' if nn is None else _field(nn.hex())}{'~' if ct is None else _field(ct.hex())}"
-                ).encode()
-    except (TypeError, AttributeError):
-        # A value of an unexpected type (SQLite keeps whatever an insider writes): the general path.
-        return (ENTRY_TAG + "".join(_field(v) for v in row)).encode()
-
-
-def entry_leaf_hash(row: Sequence[Any]) -> bytes:
-    """The RFC 6962 leaf hash of an entry: SHA-256(0x00 ‖ canonical entry bytes)."""
-    return _sha256(b"\x00" + entry_bytes(row)).digest()
+def leaf_of(canonical: str) -> bytes:
+    """The RFC 6962 leaf hash of an entry from its canonical text: SHA-256(0x00 ‖ UTF-8 text)."""
+    return hashlib.sha256(b"\x00" + canonical.encode()).digest()
 
 
 # -- reading the log -----------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import multiprocessing
 import os
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -27,7 +28,7 @@ from sqlalchemy import select
 from app.audit.checkpoint import AuditKey, NoteError, audit_keys, open_checkpoint
 from app.audit.merkle import EMPTY_ROOT, CompactRange, fold_root
 from app.audit.models import AuditLeaf
-from app.audit.service import canonical_columns_sql, entry_bytes
+from app.audit.service import canonical_entry_sql
 from app.db import Database
 from app.runtime import Runtime
 
@@ -212,7 +213,9 @@ def verify_log(runtime: Runtime, *, saved_note: str | None = None, workers: int 
             results = [_walk(_stream(db, conn, _leaf_sql(db, 0, total)), 0, set(expected))]
         else:
             ranges = [(a, min(a + chunk, total)) for a in range(0, total, chunk)]
-            context = multiprocessing.get_context("spawn")  # no forked copies of pools or threads
+            # Fork is cheap and safe in a single-threaded process (the CLI); otherwise start afresh.
+            method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
+            context = multiprocessing.get_context(method)
             with ProcessPoolExecutor(max_workers=min(workers, len(ranges)), mp_context=context) as pool:
                 results = list(pool.map(_walk_range, [db.url] * len(ranges), ranges,
                                         [set(expected)] * len(ranges)))
@@ -229,8 +232,9 @@ def verify_log(runtime: Runtime, *, saved_note: str | None = None, workers: int 
 
 
 def _leaf_sql(db: Database, start: int, end: int) -> str:
-    return (f"SELECT l.tree_index, l.entry_id, l.leaf_hash, {canonical_columns_sql(db.engine.dialect.name)} "
-            f"FROM audit_leaf l LEFT JOIN audit_entry e ON e.id = l.entry_id "
+    return (f"SELECT l.tree_index, l.entry_id, l.leaf_hash, e.id, "
+            f"{canonical_entry_sql(db.engine.dialect.name)} FROM audit_leaf l "
+            f"LEFT JOIN audit_entry e ON e.id = l.entry_id "
             f"WHERE l.tree_index >= {int(start)} AND l.tree_index < {int(end)} ORDER BY l.tree_index")
 
 
@@ -259,19 +263,17 @@ def _walk(rows: Iterator[tuple[Any, ...]], start: int, sizes: set[int]) -> _Rang
     edge = CompactRange()
     append = edge.append
     sha256 = hashlib.sha256
-    encode = entry_bytes
     edges: dict[int, tuple[bytes, ...]] = {}
     problem = None
     index = start
-    for row in rows:
-        tree_index, entry_id, stored = row[0], row[1], row[2]
+    for tree_index, entry_id, stored, found, canonical in rows:
         if tree_index != index:
             problem = Problem(f"leaf missing: the tree jumps from {index} to {tree_index}", tree_index=index)
             break
-        if row[3] is None:
+        if found is None:
             problem = Problem("the entry of this leaf is missing", tree_index=index, entry_id=entry_id)
             break
-        leaf = sha256(b"\x00" + encode(row[3:])).digest()
+        leaf = sha256(b"\x00" + canonical.encode()).digest()
         if leaf != stored:
             problem = Problem("entry does not match its leaf hash (modified or reordered)",
                               tree_index=index, entry_id=entry_id)
