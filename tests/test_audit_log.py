@@ -130,6 +130,30 @@ class TestSequencer:
             other.close()
         assert len(leaf_rows(runtime)) == len(sealed), "nothing was sealed on top of the tampered tree"
 
+    def test_an_entry_committing_after_a_later_one_is_still_sealed(self, runtime: Runtime) -> None:
+        if runtime.db.is_sqlite:
+            pytest.skip("SQLite allocates ids under its write lock: they commit in order")
+        seal_pending(runtime)
+        slow = runtime.db.sessions()
+        try:
+            late = record(slow, ACTOR, Action.NOTICE_READ, object_id="late")  # id taken, not committed
+            add_entries(runtime, 2)  # higher ids, committed first
+            seal_pending(runtime)
+            rolled_back = runtime.db.sessions()
+            record(rolled_back, ACTOR, Action.NOTICE_READ, object_id="never")
+            rolled_back.rollback()  # a permanent gap in the ids
+            rolled_back.close()
+            add_entries(runtime, 1)
+            assert seal_pending(runtime) == 1
+            slow.commit()
+        finally:
+            slow.close()
+        assert seal_pending(runtime) == 1, "the late commit below the sealed ids is found"
+        rows = leaf_rows(runtime)
+        assert rows[-1][1] == late.id and [i for i, _ in rows] == list(range(len(rows)))
+        assert len(rows) == entry_count(runtime)
+        assert verify_log(runtime).ok
+
     def test_two_processes_seal_concurrently_without_gaps_or_duplicates(self, runtime: Runtime) -> None:
         other = Runtime.build(runtime.settings)
         stop = threading.Event()
