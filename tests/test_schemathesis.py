@@ -12,6 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -70,21 +71,39 @@ def fuzz_runtime(databases: DatabaseFactory, keyring_template: Path,
     rt.close()
 
 
-# The app under test is built at import (schemathesis parametrizes from its schema at collection time);
-# the module fixture below points it at a real, migrated database and keyring before any request.
-_PLACEHOLDER = Runtime.build(Settings(database_url="sqlite://", keys_dir=Path("/nonexistent"),
-                                      expose_docs=True))
-APP = create_app(runtime=_PLACEHOLDER)
-schema = schemathesis.openapi.from_dict(APP.openapi(), config=CONFIG)
+class DeferredApp:
+    """The ASGI app schemathesis calls: forwards to the real app, which the module fixture builds over a
+    migrated database (schemathesis parametrizes at collection time, before any fixture exists)."""
+
+    target: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        assert self.target is not None, "fuzz_app fixture not active"
+        await self.target(scope, receive, send)
+
+
+def _published_schema() -> dict[str, Any]:
+    """The schema the app publishes with docs exposed (building it touches no database)."""
+    runtime = Runtime.build(Settings(database_url="sqlite://", keys_dir=Path("/nonexistent"),
+                                     expose_docs=True))
+    try:
+        return create_app(runtime=runtime).openapi()
+    finally:
+        runtime.close()
+
+
+APP = DeferredApp()
+schema = schemathesis.openapi.from_dict(_published_schema(), config=CONFIG)
 schema.app = APP  # requests go to the app in-process (schemathesis' ASGI transport)
 
 
 @pytest.fixture(scope="module")
 def fuzz_app(fuzz_runtime: Runtime):  # type: ignore[no-untyped-def]
-    previous = APP.state.runtime
-    APP.state.runtime = fuzz_runtime
-    yield APP
-    APP.state.runtime = previous
+    app = create_app(runtime=fuzz_runtime)
+    assert app.openapi() == schema.raw_schema, "the fuzzed schema is the one the app serves"
+    APP.target = app
+    yield app
+    APP.target = None
 
 
 def token_for(runtime: Runtime, username: str) -> str:
