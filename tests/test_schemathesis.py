@@ -28,7 +28,7 @@ from app.runtime import Runtime
 from app.users.models import User
 from tests.conftest import ADMIN, USERS, DatabaseFactory, make_party, make_user, notice_document
 
-EXAMPLES = int(os.environ.get("ARX_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("ARX_FUZZ_EXAMPLES", "12"))
 ROLES = ("fra_fp", "icc_inv", "fra_auditor")
 # Generated cases take turns: each role sees a share of every operation's examples.
 _ROLE_CYCLE = itertools.cycle(ROLES)
