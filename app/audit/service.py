@@ -89,8 +89,9 @@ def record(session: Session, principal: Principal, action: Action, *, object_id:
         entry.detail_wrapped_key = sealed.wrapped_key
         entry.detail_nonce = sealed.nonce
         entry.detail_ciphertext = sealed.ciphertext
+    # No flush here: the entry is INSERTed with the rest of the transaction at commit, in one batched
+    # statement with the request's other entries (a search or a listing records one per notice).
     session.add(entry)
-    session.flush()
     return entry
 
 
@@ -119,8 +120,8 @@ def _value_sql(dialect: str, column: str, alias: str) -> str:
 def canonical_entry_sql(dialect: str, alias: str = "e") -> str:
     """A SQL expression yielding an entry's canonical text (module doc) on dialect.
 
-    The database renders it, so verification hashes one string per row instead of building it from a
-    dozen Python values: that halves the cost per entry.
+    The database renders it, so the sequencer and verification hash one string per row instead of
+    building it from a dozen Python values (on PostgreSQL that work also runs beside Python, not in it).
     """
     # Both count characters; SQLite turns the integer into text by itself, PostgreSQL needs the cast.
     length = "CAST(char_length({}) AS TEXT)" if dialect == "postgresql" else "length({})"

@@ -1,8 +1,9 @@
-"""Full verification of the audit log: every leaf, every checkpoint root and signature, in one pass.
+"""Full verification of the audit log: every leaf, every checkpoint root and signature.
 
-Rows are streamed straight from the database driver inside one read snapshot (REPEATABLE READ on
+Rows are streamed straight from the database driver inside a read snapshot (REPEATABLE READ on
 PostgreSQL, a deferred read transaction on SQLite, so writers are never blocked), each entry's leaf is
-recomputed from its canonical bytes and appended to one running tree. Every signed checkpoint must be
+recomputed from its canonical text and appended to one running tree (large logs: in power-of-two chunks
+by worker processes, whose right edges are joined in order). Every signed checkpoint must be
 the root of a prefix of that one leaf sequence, which proves consecutive checkpoints consistent (each
 extends the one before) more strongly than an RFC 9162 proof between them would. A checkpoint a party
 saved earlier (``--since-checkpoint``) must verify under an audit key and be a prefix root too: a log
