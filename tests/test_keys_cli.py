@@ -274,7 +274,8 @@ class TestLiveRotation:
     def test_rotation_under_load_fails_no_request_and_reaches_the_service(
             self, cli_env: dict[str, str], world: World, served: str) -> None:
         runtime = world.runtime
-        existing = world.post_notice("fra_fp")
+        existing = world.post_notice("fra_fp", subjects=[{"name": "Wilhelmina Ostrowska",
+                                                          "birth_date": "1970-01-01"}])
         old_token = world.tokens["icc_inv"]
         failures: list[str] = []
         requests = [0]
@@ -290,6 +291,9 @@ class TestLiveRotation:
                              ("GET", "/.well-known/jwks.json", None, None, 200)]
                     if worker % 2 == 0:
                         calls.append(("POST", "/api/v1/notices", token, notice_document(), 201))
+                    else:
+                        calls.append(("POST", "/api/v1/search/subjects", old_token,
+                                      {"name": "Jean-Pierre Exemple"}, 200))
                     if n % 15 == worker:
                         form = {"username": "nld_fp", "password": "correct horse battery staple"}
                         got = http.post("/api/v1/auth/token", data=form)
@@ -312,12 +316,17 @@ class TestLiveRotation:
             for kind in ("data", "signing", "index", "audit"):
                 assert run_ok(cli_env, "keys", "rotate", kind)["active"] == 2
             run_ok(cli_env, "keys", "rewrap")
+            run_ok(cli_env, "keys", "reindex")
+            run_ok(cli_env, "keys", "retire", "index", "1")
             time.sleep(1)
         finally:
             stop.set()
             for t in threads:
                 t.join()
         assert failures == [] and requests[0] > 20, failures[:10]
+        found = world.client.post("/api/v1/search/subjects", json={"name": "Wilhelmina Ostrowska"},
+                                  headers=world.headers("icc_inv"))
+        assert existing["id"] in {m["notice_id"] for m in found.json()["matches"]}
 
         # The service follows without restart: new writes under data v2, new tokens under signing-v2.
         with httpx.Client(base_url=served, timeout=30) as http:
