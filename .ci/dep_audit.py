@@ -23,7 +23,7 @@ def explained() -> dict[str, str]:
 
 def main() -> int:
     run = subprocess.run([sys.executable, "-m", "pip_audit", "--format", "json", "--progress-spinner", "off",
-                          "--skip-editable"], capture_output=True, text=True, timeout=600)
+                          "--skip-editable"], check=False, capture_output=True, text=True, timeout=600)
     try:
         report = json.loads(run.stdout)
     except json.JSONDecodeError:
