@@ -173,7 +173,7 @@ def run(which: str, args: argparse.Namespace, tmp: Path) -> list[tuple[str, ...]
         started = time.perf_counter()
         report = rewrap_data_keys(t.runtime, ADMIN, batch_size=args.batch_size, wait=False)
         elapsed = time.perf_counter() - started
-        assert report.rewrapped == args.n + 0 and report.unreadable == 0, report
+        assert report.rewrapped == args.n and report.unreadable == 0, report
         base_rate, rate = args.n / base, report.rewrapped / elapsed
         rows.append((t.label, "rewrap", f"{args.n:,}", f"{elapsed:.1f}", f"{rate:,.0f} keys/s",
                      f"{base_rate:,.0f} rows/s", f"{rate / base_rate:.2f}"))
