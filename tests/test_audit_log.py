@@ -136,11 +136,13 @@ class TestSequencer:
         seal_pending(runtime)
         slow = runtime.db.sessions()
         try:
-            late = record(slow, ACTOR, Action.NOTICE_READ, object_id="late")  # id taken, not committed
+            late = record(slow, ACTOR, Action.NOTICE_READ, object_id="late")
+            slow.flush()  # id taken, not committed
             add_entries(runtime, 2)  # higher ids, committed first
             seal_pending(runtime)
             rolled_back = runtime.db.sessions()
             record(rolled_back, ACTOR, Action.NOTICE_READ, object_id="never")
+            rolled_back.flush()
             rolled_back.rollback()  # a permanent gap in the ids
             rolled_back.close()
             add_entries(runtime, 1)

@@ -369,6 +369,7 @@ def test_the_database_renders_the_documented_canonical_text(runtime: Runtime) ->
     with runtime.db.unit_of_work() as session:
         plain = record(session, odd, Action.NOTICE_READ, object_id="a1:b2")
         sealed = record(session, odd, Action.SEARCH, detail={"name": "x"}, envelope=runtime.envelope)
+        session.flush()
         ids = [plain.id, sealed.id]
     with runtime.db.engine.connect() as conn:
         for entry_id in ids:
