@@ -82,6 +82,13 @@ def _open(runtime: Runtime, notice: Notice, revision: NoticeRevision, updated_at
                       revision=revision.revision, created_at=notice.created_at, updated_at=updated_at)
 
 
+def _as_stored(notice: Notice, doc: NoticeDocument, revision: int, updated_at: datetime) -> NoticeRead:
+    """The notice just written, from the validated document that was sealed (no need to decrypt it)."""
+    return NoticeRead.model_construct(**dict(doc), id=notice.id, author_party=notice.author_party,
+                                      revision=revision, created_at=notice.created_at,
+                                      updated_at=updated_at)
+
+
 def create_notice(session: Session, runtime: Runtime, principal: Principal,
                   doc: NoticeDocument) -> NoticeRead:
     """Post a notice for the caller's party (author party from the token, never from the body)."""
@@ -98,7 +105,7 @@ def create_notice(session: Session, runtime: Runtime, principal: Principal,
     session.flush()
     index_subjects(session, runtime, notice.id, 1, doc.subjects)
     record(session, principal, Action.NOTICE_CREATE, object_id=notice.id)
-    return _open(runtime, notice, revision, now)
+    return _as_stored(notice, doc, 1, now)
 
 
 def _valid_id(notice_id: str) -> bool:
@@ -214,7 +221,7 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
     session.flush()
     index_subjects(session, runtime, notice.id, number, doc.subjects)
     record(session, principal, Action.NOTICE_REVISE, object_id=notice.id)
-    return _open(runtime, notice, revision, now)
+    return _as_stored(notice, doc, number, now)
 
 
 def list_revisions(session: Session, runtime: Runtime, principal: Principal,
