@@ -282,9 +282,8 @@ class TestCrash:
             with Poster(server, ["fra_fp", "nld_fp", "deu_fp"]) as poster:
                 poster.wait_for(40)
                 server.kill9()
-                killed_at = len(poster.acknowledged)
                 time.sleep(0.5)
-            assert len(poster.acknowledged) == killed_at, "nothing is acknowledged by a dead server"
+            assert poster.errors > 0, "the posters saw the server die mid-stream"
             server.start()
             assert_all_readable(server, poster.acknowledged)
         finally:
