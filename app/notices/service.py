@@ -103,7 +103,7 @@ def create_notice(session: Session, runtime: Runtime, principal: Principal,
     revision = _seal(runtime, notice, 1, doc, principal, now)
     session.add(revision)
     session.flush()
-    index_subjects(session, runtime, notice.id, 1, doc.subjects)
+    index_subjects(session, runtime, notice.id, 1, doc.subjects, new_notice=True)
     record(session, principal, Action.NOTICE_CREATE, object_id=notice.id)
     return _as_stored(notice, doc, 1, now)
 

@@ -32,10 +32,11 @@ def write_terms(session: Session, keyring: Keyring, version: int, notice_id: str
 
 
 def index_subjects(session: Session, runtime: Runtime, notice_id: str, revision: int,
-                   subjects: Sequence[Subject]) -> None:
+                   subjects: Sequence[Subject], *, new_notice: bool = False) -> None:
     """Replace the notice's terms with those of this revision (old terms must stop matching), under
     every usable index version: during a rotation both the old and the new index stay complete."""
-    session.execute(delete(SubjectTerm).where(SubjectTerm.notice_id == notice_id))
+    if not new_notice:  # a notice created in this transaction has no old terms to drop
+        session.execute(delete(SubjectTerm).where(SubjectTerm.notice_id == notice_id))
     keyring = runtime.keys.current()
     rows = [row for version in keyring.usable_versions("index")
             for row in term_rows(keyring, version, notice_id, revision, subjects)]
