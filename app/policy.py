@@ -62,15 +62,6 @@ def can_search_subjects(principal: Principal) -> bool:
     return sees_content(principal)
 
 
-# -- audit and administration ------------------------------------------------------------------------
+# -- audit ----------------------------------------------------------------------------------------------
 def can_read_audit_entries(principal: Principal) -> bool:
     return principal.role == Role.AUDITOR
-
-
-def can_read_checkpoint(principal: Principal) -> bool:
-    """Any authenticated user may fetch the signed tree head and proofs (to keep and compare later)."""
-    return True
-
-
-def can_administer(principal: Principal) -> bool:
-    return principal.role == Role.ADMIN

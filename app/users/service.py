@@ -1,7 +1,6 @@
 """User administration: create, disable."""
 
 import re
-import secrets
 
 import pyotp
 from sqlalchemy import select
@@ -72,7 +71,3 @@ def disable_user(session: Session, actor: Principal, username: str) -> User:
     user.token_version += 1  # every token it holds dies at once
     record(session, actor, Action.USER_DISABLE, object_id=user.username)
     return user
-
-
-def random_password() -> str:
-    return secrets.token_urlsafe(24)
