@@ -20,6 +20,7 @@ from app.config import Settings, get_settings
 from app.crypto.cli import keys_app
 from app.crypto.keyring import KeyringError
 from app.errors import AppError
+from app.legislation.cli import legislation_app
 from app.runtime import Runtime
 
 app = typer.Typer(help="ARX — Asset Recovery eXchange administration.", no_args_is_help=True,
@@ -32,6 +33,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(paragraphs_app, name="paragraphs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(legislation_app, name="legislation")
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False)

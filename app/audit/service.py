@@ -52,6 +52,20 @@ class Action(StrEnum):
     KEY_REINDEX = "keys.reindex"
     KEY_RETIRE = "keys.retire"
     AUDIT_READ = "audit.read"
+    LEGISLATION_READ = "legislation.read"
+    LEGISLATION_SEARCH = "legislation.search"
+    LEGISLATION_REVISE = "legislation.revise"
+    LEGISLATION_REVISIONS = "legislation.revisions"
+    LEGISLATION_COMPARE = "legislation.compare"
+    LEGISLATION_FRESHNESS = "legislation.freshness"
+    LEGISLATION_IMPORT = "admin.legislation_import"
+    LEGISLATION_EXPORT = "admin.legislation_export"
+    DIRECTORY_READ = "directory.read"
+    DIRECTORY_CREATE = "directory.create"
+    DIRECTORY_UPDATE = "directory.update"
+    DIRECTORY_RETIRE = "directory.retire"
+    DIRECTORY_CONFIRM = "directory.confirm"
+    DIRECTORY_REMIND = "directory.remind"
 
 
 class Outcome(StrEnum):
