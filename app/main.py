@@ -104,6 +104,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                   separate_input_output_schemas=False)
     app.openapi = lambda: with_problem_components(FastAPI.openapi(app))  # type: ignore[method-assign]
     app.state.runtime = runtime
+    if not runtime.db.is_sqlite:
+        # Rate limits shared by every instance on this database (app/ratelimit.py).
+        app.state.rate_limit_engine = runtime.db.engine
     install_error_handlers(app)
 
     from app.audit.router import router as audit_router
