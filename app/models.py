@@ -10,30 +10,13 @@ from app.legislation.models import (
 )
 from app.notices.models import Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
 from app.parties.models import Party
+from app.ratelimit import RateEvent
 from app.reference.models import ParisParagraph
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
 
-__all__ = [
-    "AuditCheckpoint",
-    "AuditEntry",
-    "AuditLeaf",
-    "Contact",
-    "ContactReminder",
-    "ContactRevision",
-    "IndexBuild",
-    "LegislationLanguage",
-    "LegislationMeasure",
-    "LegislationProfile",
-    "LegislationRevision",
-    "LoginThrottle",
-    "Notice",
-    "NoticeParagraph",
-    "NoticeRecipient",
-    "NoticeRevision",
-    "ParisParagraph",
-    "Party",
-    "RevokedToken",
-    "SubjectTerm",
-    "User",
-]
+__all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "Contact", "ContactReminder",
+           "ContactRevision", "IndexBuild", "LegislationLanguage", "LegislationMeasure",
+           "LegislationProfile", "LegislationRevision", "LoginThrottle", "Notice", "NoticeParagraph",
+           "NoticeRecipient", "NoticeRevision", "ParisParagraph", "Party", "RateEvent", "RevokedToken",
+           "SubjectTerm", "User"]

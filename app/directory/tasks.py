@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import select, text
 
-from app.audit.service import Action, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal, Role
 from app.directory.models import Contact, ContactReminder
 from app.directory.service import stale_before

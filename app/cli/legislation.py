@@ -9,18 +9,16 @@ from typing import Annotated
 
 import typer
 
-legislation_app = typer.Typer(help="The database of national legislation.", no_args_is_help=True)
+from app.cli.common import JsonOpt, emit, fail, operator, run_in_unit_of_work
+from app.legislation.service import export_profiles, import_profiles, parse_import
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+legislation_app = typer.Typer(help="The database of national legislation.", no_args_is_help=True)
 
 
 @legislation_app.command("import")
 def import_file(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
                 as_json: JsonOpt = False) -> None:
     """Load profiles from a JSON file ({"items": [...]}, as export writes); all or nothing."""
-    from app.cli import emit, fail, operator, run_in_unit_of_work
-    from app.legislation.service import import_profiles, parse_import
-
     try:
         raw = json.loads(file.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -38,9 +36,6 @@ def export(party: Annotated[str | None, typer.Option(help="Only this State's pro
                                                        help="Write here instead of stdout.")] = None
            ) -> None:
     """Print the current profiles as JSON ({"items": [...]}), the format import reads."""
-    from app.cli import operator, run_in_unit_of_work
-    from app.legislation.service import export_profiles
-
     actor = operator()
     items = run_in_unit_of_work(lambda s, rt: export_profiles(s, rt, actor, party))
     text = json.dumps({"items": items}, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
