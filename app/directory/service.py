@@ -127,6 +127,21 @@ def _active(session: Session, principal: Principal, contact_id: str, action: Act
     return contact
 
 
+def get_contact(session: Session, runtime: Runtime, principal: Principal, contact_id: str, *,
+                for_writing: bool = False) -> ContactRead:
+    """One active contact (audited as read); for_writing: only for its own party's focal points."""
+    if for_writing:
+        contact = _active(session, principal, contact_id, Action.DIRECTORY_UPDATE)
+    else:
+        found = session.scalar(select(Contact).where(Contact.id == contact_id,
+                                                     Contact.retired_at.is_(None))) \
+            if _valid_id(contact_id) else None
+        if found is None:
+            raise NotFound(on_rollback=denied(principal, Action.DIRECTORY_READ, None))
+        contact = found
+    return _read_all(session, runtime, principal, [contact])[0]
+
+
 def _check(session: Session, principal: Principal, doc: ContactDocument, party: str,
            contact_id: str | None) -> None:
     if doc.party is not None and doc.party != party:

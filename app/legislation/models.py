@@ -25,6 +25,7 @@ class LegislationProfile(Base):
     revision: Mapped[int] = mapped_column(Integer)
     language: Mapped[str] = mapped_column(String(2))
     document: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)  # copied out of document: search results list it
     search_tokens: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 

@@ -28,10 +28,14 @@ PartyQuery = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")]
 def search_profiles(session: DbSession, runtime: RuntimeDep, principal: CurrentPrincipal,
                     party: PartyQuery = None, measure: Measure | None = None,
                     language: Annotated[Language | None, Query()] = None,
-                    q: Annotated[str | None, Query(max_length=500)] = None) -> ProfileList:
-    """Profiles by State, available measure, accepted request language, and full text (q)."""
+                    q: Annotated[str | None, Query(max_length=500)] = None,
+                    limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE
+                    ) -> ProfileList:
+    """Profiles by State, available measure, accepted request language, and full text (q), best
+    match first (at most limit)."""
     return ProfileList(items=service.search_profiles(session, runtime, principal, party=party,
-                                                     measure=measure, language=language, q=q))
+                                                     measure=measure, language=language, q=q,
+                                                     limit=limit))
 
 
 @router.get("/compare", response_model=Comparison)

@@ -37,6 +37,8 @@ from app.runtime import Runtime
 
 MAX_COMPARE = 5
 MIN_COMPARE = 2
+DEFAULT_PAGE = 50
+MAX_PAGE = 250
 
 
 def _outdated_before(runtime: Runtime) -> datetime:
@@ -131,6 +133,7 @@ def write_profile(session: Session, runtime: Runtime, principal: Principal, part
         row = LegislationProfile(party=party)
         session.add(row)
     row.revision, row.language, row.document, row.updated_at = number, doc.language, document, now
+    row.summary = doc.summary
     row.search_tokens = search_text(new)
     session.flush()
     session.execute(delete(LegislationMeasure).where(LegislationMeasure.party == party))
@@ -190,37 +193,47 @@ def _matching_parties(session: Session, q: str) -> dict[str, int] | None:
 
 def search_profiles(session: Session, runtime: Runtime, principal: Principal, *,
                     party: str | None = None, measure: str | None = None,
-                    language: str | None = None, q: str | None = None) -> list[ProfileSummary]:
+                    language: str | None = None, q: str | None = None,
+                    limit: int = DEFAULT_PAGE) -> list[ProfileSummary]:
     """Profiles matching every filter: best full-text score first, then by party code."""
     _require_reader(principal)
-    query = (select(LegislationProfile, Party.name)
-             .join(Party, Party.code == LegislationProfile.party))
+    P = LegislationProfile
+    query = (select(P.party, Party.name, P.revision, P.updated_at, P.language, P.summary)
+             .join(Party, Party.code == P.party))
     if party:
-        query = query.where(LegislationProfile.party == party)
+        query = query.where(P.party == party)
     if measure:
         query = query.where(select(LegislationMeasure.party).where(
-            LegislationMeasure.party == LegislationProfile.party, LegislationMeasure.measure == measure,
+            LegislationMeasure.party == P.party, LegislationMeasure.measure == measure,
             LegislationMeasure.available).exists())
     if language:
         query = query.where(select(LegislationLanguage.party).where(
-            LegislationLanguage.party == LegislationProfile.party,
-            LegislationLanguage.language == language).exists())
+            LegislationLanguage.party == P.party, LegislationLanguage.language == language).exists())
     scores = _matching_parties(session, q) if q else None
     if scores is not None:
-        query = query.where(LegislationProfile.party.in_(list(scores)))
-    rows = session.execute(query.order_by(LegislationProfile.party)).all()
-    before = _outdated_before(runtime)
-    items = []
-    for row, name in rows:
-        doc = json.loads(row.document)
-        items.append(ProfileSummary(
-            party=row.party, party_name=name, revision=row.revision, updated_at=row.updated_at,
-            out_of_date=row.updated_at < before, language=row.language, summary=doc["summary"],
-            available_measures=[m for m in MEASURES if doc["measures"].get(m, {}).get("available")],
-            request_languages=doc["request_requirements"]["languages"],
-            score=scores.get(row.party) if scores is not None else None))
+        query = query.where(P.party.in_(list(scores)))
+    rows = session.execute(query.order_by(P.party)).all()
     if scores is not None:
-        items.sort(key=lambda i: (-(i.score or 0), i.party))
+        rows.sort(key=lambda r: (-scores[r.party], r.party))
+    rows = rows[:max(1, min(limit, MAX_PAGE))]
+    shown = [r.party for r in rows]
+    measures: dict[str, list[str]] = {p: [] for p in shown}
+    languages: dict[str, list[str]] = {p: [] for p in shown}
+    if shown:
+        for p, m in session.execute(select(LegislationMeasure.party, LegislationMeasure.measure).where(
+                LegislationMeasure.party.in_(shown), LegislationMeasure.available)):
+            measures[p].append(m)
+        for p, lang in session.execute(select(LegislationLanguage.party, LegislationLanguage.language)
+                                       .where(LegislationLanguage.party.in_(shown))
+                                       .order_by(LegislationLanguage.language)):
+            languages[p].append(lang)
+    before = _outdated_before(runtime)
+    items = [ProfileSummary(
+        party=r.party, party_name=r.name, revision=r.revision, updated_at=r.updated_at,
+        out_of_date=r.updated_at < before, language=r.language, summary=r.summary,
+        available_measures=[m for m in MEASURES if m in measures[r.party]],
+        request_languages=languages[r.party],
+        score=scores[r.party] if scores is not None else None) for r in rows]
     # The query may name people or cases: it is kept encrypted in the entry, never in clear.
     record(session, principal, Action.LEGISLATION_SEARCH, envelope=runtime.envelope,
            detail={"party": party, "measure": measure, "language": language, "q": q,

@@ -76,7 +76,6 @@ def tsquery(terms: list[tuple[str, ...]]) -> str:
 
 def score(tokens: str, terms: list[tuple[str, ...]]) -> int:
     """How often the query's stems occur in a document's tokens (computed alike on both databases)."""
-    counts: dict[str, int] = {}
-    for token in tokens.split():
-        counts[token] = counts.get(token, 0) + 1
-    return sum(max(counts.get(s, 0) for s in alts) for alts in terms)
+    padded = f" {tokens} "
+    # str.count runs in C: far cheaper than splitting thousands of tokens per matching profile.
+    return sum(max(padded.count(f" {s} ") for s in alts) for alts in terms)

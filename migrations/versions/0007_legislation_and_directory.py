@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('language', sa.String(length=2), nullable=False),
     sa.Column('document', sa.Text(), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=False),
     sa.Column('search_tokens', sa.Text(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['party'], ['party.code'], name=op.f('fk_legislation_profile_party_party')),
