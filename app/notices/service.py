@@ -17,7 +17,8 @@ from app.audit.service import Action, denied, record
 from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.notices.models import BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
+from app.notices.models import (BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision,
+                                NoticeRevisionRecipient)
 from app.notices.schemas import NoticeDocument, NoticeRead
 from app.parties.service import registered_codes_query
 from app.reference.service import known_numbers_query
@@ -64,8 +65,11 @@ def _route(notice: Notice, doc: NoticeDocument) -> None:
 
 def _seal(runtime: Runtime, notice: Notice, number: int, doc: NoticeDocument, principal: Principal,
           now: datetime) -> NoticeRevision:
+    # The revision keeps the routing it was written with: who may see it never widens later.
     revision = NoticeRevision(notice_id=notice.id, revision=number, author_user_id=principal.user_id,
-                              created_at=now)
+                              created_at=now, tlp=doc.tlp, recipients=[
+                                  NoticeRevisionRecipient(party_code=code)
+                                  for code in sorted(set(doc.recipients))])
     plaintext = doc.model_dump_json().encode()
     revision.store(runtime.envelope.seal(plaintext, revision_aad(notice, revision)))
     return revision
@@ -226,9 +230,13 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
 
 def list_revisions(session: Session, runtime: Runtime, principal: Principal,
                    notice_id: str) -> list[NoticeRead]:
-    """Every revision, oldest first, each the whole notice as it stood."""
+    """The revisions principal may see, oldest first, each the whole notice as it stood: a revision
+    is shown only to parties it was shared with when it was written (policy.visible_revisions)."""
     notice = _visible(session, principal, notice_id, Action.NOTICE_REVISIONS)
-    revisions = session.scalars(select(NoticeRevision).where(NoticeRevision.notice_id == notice.id)
+    revisions = session.scalars(select(NoticeRevision)
+                                .join(Notice, Notice.id == NoticeRevision.notice_id)
+                                .where(NoticeRevision.notice_id == notice.id,
+                                       policy.visible_revisions(principal))
                                 .order_by(NoticeRevision.revision))
     record(session, principal, Action.NOTICE_REVISIONS, object_id=notice.id)
     return [_open(runtime, notice, r, r.created_at) for r in revisions]
