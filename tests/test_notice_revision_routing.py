@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
 from app import policy
@@ -86,7 +87,7 @@ class TestMigrationBackfill:
         revise(world, "fra_fp", notice, tlp="GREEN", recipients=["DEU", "NLD"])
         world.runtime.db.dispose()
         cfg = alembic_config(database_url)
-        command.downgrade(cfg, "0002")
+        command.downgrade(cfg, ScriptDirectory.from_config(cfg).get_revision("0003").down_revision)
         command.upgrade(cfg, "head")
         db = Database(database_url)
         try:

@@ -13,7 +13,7 @@ would hide history from the very parties a notice is addressed to.) Revisions wr
 migration carry their true routing.
 
 Revision ID: 0003
-Revises: 0002
+Revises: 0011
 Create Date: 2026-12-01
 """
 from collections.abc import Sequence
@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0002"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
