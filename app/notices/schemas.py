@@ -10,8 +10,8 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 import pycountry
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo,
+                      field_validator, model_validator)
 from stdnum import bic, iban, imo, isin, lei
 from stdnum.exceptions import ValidationError as StdnumError
 
@@ -41,6 +41,15 @@ def _clean_free_text(value: str) -> str:
     return _checked(value, free_text=True)
 
 
+def canonical_code(value: object) -> object:
+    """ISO and party codes are upper case: "cod", "che", "eur", "icc" are read as COD, CHE, EUR, ICC.
+    Only ASCII is folded: a look-alike such as a dotless "ı" (which upper-cases to "I") or a
+    full-width letter is left as typed, and then refused by the code's check, never guessed at."""
+    if isinstance(value, str) and value.isascii():
+        return value.upper()
+    return value
+
+
 def _alpha3(value: str) -> str:
     if len(value) != 3 or pycountry.countries.get(alpha_3=value) is None:
         raise ValueError("not an ISO 3166-1 alpha-3 country code")
@@ -61,8 +70,10 @@ def _past_date(value: date) -> date:
 
 Text = Annotated[str, AfterValidator(_clean)]
 FreeText = Annotated[str, AfterValidator(_clean_free_text)]  # may hold newlines and tabs
-Country = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_alpha3)]
-Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
+Country = Annotated[str, BeforeValidator(canonical_code), Field(min_length=3, max_length=3),
+                   AfterValidator(_alpha3)]
+Currency = Annotated[str, BeforeValidator(canonical_code), Field(min_length=3, max_length=3),
+                     AfterValidator(_currency)]
 PastDate = Annotated[date, AfterValidator(_past_date)]
 
 
@@ -143,7 +154,8 @@ class Asset(Strict):
 
 NoticeKind = Literal["financial_investigation", "frozen_asset"]
 Tlp = Literal["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]
-PartyCode = Annotated[str, Field(pattern=r"^(\*|[A-Z][A-Z0-9]{1,7})$")]
+PartyCode = Annotated[str, BeforeValidator(canonical_code),
+                      Field(pattern=r"^(\*|[A-Z][A-Z0-9]{1,7})$")]
 NO_BROADCAST_TLP = {"RED", "AMBER+STRICT"}
 
 

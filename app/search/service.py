@@ -101,9 +101,11 @@ def score_subject(probe: _Probe, subject: dict[str, Any]) -> tuple[float, list[s
         parts.append((WEIGHT_BIRTH, agreement))
         matched += [what] if what else []
     if probe.query.nationality is not None:
+        # Compared upper-cased: revisions sealed before codes were canonicalised may hold "cod".
         stored = subject.get("nationality")
-        parts.append((WEIGHT_NATIONALITY, 0.5 if stored is None else float(stored == probe.query.nationality)))
-        matched += ["nationality"] if stored == probe.query.nationality else []
+        same = stored is not None and stored.upper() == probe.query.nationality
+        parts.append((WEIGHT_NATIONALITY, 0.5 if stored is None else float(same)))
+        matched += ["nationality"] if same else []
     score = sum(w * v for w, v in parts) / sum(w for w, _ in parts)
     return (round(score, 4), matched) if score >= MIN_SCORE else None
 
