@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app import policy
@@ -186,11 +186,12 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
                                    .limit(limit + 1)))
     more = len(notices) > limit
     notices = notices[:limit]
+    kept = _within_budget(session, notices, runtime.settings.max_page_bytes)
+    more = more or len(kept) < len(notices)
+    notices = kept
     revisions = {}
     if notices:
-        keys = [(n.id, n.current_revision) for n in notices]
-        rows = session.scalars(select(NoticeRevision).where(
-            or_(*(and_(NoticeRevision.notice_id == i, NoticeRevision.revision == r) for i, r in keys))))
+        rows = session.scalars(select(NoticeRevision).where(_current_revisions(notices)))
         revisions = {r.notice_id: r for r in rows}
     items = [_open(runtime, n, revisions[n.id], n.updated_at) for n in notices]
     for n in notices:
@@ -198,6 +199,35 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
     if not notices:
         record(session, principal, Action.NOTICE_LIST)
     return items, (encode_cursor(notices[-1]) if more else None)
+
+
+# A listed notice's JSON is its sealed document (ciphertext minus the 16-byte GCM tag) plus id,
+# author party, revision and timestamps; a page adds its envelope and next_cursor.
+ITEM_OVERHEAD_BYTES = 256
+PAGE_OVERHEAD_BYTES = 1024
+GCM_TAG_BYTES = 16
+
+
+def _current_revisions(notices: list[Notice]) -> ColumnElement[bool]:
+    return or_(*(and_(NoticeRevision.notice_id == n.id, NoticeRevision.revision == n.current_revision)
+                 for n in notices))
+
+
+def _within_budget(session: Session, notices: list[Notice], budget: int) -> list[Notice]:
+    """The longest prefix of notices whose page fits budget bytes (at least one notice: a single
+    notice is bounded by the request body limit). Sizes come from the database, so notices that
+    do not fit are neither loaded nor decrypted; the caller continues from next_cursor."""
+    if not notices:
+        return []
+    sizes = dict(session.execute(select(NoticeRevision.notice_id, func.length(NoticeRevision.ciphertext))
+                                 .where(_current_revisions(notices))).tuples().all())
+    total, kept = PAGE_OVERHEAD_BYTES, []
+    for notice in notices:
+        total += sizes[notice.id] - GCM_TAG_BYTES + ITEM_OVERHEAD_BYTES
+        if kept and total > budget:
+            break
+        kept.append(notice)
+    return kept
 
 
 def revise_notice(session: Session, runtime: Runtime, principal: Principal, notice_id: str,
