@@ -6,7 +6,8 @@ from app.parties.models import Party
 from app.reference.models import ParisParagraph
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
+from app.web.models import PortalSession
 
 __all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "IndexBuild", "LoginThrottle", "Notice",
-           "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "ParisParagraph", "Party",
+           "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "ParisParagraph", "Party", "PortalSession",
            "RevokedToken", "SubjectTerm", "User"]
