@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from app.audit.service import Action, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal, Role
 from app.config import Settings
 from app.users.models import User
