@@ -156,6 +156,10 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/notices/{notice_id}"): Rule("portal"),
     ("GET", "/notices/{notice_id}/edit"): Rule("portal"),
     ("POST", "/notices/{notice_id}/edit"): Rule("portal"),
+    ("GET", "/search"): Rule("portal"),
+    ("POST", "/search"): Rule("portal"),
+    ("GET", "/parties"): Rule("portal"),
+    ("GET", "/paris-paragraphs"): Rule("portal"),
 }
 
 

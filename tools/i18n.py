@@ -82,7 +82,8 @@ def missing(lang: str) -> list[str]:
     for path in sorted((TRANSLATIONS / lang / "LC_MESSAGES").glob("*.po")):
         with path.open("rb") as source:
             for message in read_po(source, locale=lang):
-                if message.id and message.string and not message.fuzzy:
+                strings = message.string if isinstance(message.string, tuple) else (message.string,)
+                if message.id and all(strings) and not message.fuzzy:
                     translated.add(message.id if isinstance(message.id, str) else message.id[0])
     wanted = {m.id if isinstance(m.id, str) else m.id[0]
               for catalog in extract().values() for m in catalog if m.id}
