@@ -316,3 +316,21 @@ class TestHeaders:
         assert page.headers["x-frame-options"] == "DENY"
         assert "<script>" not in page.text and "style=" not in page.text
         assert browser.get("/static/portal.css").status_code == 200
+
+
+class TestPerAddressLimit:
+    @pytest.fixture
+    def settings(self, database_url: str, keys_dir: Path) -> Settings:
+        return Settings(database_url=database_url, keys_dir=keys_dir, keyring_poll_seconds=0.2,
+                        audit_seal_interval_seconds=0.2, portal_require_totp=False,
+                        token_ip_rate_per_minute=3)
+
+    def test_portal_sign_ins_share_the_token_endpoints_per_address_limit(
+            self, browser: Browser, app_client: TestClient) -> None:
+        assert app_client.post("/api/v1/auth/token", data={"username": "fra_fp",
+                                                           "password": PASSWORD}).status_code == 200
+        assert browser.sign_in("nobody-1", password="x" * 12).status_code == 401
+        assert browser.sign_in("nobody-2", password="x" * 12).status_code == 401
+        refused = browser.sign_in("fra_fp")
+        assert refused.status_code == 429 and "retry-after" in refused.headers
+        assert browser.session_cookie is None

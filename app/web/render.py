@@ -83,12 +83,16 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     lang = language(request)
     portal = getattr(request.state, "portal", None)
     principal = portal.principal if portal else None
+    path = request.url.path
+    matching = [i.path for i in NAV if path == i.path or path.startswith(i.path.rstrip("/") + "/")]
     base = {
         "request": request, "lang": lang, "dir": getattr(request.state, "dir", None) or direction(lang),
         "principal": principal, "csrf_token": portal.csrf_token if portal else "",
         "nav": [item for item in sorted(NAV, key=lambda i: (i.order, i.path))
                 if principal is not None and (item.when is None or item.when(principal))],
-        "path": request.url.path, "restricted": bool(portal and portal.restricted),
+        "path": path, "restricted": bool(portal and portal.restricted),
+        # The one entry the page belongs to: the longest matching path (/notices/new, not /notices).
+        "current_nav": max(matching, key=len) if matching else None,
     }
     html = environment(lang).get_template(template).render({**base, **(context or {})})
     response = HTMLResponse(html, status_code=status, headers=headers)

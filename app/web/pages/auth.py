@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import secrets
 
-from fastapi import Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
 from app.api import DbSession, RuntimeDep, request_id
 from app.auth import service as auth
 from app.errors import AppError, Forbidden, TooManyRequests
+from app.ratelimit import per_ip
 from app.web import sessions
 from app.web.deps import (
     LOGIN_CSRF_COOKIE,
@@ -59,7 +60,9 @@ def login_form(request: Request, portal: PortalState) -> Response:
     return _login_page(request, next_path=_safe_next(request.query_params.get("next", "")))
 
 
-@router.post("/login")
+# The token endpoint's per-address limit, same bucket: spraying passwords through the portal is slowed
+# exactly as through the API (the per-account lockout is shared by auth.authenticate).
+@router.post("/login", dependencies=[Depends(per_ip("token", "token_ip_rate_per_minute"))])
 def login(request: Request, session: DbSession, runtime: RuntimeDep, form: Form) -> Response:
     """Password and TOTP through auth.authenticate (lockout, audit), then a fresh server-side session."""
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
