@@ -8,15 +8,17 @@ from app.legislation.models import (
     LegislationProfile,
     LegislationRevision,
 )
-from app.notices.models import Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
+from app.notices.models import (Notice, NoticeParagraph, NoticeRecipient, NoticeRevision,
+                                NoticeRevisionRecipient)
 from app.parties.models import Party
 from app.ratelimit import RateEvent
 from app.reference.models import ParisParagraph
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
+from app.web.models import PortalSession
 
 __all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "Contact", "ContactReminder",
            "ContactRevision", "IndexBuild", "LegislationLanguage", "LegislationMeasure",
            "LegislationProfile", "LegislationRevision", "LoginThrottle", "Notice", "NoticeParagraph",
-           "NoticeRecipient", "NoticeRevision", "ParisParagraph", "Party", "RateEvent", "RevokedToken",
-           "SubjectTerm", "User"]
+           "NoticeRecipient", "NoticeRevision", "NoticeRevisionRecipient", "ParisParagraph", "Party",
+           "PortalSession", "RateEvent", "RevokedToken", "SubjectTerm", "User"]

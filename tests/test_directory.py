@@ -17,8 +17,8 @@ from app.crypto.envelope import DecryptionError
 from app.directory.models import Contact, ContactReminder, ContactRevision
 from app.directory.service import contact_aad
 from app.directory.tasks import send_stale_reminders
-from tests.conftest import World, assert_problem
-from tests.test_notices_crypto import raw_database_bytes
+from tests.support.database import raw_database_bytes
+from tests.support.factories import World, assert_problem
 
 API = "/api/v1/directory"
 

@@ -19,7 +19,8 @@ from app.audit.models import AuditEntry
 from app.errors import InvalidInput
 from app.legislation.service import import_profiles, parse_import
 from app.runtime import Runtime
-from tests.conftest import ADMIN, DatabaseFactory, World, assert_problem, make_party
+from tests.support.database import DatabaseFactory
+from tests.support.factories import ADMIN, World, assert_problem, make_party
 
 API = "/api/v1/legislation"
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "legislation-sample.json"

@@ -53,6 +53,10 @@ class Action(StrEnum):
     DIRECTORY_RETIRE = "directory.retire"
     DIRECTORY_CONFIRM = "directory.confirm"
     DIRECTORY_REMIND = "directory.remind"
+    SESSION_START = "portal.session_start"
+    SESSION_END = "portal.session_end"
+    PASSWORD_CHANGE = "account.password_change"
+    TOTP_ENROL = "account.totp_enrol"
 
 
 class Outcome(StrEnum):

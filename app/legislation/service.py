@@ -212,7 +212,7 @@ def search_profiles(session: Session, runtime: Runtime, principal: Principal, *,
     scores = _matching_parties(session, q) if q else None
     if scores is not None:
         query = query.where(P.party.in_(list(scores)))
-    rows = session.execute(query.order_by(P.party)).all()
+    rows = list(session.execute(query.order_by(P.party)).all())
     if scores is not None:
         rows.sort(key=lambda r: (-scores[r.party], r.party))
     rows = rows[:max(1, min(limit, MAX_PAGE))]
