@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     ip_rate_per_minute: int = Field(default=1200, ge=1)
     audit_seal_interval_seconds: float = Field(default=0.5, gt=0, le=2)
     audit_origin: str = "arx.example/audit-log"
+    # Portal sessions (OWASP Session Management): idle and absolute lifetimes, enforced server-side.
+    portal_idle_timeout_seconds: int = Field(default=15 * 60, ge=1, le=86_400)
+    portal_absolute_timeout_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 86_400)
+    # Portal users must have TOTP: an account without one is taken to enrolment and nothing else.
+    portal_require_totp: bool = True
 
 
 @lru_cache

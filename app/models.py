@@ -8,8 +8,8 @@ from app.ratelimit import RateEvent
 from app.reference.models import ParisParagraph
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
+from app.web.models import PortalSession
 
 __all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "IndexBuild", "LoginThrottle", "Notice",
            "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "NoticeRevisionRecipient",
-           "ParisParagraph", "Party", "RateEvent",
-           "RevokedToken", "SubjectTerm", "User"]
+           "ParisParagraph", "Party", "PortalSession", "RateEvent", "RevokedToken", "SubjectTerm", "User"]

@@ -83,6 +83,11 @@ def revisable_notices(principal: Principal) -> ColumnElement[bool]:
     return Notice.author_party == principal.party
 
 
+def can_revise_notice(principal: Principal, author_party: str) -> bool:
+    """The predicate of revisable_notices (for showing an edit form; revise_notice applies the SQL)."""
+    return sees_content(principal) and author_party == principal.party
+
+
 def can_read_access_log(principal: Principal, author_party: str) -> bool:
     """Originating States see who accessed their notices."""
     return sees_content(principal) and author_party == principal.party

@@ -2,7 +2,7 @@
 
 Set-up (bulk path): N synthetic subjects (Zipf-like first names and surnames, four subjects a notice,
 85 % of notices shared with the Court) plus the labelled identities and near-miss distractors of
-tests/search_variants.py, sealed and indexed once with one keyring and written into a throw-away
+tests/support/search_variants.py, sealed and indexed once with one keyring and written into a throw-away
 SQLite database and a throw-away PostgreSQL database. Measured: `search_subjects` through the service
 layer in its own unit of work (candidates, decryption, rescoring, audit entries, commit) as a Court
 investigator, on both databases; baseline: `similarity()` over the unencrypted names with a pg_trgm GIN
@@ -49,7 +49,7 @@ from app.search.models import SubjectTerm
 from app.search.service import search_subjects
 from app.users.service import add_user
 from bench.common import percentiles, print_table, throwaway_database
-from tests.search_variants import DISTRACTORS, IDENTITIES, VARIANTS, Variant, evaluate
+from tests.support.search_variants import DISTRACTORS, IDENTITIES, VARIANTS, Variant, evaluate
 
 ADMIN = Principal(username="bench", party="-", role=Role.ADMIN, request_id="bench")
 INVESTIGATOR = Principal(username="icc_inv", party="ICC", role=Role.COURT_INVESTIGATOR,

@@ -28,7 +28,7 @@ from app.runtime import Runtime
 from app.search.indexer import index_subjects
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import User
-from tests.conftest import World, bearer, notice_document
+from tests.support.factories import World, bearer, notice_document
 
 FIRST = ["Amadou", "Beatriz", "Chen", "Dmitri", "Elif", "Farid", "Greta", "Hiroshi", "Ines", "Jonas",
          "Kwame", "Leila", "Mateo", "Nadia", "Oskar", "Priya", "Quentin", "Rania", "Sven", "Tariq"]

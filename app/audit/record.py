@@ -39,6 +39,10 @@ class Action(StrEnum):
     KEY_REINDEX = "keys.reindex"
     KEY_RETIRE = "keys.retire"
     AUDIT_READ = "audit.read"
+    SESSION_START = "portal.session_start"
+    SESSION_END = "portal.session_end"
+    PASSWORD_CHANGE = "account.password_change"
+    TOTP_ENROL = "account.totp_enrol"
 
 
 class Outcome(StrEnum):
