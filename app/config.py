@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     token_issuer: str = "urn:arx:platform"
     token_audience: str = "urn:arx:api"
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # A page of GET /notices stops before its JSON would pass this size (always at least one notice).
+    max_page_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     expose_docs: bool = False
     cors_origins: list[str] = []
     # Seconds between checks of the keyring file by a running service (CONTRACT: changes reach it within 5 s).

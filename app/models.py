@@ -1,7 +1,8 @@
 """Imports every model so Base.metadata is complete (for Alembic autogenerate and drift checks)."""
 
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
-from app.notices.models import Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
+from app.notices.models import (Notice, NoticeParagraph, NoticeRecipient, NoticeRevision,
+                                NoticeRevisionRecipient)
 from app.parties.models import Party
 from app.ratelimit import RateEvent
 from app.reference.models import ParisParagraph
@@ -10,5 +11,5 @@ from app.users.models import LoginThrottle, RevokedToken, User
 from app.web.models import PortalSession
 
 __all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "IndexBuild", "LoginThrottle", "Notice",
-           "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "ParisParagraph", "Party",
-           "PortalSession", "RateEvent", "RevokedToken", "SubjectTerm", "User"]
+           "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "NoticeRevisionRecipient",
+           "ParisParagraph", "Party", "PortalSession", "RateEvent", "RevokedToken", "SubjectTerm", "User"]

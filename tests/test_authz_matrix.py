@@ -21,8 +21,9 @@ from starlette.testclient import TestClient
 
 from app.audit.models import AuditEntry
 from app.runtime import Runtime
-from tests.conftest import (
-    DatabaseFactory,
+from tests.support.apps import serve
+from tests.support.database import DatabaseFactory
+from tests.support.factories import (
     assert_problem,
     bearer,
     login,
@@ -30,7 +31,6 @@ from tests.conftest import (
     make_user,
     notice_document,
 )
-from tests.test_auth_tokens import serve
 
 CONTENT_ROLES = {"focal_point", "court_investigator"}
 
