@@ -334,3 +334,18 @@ class TestPerAddressLimit:
         refused = browser.sign_in("fra_fp")
         assert refused.status_code == 429 and "retry-after" in refused.headers
         assert browser.session_cookie is None
+
+
+class TestUnroutedPaths:
+    def test_a_browser_gets_the_portal_404_page_and_api_clients_a_problem(self, browser: Browser,
+                                                                          app_client: TestClient
+                                                                          ) -> None:
+        page = browser.get("/no/such/page", headers={"Accept": "text/html,*/*;q=0.8"})
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "There is nothing here" in page.text
+        assert page.headers["content-security-policy"].startswith("default-src 'self'")
+        api = app_client.get("/api/v1/nothing", headers={"Accept": "text/html"})
+        assert api.status_code == 404
+        assert api.headers["content-type"].startswith("application/problem+json")
+        assert app_client.get("/no/such/page").headers["content-type"].startswith(
+            "application/problem+json")
