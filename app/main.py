@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import reject_unknown_query
@@ -18,6 +18,7 @@ from app.logging import AccessLogMiddleware
 from app.middleware import ArxMiddleware
 from app.openapi import PROBLEM_RESPONSES, allowed_methods, with_problem_components
 from app.runtime import Runtime
+from app.web.deps import unrouted_page
 
 log = logging.getLogger("arx")
 
@@ -52,7 +53,9 @@ def install_error_handlers(app: FastAPI) -> None:
                         errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and (page := unrouted_page(request)) is not None:
+            return page  # a browser asking for a page that is not there: the portal's 404 page
         titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
         detail = exc.detail if isinstance(exc.detail, str) else "Request refused."
         if exc.status_code == 404:

@@ -10,6 +10,7 @@ answered 404 by the callers, exactly like anything absent.
 from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, exists, false, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.auth.principal import Principal, Role
 from app.directory.models import Contact
@@ -36,7 +37,7 @@ def _shared_with(principal: Principal, author_party: str, recipients: Iterable[s
     return author_party == principal.party or not set(audience_of(principal)).isdisjoint(recipients)
 
 
-def _shared_with_sql(principal: Principal, author_party: ColumnElement[str],
+def _shared_with_sql(principal: Principal, author_party: InstrumentedAttribute[str],
                      named: ColumnElement[bool]) -> ColumnElement[bool]:
     """_shared_with in SQL; named(…) is an EXISTS over the recipient rows, given the audience."""
     if not sees_content(principal):
