@@ -2,11 +2,12 @@
 
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from app.notices.models import Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
+from app.notifications.models import EmailOutbox, Notification
 from app.parties.models import Party
 from app.reference.models import ParisParagraph
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
 
-__all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "IndexBuild", "LoginThrottle", "Notice",
-           "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "ParisParagraph", "Party",
-           "RevokedToken", "SubjectTerm", "User"]
+__all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "EmailOutbox", "IndexBuild", "LoginThrottle",
+           "Notice", "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "Notification",
+           "ParisParagraph", "Party", "RevokedToken", "SubjectTerm", "User"]

@@ -52,6 +52,8 @@ class Action(StrEnum):
     KEY_REINDEX = "keys.reindex"
     KEY_RETIRE = "keys.retire"
     AUDIT_READ = "audit.read"
+    NOTIFICATION_LIST = "notification.list"
+    NOTIFICATION_READ = "notification.read"
 
 
 class Outcome(StrEnum):
