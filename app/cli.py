@@ -31,6 +31,10 @@ app.add_typer(party_app, name="party")
 app.add_typer(user_app, name="user")
 app.add_typer(paragraphs_app, name="paragraphs")
 app.add_typer(keys_app, name="keys")
+request_app = typer.Typer(help="Requests for cooperation (routing data only).", no_args_is_help=True)
+obstacles_app = typer.Typer(help="The obstacle vocabulary of requests.", no_args_is_help=True)
+app.add_typer(request_app, name="request")
+app.add_typer(obstacles_app, name="obstacles")
 app.add_typer(audit_app, name="audit")
 
 err = Console(stderr=True, highlight=False)
@@ -88,6 +92,7 @@ def init(as_json: JsonOpt = False) -> None:
     from app.db import migrate
     from app.parties.service import ensure_court
     from app.reference.service import ensure_shipped_paragraphs
+    from app.requests.service import ensure_shipped_obstacles
 
     settings = get_settings()
     with runtime_for(settings) as runtime:
@@ -99,6 +104,7 @@ def init(as_json: JsonOpt = False) -> None:
         with runtime.db.unit_of_work() as session:
             created_court = ensure_court(session, actor)
             loaded = ensure_shipped_paragraphs(session, actor)
+            ensure_shipped_obstacles(session, actor)
     emit(as_json, {"keyring_created": created_keyring, "certificate_created": created_cert,
                    "court_created": created_court, "paragraphs_loaded": loaded,
                    "keys_dir": str(settings.keys_dir.resolve())},
@@ -204,6 +210,32 @@ def paragraphs_load(file: Annotated[Path, typer.Argument(exists=True, dir_okay=F
 
     count = run_in_unit_of_work(lambda s, rt: load_paragraph_file(s, operator(), file))
     emit(as_json, {"loaded": count}, f"{count} paragraphs loaded")
+
+
+@request_app.command("list")
+def request_list(party: Annotated[str | None, typer.Option(help="Requests this party sent or received.")]
+                 = None,
+                 overdue: Annotated[bool, typer.Option("--overdue", help="Only overdue ones.")] = False,
+                 as_json: JsonOpt = False) -> None:
+    """List requests: routing data only (parties, type, priority, status, dates), never content."""
+    from app.requests.service import list_routing
+
+    rows = run_in_unit_of_work(lambda s, rt: list_routing(
+        s, operator(), party=party.strip().upper() if party else None, overdue=overdue))
+    lines = [f"{r['id']}  {r['requester']:>4} -> {r['addressee']:<4} {r['type']:<12} {r['priority']:<8} "
+             f"{r['status']:<18} due {r['due_at'][:16]}{'  OVERDUE' if r['overdue'] else ''}"
+             for r in rows]
+    emit(as_json, {"items": rows}, "\n".join(lines) if lines else "no requests")
+
+
+@obstacles_app.command("load")
+def obstacles_load(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+                   as_json: JsonOpt = False) -> None:
+    """Load the obstacle vocabulary from a JSON file (see app/requests/obstacles.json)."""
+    from app.requests.service import load_obstacle_file
+
+    count = run_in_unit_of_work(lambda s, rt: load_obstacle_file(s, operator(), file))
+    emit(as_json, {"loaded": count}, f"{count} obstacles loaded")
 
 
 def main() -> None:

@@ -5,9 +5,40 @@ from app.notices.models import Notice, NoticeParagraph, NoticeRecipient, NoticeR
 from app.notifications.models import EmailOutbox, Notification
 from app.parties.models import Party
 from app.reference.models import ParisParagraph
+from app.requests.models import (
+                                 CooperationRequest,
+                                 DeadlineNotice,
+                                 Obstacle,
+                                 RequestMessage,
+                                 RequestNotice,
+                                 RequestSubjectTerm,
+                                 RequestTransition,
+)
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
 
-__all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "EmailOutbox", "IndexBuild", "LoginThrottle",
-           "Notice", "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "Notification",
-           "ParisParagraph", "Party", "RevokedToken", "SubjectTerm", "User"]
+__all__ = [
+                                 "AuditCheckpoint",
+                                 "AuditEntry",
+                                 "AuditLeaf",
+                                 "CooperationRequest",
+                                 "DeadlineNotice",
+                                 "EmailOutbox",
+                                 "IndexBuild",
+                                 "LoginThrottle",
+                                 "Notice",
+                                 "NoticeParagraph",
+                                 "NoticeRecipient",
+                                 "NoticeRevision",
+                                 "Notification",
+                                 "Obstacle",
+                                 "ParisParagraph",
+                                 "Party",
+                                 "RequestMessage",
+                                 "RequestNotice",
+                                 "RequestSubjectTerm",
+                                 "RequestTransition",
+                                 "RevokedToken",
+                                 "SubjectTerm",
+                                 "User",
+]

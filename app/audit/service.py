@@ -54,6 +54,16 @@ class Action(StrEnum):
     AUDIT_READ = "audit.read"
     NOTIFICATION_LIST = "notification.list"
     NOTIFICATION_READ = "notification.read"
+    REQUEST_CREATE = "request.create"
+    REQUEST_READ = "request.read"
+    REQUEST_LIST = "request.list"
+    REQUEST_MESSAGE = "request.message"
+    REQUEST_MESSAGES = "request.messages"
+    REQUEST_TRANSITION = "request.transition"
+    REQUEST_CONVERT = "request.convert"
+    REQUEST_DEADLINES = "request.deadlines"
+    REQUEST_ROUTING_LIST = "admin.request_list"
+    OBSTACLES_LOAD = "admin.obstacles_load"
 
 
 class Outcome(StrEnum):
