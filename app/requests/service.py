@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, literal, or_, select, true, union_al
 from sqlalchemy.orm import Session
 
 from app import policy
-from app.audit.service import Action, denied, record
+from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
