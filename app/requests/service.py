@@ -46,18 +46,13 @@ from app.requests.schemas import (
     Status,
     TransitionCreate,
 )
-from app.requests.search import index_request_subjects
+from app.requests.search import content_aad, index_request_subjects
 from app.runtime import Runtime
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 SHIPPED_OBSTACLES = "obstacles.json"
 CR = CooperationRequest
-
-
-def content_aad(request_id: str, requester: str, addressee: str) -> bytes:
-    """Binds a request's sealed content to its row and both parties: moved or re-routed, it won't open."""
-    return f"arx/request|{request_id}|{requester}|{addressee}".encode()
 
 
 def message_aad(request_id: str, message_id: str, author_party: str) -> bytes:
