@@ -18,8 +18,13 @@ from app.runtime import Runtime
 from app.search.blind_index import query_terms, subject_terms
 from app.search.indexer import searchable_version
 from app.search.schemas import RequestSubjectMatch, SubjectQuery
-from app.search.service import (CANDIDATES_PER_RESULT, MIN_CANDIDATES, ROW_BUDGET, _Probe,
-                                score_subject)
+from app.search.service import (
+    CANDIDATES_PER_RESULT,
+    MIN_CANDIDATES,
+    ROW_BUDGET,
+    _Probe,
+    score_subject,
+)
 
 
 def content_aad(request_id: str, requester: str, addressee: str) -> bytes:

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, and_, literal, or_, select, true, union_al
 from sqlalchemy.orm import Session
 
 from app import policy
-from app.audit.record import Action, denied, record
+from app.audit.record import Action, denied, record, record_each
 from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -184,8 +184,7 @@ def list_requests(session: Session, runtime: Runtime, principal: Principal, *, b
     rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    for row in rows:
-        record(session, principal, Action.REQUEST_LIST, object_id=row.id)
+    record_each(session, principal, Action.REQUEST_LIST, [row.id for row in rows])
     if not rows:
         record(session, principal, Action.REQUEST_LIST)
     items = [_read(runtime, principal, r, now) for r in rows]
