@@ -127,6 +127,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(wellknown, responses=PROBLEM_RESPONSES)
 
+    from app.web import install_portal
+
+    install_portal(app)
+
     @app.get("/health", tags=["health"], responses=PROBLEM_RESPONSES)
     def health() -> dict[str, str]:
         return {"status": "ok"}

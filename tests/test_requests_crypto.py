@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from app.crypto.envelope import DecryptionError
 from app.requests import service
 from app.requests.models import CooperationRequest, RequestMessage
-from tests.conftest import World
+from tests.support.factories import World
 
 API = "/api/v1/requests"
 

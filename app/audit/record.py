@@ -52,6 +52,10 @@ class Action(StrEnum):
     REQUEST_DEADLINES = "request.deadlines"
     REQUEST_ROUTING_LIST = "admin.request_list"
     OBSTACLES_LOAD = "admin.obstacles_load"
+    SESSION_START = "portal.session_start"
+    SESSION_END = "portal.session_end"
+    PASSWORD_CHANGE = "account.password_change"
+    TOTP_ENROL = "account.totp_enrol"
 
 
 class Outcome(StrEnum):
