@@ -18,8 +18,8 @@ from app.config import Settings
 from app.legislation.service import import_profiles, parse_import
 from app.main import create_app
 from app.runtime import Runtime
-from tests.support.portal import Browser
 from tests.support.factories import ADMIN, make_party, make_user
+from tests.support.portal import Browser
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "legislation-sample.json"
 
