@@ -101,7 +101,8 @@ def score_subject(probe: _Probe, subject: dict[str, Any]) -> tuple[float, list[s
         matched += [what] if what else []
     if probe.query.nationality is not None:
         stored = subject.get("nationality")
-        parts.append((WEIGHT_NATIONALITY, 0.5 if stored is None else float(stored == probe.query.nationality)))
+        same = float(stored == probe.query.nationality)
+        parts.append((WEIGHT_NATIONALITY, 0.5 if stored is None else same))
         matched += ["nationality"] if stored == probe.query.nationality else []
     score = sum(w * v for w, v in parts) / sum(w for w, _ in parts)
     return (round(score, 4), matched) if score >= MIN_SCORE else None
