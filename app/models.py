@@ -8,8 +8,13 @@ from app.legislation.models import (
     LegislationProfile,
     LegislationRevision,
 )
-from app.notices.models import (Notice, NoticeParagraph, NoticeRecipient, NoticeRevision,
-                                NoticeRevisionRecipient)
+from app.notices.models import (
+    Notice,
+    NoticeParagraph,
+    NoticeRecipient,
+    NoticeRevision,
+    NoticeRevisionRecipient,
+)
 from app.parties.models import Party
 from app.ratelimit import RateEvent
 from app.reference.models import ParisParagraph
