@@ -14,8 +14,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from app.auth.principal import Principal, Role
 from app.directory.models import Contact
-from app.notices.models import (BROADCAST, Notice, NoticeRecipient, NoticeRevision,
-                                NoticeRevisionRecipient)
+from app.notices.models import BROADCAST, Notice, NoticeRecipient, NoticeRevision, NoticeRevisionRecipient
 from app.notifications.models import Notification
 from app.requests.models import CooperationRequest
 

@@ -16,8 +16,8 @@ from typing import Any
 import pyotp
 import pytest
 
-from tests.support.e2e import Server, Site, make_site
 from tests.support.database import DatabaseFactory
+from tests.support.e2e import Server, Site, make_site
 from tests.support.factories import PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api")

@@ -61,7 +61,7 @@ def parse_kind(kind: str) -> KeyKind:
     if kind not in KINDS:
         raise InvalidInput(f"key kind must be one of {', '.join(KINDS)}",
                            errors=[{"field": "kind", "message": "unknown"}])
-    return kind  # type: ignore[return-value]
+    return kind
 
 
 def parse_version(kind: KeyKind, version: str) -> int:
@@ -266,8 +266,9 @@ def _revision_batch(session: Session, active: int, after: tuple[str, int] | None
              .where(NoticeRevision.key_version != active)
              .order_by(NoticeRevision.notice_id, NoticeRevision.revision).limit(batch_size))
     if after is not None:
-        query = query.where(tuple_(NoticeRevision.notice_id, NoticeRevision.revision) > tuple_(*after))
-    return [tuple(row) for row in session.connection().execute(query)]  # type: ignore[misc]
+        position = tuple_(NoticeRevision.notice_id, NoticeRevision.revision)
+        query = query.where(position > tuple_(literal(after[0]), literal(after[1])))
+    return [tuple(row) for row in session.connection().execute(query)]
 
 
 def _rewrapped_rows(runtime: Runtime, rows: list[Row]) -> tuple[list[Change], int]:

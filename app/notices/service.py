@@ -17,8 +17,14 @@ from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.notices.models import (BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision,
-                                NoticeRevisionRecipient)
+from app.notices.models import (
+    BROADCAST,
+    Notice,
+    NoticeParagraph,
+    NoticeRecipient,
+    NoticeRevision,
+    NoticeRevisionRecipient,
+)
 from app.notices.schemas import NoticeDocument, NoticeRead
 from app.notifications.service import notify_parties
 from app.parties.models import Party
