@@ -276,6 +276,7 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
         return rule.ok if caller.name == NOTIFIED else 404
     assert obj is not None
     if rule.kind.startswith("request_"):
+        assert isinstance(obj, ReqObj)
         if not sees_request(caller, obj):
             return 404
         return rule.ok if rule.kind == "request_party" else 409
@@ -326,7 +327,7 @@ class Service:
     ids: dict[str, str]
     fixed: dict[str, str]  # {party} and {contact_id} of the profile and contact the matrix plays on
 
-    def url(self, path: str, obj: Obj | None) -> str:
+    def url(self, path: str, obj: Obj | ReqObj | None) -> str:
         default = "R-icc-to-fra" if "{request_id}" in path else "A-fra-to-deu"
         target = self.ids[obj.name if obj is not None else default]
         return path.format(notice_id=target, request_id=target, **self.fixed)
@@ -336,7 +337,8 @@ class Service:
             return {}
         return bearer(login(self.client, caller.name) if fresh else self.tokens[caller.name])
 
-    def call(self, method: str, path: str, rule: Rule, caller: Caller, obj: Obj | None) -> Any:
+    def call(self, method: str, path: str, rule: Rule, caller: Caller,
+             obj: Obj | ReqObj | None) -> Any:
         fixed = self.fixed
         if rule.fresh_contact:
             fixed = {**fixed, "contact_id": add_contact(self.client, self.tokens["fra_fp"])}
@@ -349,7 +351,7 @@ class Service:
             kwargs["follow_redirects"] = False
             kwargs["data"] = {"csrf_token": "x"} if method == "POST" else None
         if rule.body == "notice":
-            assert obj is not None
+            assert isinstance(obj, Obj)
             kwargs["json"] = obj.document()  # unchanged routing: visibility stays as planned
         elif rule.body == "new-notice":
             kwargs["json"] = notice_document(recipients=[caller.party or "FRA"], subjects=[
