@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal, Role
 from app.auth.tokens import TokenError
-from app.errors import AppError, InvalidInput, Unauthorized
+from app.errors import InvalidInput, Unauthorized
 from app.openapi import declared_query
 from app.runtime import Runtime
 from app.users.models import RevokedToken, User
@@ -27,16 +27,9 @@ def request_id(request: Request) -> str:
 
 
 def _session(request: Request) -> Iterator[Session]:
-    """The request's unit of work; what a refusal must leave behind is written in its own transaction."""
-    runtime = get_runtime(request)
-    try:
-        with runtime.db.unit_of_work() as session:
-            yield session
-    except AppError as exc:
-        if exc.on_rollback is not None:
-            with runtime.db.unit_of_work() as session:
-                exc.on_rollback(session)
-        raise
+    """The request's unit of work (which audits a refusal in its own transaction: app/db.py)."""
+    with get_runtime(request).db.unit_of_work() as session:
+        yield session
 
 
 # scope="function": the transaction commits (audit entry included) *before* the response is sent.

@@ -9,6 +9,8 @@ from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_e
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from app.errors import AppError
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -93,13 +95,22 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: commits on clean exit, rolls back on any exception. Services only flush."""
+        """One transaction: commits on clean exit, rolls back on any exception. Services only flush.
+
+        An AppError may carry work that must outlive the rollback (the denied audit entry of a refusal,
+        a failed-login count): it runs here, in its own short transaction, once the refused one is
+        gone. Every entry point opens its transactions here, so none can skip it."""
         session = self.sessions()
         try:
             yield session
             session.commit()
-        except BaseException:
+        except BaseException as exc:
             session.rollback()
+            session.close()
+            if isinstance(exc, AppError) and exc.on_rollback is not None:
+                hook, exc.on_rollback = exc.on_rollback, None  # once, however deeply nested
+                with self.unit_of_work() as after:
+                    hook(after)
             raise
         finally:
             session.close()

@@ -11,13 +11,9 @@ changes its leaf.
 from __future__ import annotations
 
 import hashlib
-import json
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
@@ -25,74 +21,12 @@ from sqlalchemy.orm import Session
 from app import policy
 from app.audit.merkle import SubtreeHasher, consistency_proof, inclusion_proof
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
+from app.audit.record import Action, Outcome, denied, detail_aad, record
 from app.auth.principal import Principal
-from app.crypto.envelope import Envelope
-from app.errors import Forbidden, InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 from app.notices.models import Notice
 
-
-class Action(StrEnum):
-    LOGIN = "auth.login"
-    TOKEN_ISSUE = "auth.token_issue"
-    TOKEN_REVOKE = "auth.token_revoke"
-    NOTICE_CREATE = "notice.create"
-    NOTICE_READ = "notice.read"
-    NOTICE_LIST = "notice.list"
-    NOTICE_REVISE = "notice.revise"
-    NOTICE_REVISIONS = "notice.revisions"
-    NOTICE_ACCESS_LOG = "notice.access_log"
-    SEARCH = "search.subjects"
-    SEARCH_HIT = "search.hit"
-    PARTY_ADD = "admin.party_add"
-    USER_ADD = "admin.user_add"
-    USER_DISABLE = "admin.user_disable"
-    PARAGRAPHS_LOAD = "admin.paragraphs_load"
-    KEY_ROTATE = "keys.rotate"
-    KEY_REWRAP = "keys.rewrap"
-    KEY_REINDEX = "keys.reindex"
-    KEY_RETIRE = "keys.retire"
-    AUDIT_READ = "audit.read"
-
-
-class Outcome(StrEnum):
-    OK = "ok"
-    DENIED = "denied"
-    FAILED = "failed"
-
-
-def denied(principal: Principal, action: Action, object_id: str | None) -> Callable[[Session], None]:
-    """An on_rollback hook recording a refused access once the refused request's transaction is gone."""
-
-    def write(session: Session) -> None:
-        record(session, principal, action, object_id=object_id, outcome=Outcome.DENIED)
-
-    return write
-
-
-def detail_aad(entry_id_hint: str) -> bytes:
-    return b"arx/audit-detail|" + entry_id_hint.encode()
-
-
-def record(session: Session, principal: Principal, action: Action, *, object_id: str | None = None,
-           outcome: Outcome = Outcome.OK, detail: dict[str, Any] | None = None,
-           envelope: Envelope | None = None) -> AuditEntry:
-    """Append an entry in session's transaction: it commits with the action or not at all."""
-    entry = AuditEntry(username=principal.username, party=principal.party, role=str(principal.role),
-                       action=str(action), object_id=object_id, outcome=str(outcome),
-                       request_id=principal.request_id[:64])
-    if detail is not None:
-        if envelope is None:
-            raise ValueError("an audit detail is always encrypted: pass the envelope")
-        sealed = envelope.seal(json.dumps(detail, sort_keys=True).encode(),
-                               detail_aad(f"{principal.request_id}|{action}"))
-        entry.detail_key_version = sealed.key_version
-        entry.detail_wrapped_key = sealed.wrapped_key
-        entry.detail_nonce = sealed.nonce
-        entry.detail_ciphertext = sealed.ciphertext
-    # No flush here: the entry is INSERTed with the rest of the transaction at commit, in one batched
-    # statement with the request's other entries (a search or a listing records one per notice).
-    session.add(entry)
-    return entry
+__all__ = ["Action", "Outcome", "denied", "detail_aad", "record"]  # re-exported: app/audit/record.py
 
 
 # -- canonical entry bytes -----------------------------------------------------------------------------
@@ -162,9 +96,8 @@ class EntryView:
 def list_entries(session: Session, principal: Principal, *, after: int | None = None,
                  limit: int = DEFAULT_PAGE) -> tuple[list[EntryView], int | None]:
     """Sealed entries in tree order after index `after` (auditors only); the read is itself audited."""
-    if not policy.can_read_audit_entries(principal):
-        raise Forbidden("only auditors read the audit log",
-                        on_rollback=denied(principal, Action.AUDIT_READ, None))
+    policy.require(policy.can_read_audit_entries(principal), principal, Action.AUDIT_READ,
+                   detail="only auditors read the audit log")
     limit = max(1, min(limit, MAX_PAGE))
     query = (select(AuditLeaf.tree_index, AuditLeaf.leaf_hash, AuditEntry)
              .join(AuditEntry, AuditEntry.id == AuditLeaf.entry_id).order_by(AuditLeaf.tree_index)
@@ -202,8 +135,7 @@ def notice_access_log(session: Session, principal: Principal, notice_id: str, *,
     notice = session.scalar(select(Notice).where(Notice.id == notice_id,
                                                  policy.visible_notices(principal))) if printable else None
     if notice is None or not policy.can_read_access_log(principal, notice.author_party):
-        raise NotFound(on_rollback=denied(principal, Action.NOTICE_ACCESS_LOG,
-                                          notice_id[:64] if printable else None))
+        raise policy.refusal(principal, Action.NOTICE_ACCESS_LOG, notice_id, hidden=True)
     limit = max(1, min(limit, MAX_PAGE))
     query = (select(AuditEntry, AuditLeaf.tree_index)
              .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)

@@ -13,10 +13,10 @@ from sqlalchemy import and_, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app import policy
-from app.audit.service import Action, denied, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput
 from app.notices.models import BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
 from app.notices.schemas import NoticeDocument, NoticeRead
 from app.parties.service import registered_codes_query
@@ -92,8 +92,8 @@ def _as_stored(notice: Notice, doc: NoticeDocument, revision: int, updated_at: d
 def create_notice(session: Session, runtime: Runtime, principal: Principal,
                   doc: NoticeDocument) -> NoticeRead:
     """Post a notice for the caller's party (author party from the token, never from the body)."""
-    if not policy.can_post_notice(principal):
-        raise Forbidden("this role may not post notices")
+    policy.require(policy.can_post_notice(principal), principal, Action.NOTICE_CREATE,
+                   detail="this role may not post notices")
     _check_references(session, doc)
     now = utcnow()
     notice = Notice(id=str(uuid.uuid4()), kind=doc.kind, author_party=principal.party,
@@ -125,9 +125,8 @@ def _visible(session: Session, principal: Principal, notice_id: str, action: Act
             query = query.with_for_update()
         notice = session.scalar(query)
     if notice is None:
-        # PostgreSQL refuses NUL in text: a control character would turn this 404 into a 500.
-        attempted = notice_id[:64] if notice_id.isprintable() else None
-        raise NotFound(on_rollback=denied(principal, action, attempted))
+        # The audit keeps the attempted id only if it is a well-formed UUID (app/audit/record.py).
+        raise policy.refusal(principal, action, notice_id, hidden=True)
     return notice
 
 
@@ -162,8 +161,8 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
                  since: datetime | None = None, limit: int = DEFAULT_PAGE,
                  cursor: str | None = None) -> tuple[list[NoticeRead], str | None]:
     """Visible notices, newest first, in pages; each listed notice is audited as read by a listing."""
-    if not policy.sees_content(principal):
-        raise Forbidden("this role never sees notice content")
+    policy.require(policy.sees_content(principal), principal, Action.NOTICE_LIST,
+                   detail="this role never sees notice content")
     query = select(Notice).where(policy.visible_notices(principal))
     if kind:
         query = query.where(Notice.kind == kind)
@@ -201,10 +200,10 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
     """Append a revision (author party only); nothing is overwritten. Revisions of one notice are
     serialised by a row lock (PostgreSQL) or the write lock (SQLite); If-Match gives optimistic checks."""
     notice = _visible(session, principal, notice_id, Action.NOTICE_REVISE, for_update=True)
-    if session.scalar(select(Notice.id).where(Notice.id == notice.id,
-                                              policy.revisable_notices(principal))) is None:
-        raise Forbidden("only the author party may revise a notice",
-                        on_rollback=denied(principal, Action.NOTICE_REVISE, notice.id))
+    revisable = session.scalar(select(Notice.id).where(Notice.id == notice.id,
+                                                       policy.revisable_notices(principal)))
+    policy.require(revisable is not None, principal, Action.NOTICE_REVISE, notice.id,
+                   detail="only the author party may revise a notice")
     if doc.kind != notice.kind:
         raise InvalidInput("kind: a notice's kind cannot change", errors=[{"field": "kind",
                                                                          "message": "immutable"}])

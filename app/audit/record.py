@@ -1,0 +1,103 @@
+"""What every feature imports to audit an action: actions, outcomes, record(), and denied() hooks.
+
+What an entry may hold in clear is fixed here (README, "Security model"): the caller's identity as the
+token or the login established it, the action, a well-formed object id, the outcome and the
+server-generated request id. Nothing a client typed freely: an attempted object id that is not a
+canonical UUID is dropped, and failed logins of unknown accounts name a keyed hash (app/auth/service.py).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.audit.models import AuditEntry
+from app.auth.principal import Principal
+from app.crypto.envelope import Envelope
+
+
+class Action(StrEnum):
+    LOGIN = "auth.login"
+    TOKEN_ISSUE = "auth.token_issue"
+    TOKEN_REVOKE = "auth.token_revoke"
+    NOTICE_CREATE = "notice.create"
+    NOTICE_READ = "notice.read"
+    NOTICE_LIST = "notice.list"
+    NOTICE_REVISE = "notice.revise"
+    NOTICE_REVISIONS = "notice.revisions"
+    NOTICE_ACCESS_LOG = "notice.access_log"
+    SEARCH = "search.subjects"
+    SEARCH_HIT = "search.hit"
+    PARTY_ADD = "admin.party_add"
+    USER_ADD = "admin.user_add"
+    USER_DISABLE = "admin.user_disable"
+    PARAGRAPHS_LOAD = "admin.paragraphs_load"
+    KEY_ROTATE = "keys.rotate"
+    KEY_REWRAP = "keys.rewrap"
+    KEY_REINDEX = "keys.reindex"
+    KEY_RETIRE = "keys.retire"
+    AUDIT_READ = "audit.read"
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    DENIED = "denied"
+    FAILED = "failed"
+
+
+def well_formed_id(value: str | None) -> str | None:
+    """value when it is a canonical UUID (every object id ARX issues is one), else None.
+
+    An attempted id in a refused request is whatever the client typed: a name, a passport number, a
+    password pasted in the wrong place. Only ids that could name one of our objects are kept."""
+    if value is None or len(value) != 36:
+        return None
+    try:
+        return value if str(uuid.UUID(value)) == value else None
+    except ValueError:
+        return None
+
+
+def denied(principal: Principal, action: Action, object_id: str | None) -> Callable[[Session], None]:
+    """An on_rollback hook recording a refused access once the refused request's transaction is gone.
+
+    Database.unit_of_work runs it, in its own short transaction, for the API, the CLI and jobs alike."""
+    attempted = well_formed_id(object_id)
+
+    def write(session: Session) -> None:
+        record(session, principal, action, object_id=attempted, outcome=Outcome.DENIED)
+
+    return write
+
+
+def detail_aad(entry_id_hint: str) -> bytes:
+    return b"arx/audit-detail|" + entry_id_hint.encode()
+
+
+def record(session: Session, principal: Principal, action: Action, *, object_id: str | None = None,
+           outcome: Outcome = Outcome.OK, detail: dict[str, Any] | None = None,
+           envelope: Envelope | None = None) -> AuditEntry:
+    """Append an entry in session's transaction: it commits with the action or not at all."""
+    entry = AuditEntry(username=principal.username, party=principal.party, role=str(principal.role),
+                       action=str(action), object_id=object_id, outcome=str(outcome),
+                       request_id=principal.request_id[:64])
+    if detail is not None:
+        if envelope is None:
+            raise ValueError("an audit detail is always encrypted: pass the envelope")
+        sealed = envelope.seal(json.dumps(detail, sort_keys=True).encode(),
+                               detail_aad(f"{principal.request_id}|{action}"))
+        entry.detail_key_version = sealed.key_version
+        entry.detail_wrapped_key = sealed.wrapped_key
+        entry.detail_nonce = sealed.nonce
+        entry.detail_ciphertext = sealed.ciphertext
+    # No flush here: the entry is INSERTed with the rest of the transaction at commit, in one batched
+    # statement with the request's other entries (a search or a listing records one per notice).
+    session.add(entry)
+    return entry
+
+
