@@ -266,11 +266,25 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
         if want == 401:
             assert response.headers["www-authenticate"] == "Bearer"
         assert body.get("instance") == response.request.url.path
+        if want in (403, 404):
+            assert_refusal_audited(service, caller, obj, response)
     elif rule.kind == "content" and method == "GET":
         assert_only_visible(service, caller, [i["id"] for i in response.json()["items"]],
                             response.json()["items"])
     elif rule.kind == "content" and path.endswith("/search/subjects"):
         assert_only_visible(service, caller, [m["notice_id"] for m in response.json()["matches"]])
+
+
+def assert_refusal_audited(service: Service, caller: Caller, obj: Obj | None, response: Any) -> None:
+    """Every refusal of an authenticated caller (role or visibility) leaves exactly one denied entry,
+    under the request id the server gave it, naming the object only by a well-formed id."""
+    with service.runtime.db.unit_of_work() as session:
+        entries = list(session.scalars(select(AuditEntry).where(
+            AuditEntry.request_id == response.headers["x-request-id"])))
+    assert [(e.username, e.outcome) for e in entries] == [(caller.name, "denied")], response.text
+    wanted = service.ids[obj.name] if obj is not None and obj.name != "malformed-id" \
+        and obj.name != "hostile-id" else None
+    assert entries[0].object_id == wanted
 
 
 def assert_only_visible(service: Service, caller: Caller, ids: list[str],
