@@ -12,6 +12,7 @@ from app.auth.principal import Principal, Role
 from app.auth.tokens import TokenError
 from app.errors import InvalidInput, Unauthorized
 from app.openapi import declared_query
+from app.params import refuse_control_characters
 from app.runtime import Runtime
 from app.users.models import RevokedToken, User
 
@@ -74,6 +75,8 @@ def _refuse_unknown_query(request: Request) -> None:
         # The parameter's name is not echoed: it is whatever the client typed.
         raise InvalidInput("Unknown query parameter.",
                            errors=[{"field": "query", "message": "unknown parameter"}])
+    refuse_control_characters(request.query_params.multi_items(),
+                              operation[0] if operation is not None else ())
 
 
 def reject_unknown_query(request: Request) -> None:

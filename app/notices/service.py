@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from datetime import datetime
@@ -19,6 +17,7 @@ from app.db import utcnow
 from app.errors import Conflict, InvalidInput
 from app.notices.models import BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
 from app.notices.schemas import NoticeDocument, NoticeRead
+from app.params import decode_cursor, encode_cursor
 from app.parties.service import registered_codes_query
 from app.reference.service import known_numbers_query
 from app.runtime import Runtime
@@ -142,20 +141,6 @@ def get_notice(session: Session, runtime: Runtime, principal: Principal, notice_
     return _open(runtime, notice, _current(session, notice), notice.updated_at)
 
 
-def encode_cursor(notice: Notice) -> str:
-    raw = json.dumps([notice.created_at.isoformat(), notice.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, notice_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), str(notice_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput("cursor: not a cursor this service issued",
-                           errors=[{"field": "cursor", "message": "invalid"}]) from None
-
-
 def list_notices(session: Session, runtime: Runtime, principal: Principal, *, kind: str | None = None,
                  paris_paragraph: str | None = None, author_party: str | None = None,
                  since: datetime | None = None, limit: int = DEFAULT_PAGE,
@@ -173,7 +158,7 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
     if since:
         query = query.where(Notice.updated_at >= since)
     if cursor:
-        created, last_id = decode_cursor(cursor)
+        created, last_id = decode_cursor(cursor)  # app/params.py: UTC and a UUID, or a 422
         query = query.where(or_(Notice.created_at < created,
                                 and_(Notice.created_at == created, Notice.id < last_id)))
     limit = max(1, min(limit, MAX_PAGE))
@@ -192,7 +177,7 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
         record(session, principal, Action.NOTICE_LIST, object_id=n.id)
     if not notices:
         record(session, principal, Action.NOTICE_LIST)
-    return items, (encode_cursor(notices[-1]) if more else None)
+    return items, (encode_cursor(notices[-1].created_at, notices[-1].id) if more else None)
 
 
 def revise_notice(session: Session, runtime: Runtime, principal: Principal, notice_id: str,
