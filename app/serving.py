@@ -2,24 +2,125 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import Multiprocess
 
+from app.config import get_settings
 from app.crypto.tls import harden
+from app.errors import PROBLEM_JSON, problem_body
 from app.logging import configure_logging
+from app.middleware import SECURITY_HEADERS
+
+
+def _problem_bytes(status: int, reason: str, title: str, detail: str, slug: str,
+                   default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A whole HTTP/1.1 response carrying a problem document, closing the connection."""
+    body = json.dumps(problem_body(status, title, detail, slug)).encode()
+    headers = [*default_headers, (b"content-type", PROBLEM_JSON.encode()),
+               (b"content-length", str(len(body)).encode()), (b"connection", b"close"),
+               *SECURITY_HEADERS]
+    head = f"HTTP/1.1 {status} {reason}\r\n".encode() + b"".join(
+        name + b": " + value + b"\r\n" for name, value in headers)
+    return head + b"\r\n" + body
+
+
+class ArxHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the slow-client timeouts uvicorn lacks, and problem documents
+    instead of its text/plain 400s.
+
+    - Headers: a request's headers must be complete within ``header_timeout`` seconds of the
+      connection opening (first request) or of its first byte (later requests on a kept-alive
+      connection; the idle time before it is uvicorn's keep-alive timeout). Trickling them one byte a
+      second does not extend it.
+    - Body: once the headers are in, each wait for more body bytes may last ``body_timeout`` seconds.
+    Either expiry answers 408 (a problem document) if no response has started, and closes."""
+
+    _deadline: asyncio.TimerHandle | None = None
+
+    def _timeout(self, what: str) -> float:
+        config = self.config
+        assert isinstance(config, ArxConfig), "ArxHttpProtocol is served by an ArxConfig"
+        return config.header_timeout if what == "headers" else config.body_timeout
+
+    def _arm(self, seconds: float, what: str) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, self._expired, what)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _expired(self, what: str) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete or not cycle.response_started:
+            detail = ("The request headers did not arrive in time." if what == "headers"
+                      else "The request body stalled.")
+            self.transport.write(_problem_bytes(408, "Request Timeout", "Request timeout", detail,
+                                                "request-timeout",
+                                                self.server_state.default_headers))
+        self.logger.info("slow client closed")  # a fixed message: nothing about the client
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self._timeout("headers"), "headers")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._deadline is None:  # a later request on a kept-alive connection: its first byte
+            self._arm(self._timeout("headers"), "headers")
+
+    def on_headers_complete(self) -> None:
+        # Until the message completes, the body may not stall (a bodiless request completes at once).
+        self._arm(self._timeout("body"), "body")
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._arm(self._timeout("body"), "body")
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._disarm()
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        # uvicorn's own refusal of a request it cannot parse: same answer, as a problem document.
+        self._disarm()
+        self.transport.write(_problem_bytes(400, "Bad Request", "Bad request",
+                                            "Malformed HTTP request.", "bad-request",
+                                            self.server_state.default_headers))
+        self.transport.close()
 
 
 class ArxConfig(uvicorn.Config):
-    """A uvicorn Config that hardens its TLS context and installs JSON logging wherever it is loaded.
+    """A uvicorn Config that hardens its TLS context and installs JSON logging wherever it is loaded,
+    and serves HTTP/1.1 with ArxHttpProtocol (slow-client timeouts from ARX_HEADER_TIMEOUT_SECONDS and
+    ARX_BODY_TIMEOUT_SECONDS unless given).
 
     Worker processes receive the config pickled and load it themselves, so the hardening must live in
     load(), not be applied once by the parent."""
 
-    def __init__(self, app: Any, *, client_ca: Path | None = None, **kwargs: Any) -> None:
+    def __init__(self, app: Any, *, client_ca: Path | None = None, header_timeout: float | None = None,
+                 body_timeout: float | None = None, **kwargs: Any) -> None:
         self.client_ca = client_ca
+        settings = get_settings()
+        self.header_timeout = header_timeout or settings.header_timeout_seconds
+        self.body_timeout = body_timeout or settings.body_timeout_seconds
+        kwargs.setdefault("http", ArxHttpProtocol)
         super().__init__(app, **kwargs)
 
     def configure_logging(self) -> None:
