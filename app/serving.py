@@ -30,6 +30,9 @@ def _problem_bytes(status: int, reason: str, title: str, detail: str, slug: str,
     return head + b"\r\n" + body
 
 
+MAX_HEADER_BYTES = 64 * 1024
+
+
 class ArxHttpProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with the slow-client timeouts uvicorn lacks, and problem documents
     instead of its text/plain 400s.
@@ -39,9 +42,14 @@ class ArxHttpProtocol(HttpToolsProtocol):
       connection; the idle time before it is uvicorn's keep-alive timeout). Trickling them one byte a
       second does not extend it.
     - Body: once the headers are in, each wait for more body bytes may last ``body_timeout`` seconds.
-    Either expiry answers 408 (a problem document) if no response has started, and closes."""
+      Either expiry answers 408 (a problem document) if no response has started, and closes.
+    - Size: a header block over MAX_HEADER_BYTES answers 431 and closes (httptools has no limit: a
+      client could otherwise fill memory for as long as the header deadline lasts)."""
 
     _deadline: asyncio.TimerHandle | None = None
+    _header_bytes: int | None = 0  # bytes of the request head received so far; None once complete
+    _head_size = 0  # of the current request's URL and headers as parsed
+    _head_too_large = False
 
     def _timeout(self, what: str) -> float:
         config = self.config
@@ -56,6 +64,40 @@ class ArxHttpProtocol(HttpToolsProtocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+
+    def _refuse(self, status: int, reason: str, title: str, detail: str, slug: str) -> None:
+        self._disarm()
+        self.transport.write(_problem_bytes(status, reason, title, detail, slug,
+                                            self.server_state.default_headers))
+        self.transport.close()
+
+    def _refuse_head(self) -> None:
+        self._refuse(431, "Request Header Fields Too Large", "Request headers too large",
+                     f"Request headers are limited to {MAX_HEADER_BYTES} bytes.", "headers-too-large")
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # A head still incomplete after this chunk: httptools buffers it whole, so count it here.
+        if self._header_bytes is not None and not self.transport.is_closing():
+            self._header_bytes += len(data)
+            if self._header_bytes > MAX_HEADER_BYTES:
+                self._refuse_head()
+
+    def _grow_head(self, size: int) -> None:
+        # A head that completed within one chunk: raising aborts the parse before the request
+        # starts; httptools turns it into the parser error that reaches send_400_response.
+        self._head_size += size
+        if self._head_size > MAX_HEADER_BYTES:
+            self._head_too_large = True
+            raise ValueError("request head too large")
+
+    def on_url(self, url: bytes) -> None:
+        self._grow_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._grow_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
 
     def _expired(self, what: str) -> None:
         self._deadline = None
@@ -81,12 +123,14 @@ class ArxHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._header_bytes = self._head_size = 0
         if self._deadline is None:  # a later request on a kept-alive connection: its first byte
             self._arm(self._timeout("headers"), "headers")
 
     def on_headers_complete(self) -> None:
         # Until the message completes, the body may not stall (a bodiless request completes at once).
         self._arm(self._timeout("body"), "body")
+        self._header_bytes = None
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -99,11 +143,10 @@ class ArxHttpProtocol(HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         # uvicorn's own refusal of a request it cannot parse: same answer, as a problem document.
-        self._disarm()
-        self.transport.write(_problem_bytes(400, "Bad Request", "Bad request",
-                                            "Malformed HTTP request.", "bad-request",
-                                            self.server_state.default_headers))
-        self.transport.close()
+        if self._head_too_large:
+            self._refuse_head()
+            return
+        self._refuse(400, "Bad Request", "Bad request", "Malformed HTTP request.", "bad-request")
 
 
 class ArxConfig(uvicorn.Config):

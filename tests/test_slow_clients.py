@@ -117,6 +117,15 @@ class TestSlowClients:
                 assert reply.startswith(b"HTTP/1.1 200 ")
                 time.sleep(0.8)
 
+    def test_an_oversized_header_block_is_refused_with_431(self, server: Server) -> None:
+        with connect(server) as sock:
+            try:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 200_000
+                             + b"\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+                pass  # refused mid-way: the answer is still waiting to be read
+            assert problem(until_closed(sock), 431)["type"] == "urn:arx:problem:headers-too-large"
+
     def test_uvicorns_own_400_is_a_problem_document(self, server: Server) -> None:
         with connect(server) as sock:
             sock.sendall(b"THIS IS NOT HTTP\r\n\r\n")
