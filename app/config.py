@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     token_issuer: str = "urn:arx:platform"
     token_audience: str = "urn:arx:api"
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # A page of GET /notices stops before its JSON would pass this size (always at least one notice).
+    max_page_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     expose_docs: bool = False
     cors_origins: list[str] = []
     # Seconds between checks of the keyring file by a running service (CONTRACT: changes reach it within 5 s).
@@ -37,6 +39,11 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     audit_seal_interval_seconds: float = Field(default=0.5, gt=0, le=2)
     audit_origin: str = "arx.example/audit-log"
+    # Portal sessions (OWASP Session Management): idle and absolute lifetimes, enforced server-side.
+    portal_idle_timeout_seconds: int = Field(default=15 * 60, ge=1, le=86_400)
+    portal_absolute_timeout_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 86_400)
+    # Portal users must have TOTP: an account without one is taken to enrolment and nothing else.
+    portal_require_totp: bool = True
 
 
 @lru_cache

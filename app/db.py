@@ -105,15 +105,22 @@ class Database:
             yield session
             session.commit()
         except BaseException as exc:
-            session.rollback()
-            session.close()
-            if isinstance(exc, AppError) and exc.on_rollback is not None:
-                hook, exc.on_rollback = exc.on_rollback, None  # once, however deeply nested
-                with self.unit_of_work() as after:
-                    hook(after)
+            self.abandon(session, exc)
             raise
         finally:
             session.close()
+
+    def abandon(self, session: Session | None, exc: BaseException | None) -> None:
+        """Roll session back, then run what exc must leave behind (its on_rollback hook) in its own short
+        transaction — once, however deeply units of work nest. unit_of_work calls it on any exception;
+        an entry point that turns an error into an answer inside a unit of work (the portal's pages)
+        calls it itself."""
+        if session is not None:
+            session.rollback()
+        if isinstance(exc, AppError) and exc.on_rollback is not None:
+            hook, exc.on_rollback = exc.on_rollback, None
+            with self.unit_of_work() as after:
+                hook(after)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,12 +1,15 @@
 """Imports every model so Base.metadata is complete (for Alembic autogenerate and drift checks)."""
 
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
-from app.notices.models import Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
+from app.notices.models import (Notice, NoticeParagraph, NoticeRecipient, NoticeRevision,
+                                NoticeRevisionRecipient)
 from app.parties.models import Party
+from app.ratelimit import RateEvent
 from app.reference.models import ParisParagraph
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
+from app.web.models import PortalSession
 
 __all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "IndexBuild", "LoginThrottle", "Notice",
-           "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "ParisParagraph", "Party",
-           "RevokedToken", "SubjectTerm", "User"]
+           "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "NoticeRevisionRecipient",
+           "ParisParagraph", "Party", "PortalSession", "RateEvent", "RevokedToken", "SubjectTerm", "User"]

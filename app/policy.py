@@ -1,7 +1,9 @@
 """Every access decision in ARX: predicates and the SQL visibility filters derived from the same rules.
 
 Deny by default. Admins and auditors never see notice content. A notice is visible to the content roles
-of its author party and of every party it names as recipient (``*``: every party). Anything invisible is
+of its author party and of every party it names as recipient (``*``: every party). The same rule applies
+to each revision with the recipients that revision had: an earlier, more restricted revision is never
+shown to a party it was not shared with, whatever the notice's routing became. Anything invisible is
 answered 404 by the callers, exactly like anything absent.
 """
 
@@ -12,7 +14,8 @@ from sqlalchemy import ColumnElement, exists, false, or_, select
 from app.audit.record import Action, denied
 from app.auth.principal import Principal, Role
 from app.errors import AppError, Forbidden, NotFound
-from app.notices.models import BROADCAST, Notice, NoticeRecipient
+from app.notices.models import (BROADCAST, Notice, NoticeRecipient, NoticeRevision,
+                                NoticeRevisionRecipient)
 
 CONTENT_ROLES = frozenset({Role.FOCAL_POINT, Role.COURT_INVESTIGATOR})
 
@@ -47,21 +50,48 @@ def require(allowed: bool, principal: Principal, action: Action, object_id: str 
         raise refusal(principal, action, object_id, hidden=hidden, detail=detail)
 
 
-# -- notices: the one rule, as a predicate and as SQL ------------------------------------------------
-def can_read_notice(principal: Principal, author_party: str, recipients: Iterable[str]) -> bool:
+# -- the one rule, as a predicate and as SQL: the author party, or a party named (or "*") -----------
+def _shared_with(principal: Principal, author_party: str, recipients: Iterable[str]) -> bool:
     if not sees_content(principal):
         return False
     return author_party == principal.party or not set(audience_of(principal)).isdisjoint(recipients)
 
 
-def visible_notices(principal: Principal) -> ColumnElement[bool]:
-    """SQL filter on Notice selecting exactly the rows can_read_notice admits."""
+def _shared_with_sql(principal: Principal, author_party: ColumnElement[str],
+                     named: ColumnElement[bool]) -> ColumnElement[bool]:
+    """_shared_with in SQL; named(…) is an EXISTS over the recipient rows, given the audience."""
     if not sees_content(principal):
         return false()
-    shared = exists(select(NoticeRecipient.notice_id).where(
-        NoticeRecipient.notice_id == Notice.id,
-        NoticeRecipient.party_code.in_(audience_of(principal))))
-    return or_(Notice.author_party == principal.party, shared)
+    return or_(author_party == principal.party, named)
+
+
+# -- notices (their current routing) ------------------------------------------------------------------
+def can_read_notice(principal: Principal, author_party: str, recipients: Iterable[str]) -> bool:
+    return _shared_with(principal, author_party, recipients)
+
+
+def visible_notices(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Notice selecting exactly the rows can_read_notice admits."""
+    return _shared_with_sql(principal, Notice.author_party, exists(
+        select(NoticeRecipient.notice_id).where(
+            NoticeRecipient.notice_id == Notice.id,
+            NoticeRecipient.party_code.in_(audience_of(principal)))))
+
+
+# -- revisions (the routing each revision had when it was written) ------------------------------------
+def can_read_revision(principal: Principal, author_party: str,
+                      revision_recipients: Iterable[str]) -> bool:
+    """A revision is shown only to parties that revision, as it stood, was shared with."""
+    return _shared_with(principal, author_party, revision_recipients)
+
+
+def visible_revisions(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on NoticeRevision (joined to its Notice) selecting what can_read_revision admits."""
+    return _shared_with_sql(principal, Notice.author_party, exists(
+        select(NoticeRevisionRecipient.notice_id).where(
+            NoticeRevisionRecipient.notice_id == NoticeRevision.notice_id,
+            NoticeRevisionRecipient.revision == NoticeRevision.revision,
+            NoticeRevisionRecipient.party_code.in_(audience_of(principal)))))
 
 
 def can_post_notice(principal: Principal) -> bool:
@@ -73,6 +103,11 @@ def revisable_notices(principal: Principal) -> ColumnElement[bool]:
     if not sees_content(principal):
         return false()
     return Notice.author_party == principal.party
+
+
+def can_revise_notice(principal: Principal, author_party: str) -> bool:
+    """The predicate of revisable_notices (for showing an edit form; revise_notice applies the SQL)."""
+    return sees_content(principal) and author_party == principal.party
 
 
 def can_read_access_log(principal: Principal, author_party: str) -> bool:

@@ -2,7 +2,7 @@
 
 Set-up (bulk path): N synthetic subjects (Zipf-like first names and surnames, four subjects a notice,
 85 % of notices shared with the Court) plus the labelled identities and near-miss distractors of
-tests/search_variants.py, sealed and indexed once with one keyring and written into a throw-away
+tests/support/search_variants.py, sealed and indexed once with one keyring and written into a throw-away
 SQLite database and a throw-away PostgreSQL database. Measured: `search_subjects` through the service
 layer in its own unit of work (candidates, decryption, rescoring, audit entries, commit) as a Court
 investigator, on both databases; baseline: `similarity()` over the unencrypted names with a pg_trgm GIN
@@ -46,7 +46,7 @@ from app.search.schemas import SubjectQuery
 from app.search.service import search_subjects
 from app.users.service import add_user
 from bench.common import percentiles, print_table, throwaway_database
-from tests.search_variants import DISTRACTORS, IDENTITIES, VARIANTS, Variant, evaluate
+from tests.support.search_variants import DISTRACTORS, IDENTITIES, VARIANTS, Variant, evaluate
 
 ADMIN = Principal(username="bench", party="-", role=Role.ADMIN, request_id="bench")
 INVESTIGATOR = Principal(username="icc_inv", party="ICC", role=Role.COURT_INVESTIGATOR,
@@ -61,7 +61,7 @@ LABELLED_NOTICES = math.ceil((len(IDENTITIES) + len(DISTRACTORS)) / PER_NOTICE)
 NOTICE_COLS = ("id", "kind", "author_party", "author_user_id", "tlp", "asset_status",
                "current_revision", "created_at", "updated_at")
 REVISION_COLS = ("notice_id", "revision", "author_user_id", "created_at", "key_version",
-                 "wrapped_key", "nonce", "ciphertext")
+                 "wrapped_key", "nonce", "ciphertext", "tlp")
 TERM_COLS = ("notice_id", "revision", "subject_no", "key_version", "term")
 TERM_INDEXES = {"ix_subject_term_lookup": "subject_term (key_version, term)",
                 "ix_subject_term_subject": "subject_term (notice_id, revision, subject_no)"}
@@ -186,7 +186,7 @@ class Loader:
     def rows(self, notices: list[list[dict[str, Any]]]) -> dict[str, list[tuple[Any, ...]]]:
         out: dict[str, list[tuple[Any, ...]]] = {"notice": [], "notice_recipient": [],
                                                   "notice_paragraph": [], "notice_revision": [],
-                                                  "subject_term": []}
+                                                  "notice_revision_recipient": [], "subject_term": []}
         now = datetime.now(UTC).replace(tzinfo=None)
         for subjects in notices:
             notice_id = str(uuid.uuid4())
@@ -206,7 +206,9 @@ class Loader:
             out["notice_recipient"] += [(notice_id, r) for r in recipients]
             out["notice_paragraph"].append((notice_id, "13"))
             out["notice_revision"].append((notice_id, 1, uid, now, sealed.key_version,
-                                           sealed.wrapped_key, sealed.nonce, sealed.ciphertext))
+                                           sealed.wrapped_key, sealed.nonce, sealed.ciphertext,
+                                           "AMBER"))
+            out["notice_revision_recipient"] += [(notice_id, 1, r) for r in recipients]
             for no, raw in enumerate(subjects):
                 terms = subject_terms(self.keyring, 1, _subject_model(raw))
                 out["subject_term"] += [(notice_id, 1, no, 1, t) for t in terms]
@@ -237,6 +239,7 @@ def _json(doc: dict[str, Any]) -> bytes:
 def _write(runtime: Runtime, rows: dict[str, list[tuple[Any, ...]]]) -> None:
     columns = {"notice": NOTICE_COLS, "notice_recipient": ("notice_id", "party_code"),
                "notice_paragraph": ("notice_id", "paragraph"), "notice_revision": REVISION_COLS,
+               "notice_revision_recipient": ("notice_id", "revision", "party_code"),
                "subject_term": TERM_COLS}
     raw = runtime.db.engine.raw_connection()
     try:

@@ -21,8 +21,9 @@ from starlette.testclient import TestClient
 
 from app.audit.models import AuditEntry
 from app.runtime import Runtime
-from tests.conftest import (
-    DatabaseFactory,
+from tests.support.apps import serve
+from tests.support.database import DatabaseFactory
+from tests.support.factories import (
     assert_problem,
     bearer,
     login,
@@ -30,7 +31,6 @@ from tests.conftest import (
     make_user,
     notice_document,
 )
-from tests.test_auth_tokens import serve
 
 CONTENT_ROLES = {"focal_point", "court_investigator"}
 
@@ -96,7 +96,9 @@ def sees(caller: Caller, obj: Obj) -> bool:
 @dataclass(frozen=True)
 class Rule:
     """Who may call a route. kind: public | login | authenticated | content | auditor |
-    notice_read | notice_write | notice_author (the object-scoped kinds take a {notice_id})."""
+    notice_read | notice_write | notice_author (the object-scoped kinds take a {notice_id}) |
+    portal (a browser page: a session cookie, never a bearer token, signs in; without one a page
+    redirects to /login and a form post is refused) | portal_public (the sign-in page itself)."""
 
     kind: str
     ok: int = 200
@@ -107,6 +109,10 @@ class Rule:
     @property
     def per_object(self) -> bool:
         return self.kind.startswith("notice_")
+
+    @property
+    def portal(self) -> bool:
+        return self.kind.startswith("portal")
 
 
 NOTICE = "/api/v1/notices/{notice_id}"
@@ -135,13 +141,34 @@ ACCESS: dict[tuple[str, str], Rule] = {
                                                        params={"first": 1, "second": 1}),
     # Public keys, like the JWKS: anyone holding a checkpoint must be able to verify it.
     ("GET", "/api/v1/audit/keys"): Rule("public"),
+    # Portal pages (tests/test_web_*.py test them signed in; here: no bearer token opens them).
+    ("GET", "/"): Rule("portal"),
+    ("GET", "/login"): Rule("portal_public"),
+    ("POST", "/login"): Rule("portal_public", ok=403),  # no login CSRF cookie and token
+    ("POST", "/logout"): Rule("portal"),
+    ("GET", "/account"): Rule("portal"),
+    ("POST", "/account/password"): Rule("portal"),
+    ("POST", "/account/totp/start"): Rule("portal"),
+    ("POST", "/account/totp/confirm"): Rule("portal"),
+    ("GET", "/notices"): Rule("portal"),
+    ("GET", "/notices/new"): Rule("portal"),
+    ("POST", "/notices/new"): Rule("portal"),
+    ("GET", "/notices/{notice_id}"): Rule("portal"),
+    ("GET", "/notices/{notice_id}/edit"): Rule("portal"),
+    ("POST", "/notices/{notice_id}/edit"): Rule("portal"),
+    ("GET", "/search"): Rule("portal"),
+    ("POST", "/search"): Rule("portal"),
+    ("GET", "/parties"): Rule("portal"),
+    ("GET", "/paris-paragraphs"): Rule("portal"),
 }
 
 
 def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
     """The one status the rule gives this caller on this object."""
-    if rule.kind in ("public", "login"):
+    if rule.kind in ("public", "login", "portal_public"):
         return rule.ok
+    if rule.kind == "portal":
+        return 303  # to /login: a bearer token is no portal session
     if caller.role is None:
         return 401
     if rule.kind == "authenticated":
@@ -192,6 +219,10 @@ class Service:
         url = path.format(notice_id=self.ids[obj.name]) if obj is not None else path
         kwargs: dict[str, Any] = {"headers": self.headers(caller, rule.fresh_token),
                                   "params": rule.params}
+        if rule.portal:
+            url = url.format(notice_id=self.ids["A-fra-to-deu"])
+            kwargs["follow_redirects"] = False
+            kwargs["data"] = {"csrf_token": "x"} if method == "POST" else None
         if rule.body == "notice":
             assert obj is not None
             kwargs["json"] = obj.document()  # unchanged routing: visibility stays as planned
@@ -261,6 +292,10 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
     want = expected(rule, caller, obj)
     response = service.call(method, path, rule, caller, obj)
     assert response.status_code == want, (response.status_code, response.text)
+    if rule.portal:
+        if want == 303:
+            assert response.headers["location"].startswith("/login")
+        return
     if want >= 400:
         body = assert_problem(response, want)
         if want == 401:

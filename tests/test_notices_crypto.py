@@ -14,7 +14,7 @@ from app.crypto.envelope import DecryptionError, Envelope
 from app.crypto.keyring import FileKeyProvider, KeyringError
 from app.notices.models import Notice, NoticeRevision
 from app.notices.service import content_aad
-from tests.conftest import World, assert_problem, make_user, notice_document
+from tests.support.factories import World, assert_problem, make_user, notice_document
 
 API = "/api/v1/notices"
 

@@ -28,7 +28,8 @@ from app.parties.service import ensure_court
 from app.reference.service import ensure_shipped_paragraphs
 from app.runtime import Runtime
 from app.users.models import User
-from tests.conftest import ADMIN, DatabaseFactory, make_party, make_user, notice_document
+from tests.support.database import DatabaseFactory
+from tests.support.factories import ADMIN, make_party, make_user, notice_document
 
 EXAMPLES = int(os.environ.get("ARX_FUZZ_EXAMPLES", "25"))
 HOSTILE_TIMES = ["2026-01-01T00:00:00", "2026-01-01", "0001-01-01T00:00:00+14:00",

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditEntry
-from app.audit.service import Action, detail_aad
+from app.audit.record import Action, detail_aad
 from app.crypto.envelope import Sealed
 from app.db import utcnow
 from app.notices.models import Notice
@@ -17,7 +17,7 @@ from app.ratelimit import SlidingWindowLimiter
 from app.search.indexer import searchable_version
 from app.search.models import IndexBuild, SubjectTerm
 from app.search.service import index_notice_revision
-from tests.conftest import World, assert_problem
+from tests.support.factories import World, assert_problem
 
 API = "/api/v1/search/subjects"
 SUSPECT = {"name": "Viktor Yanovenko", "birth_date": "1959-12-01", "nationality": "UKR",

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import DatabaseFactory
-from tests.e2e import Server, Site, make_site
+from tests.support.database import DatabaseFactory
+from tests.support.e2e import Server, Site, make_site
 
 pytestmark = pytest.mark.slow
 WAIT = 20.0  # seconds the client is willing to hold on; the limits are 1.5 s and 2 s

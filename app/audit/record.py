@@ -1,9 +1,13 @@
-"""What every feature imports to audit an action: actions, outcomes, record(), and denied() hooks.
+"""What every feature imports from the audit log: the actions, the outcomes, and recording an entry.
 
-What an entry may hold in clear is fixed here (README, "Security model"): the caller's identity as the
-token or the login established it, the action, a well-formed object id, the outcome and the
-server-generated request id. Nothing a client typed freely: an attempted object id that is not a
-canonical UUID is dropped, and failed logins of unknown accounts name a keyed hash (app/auth/service.py).
+An entry is written in the caller's transaction (it commits with the action or not at all); a refusal is
+recorded by the `denied` hook once the refused transaction has rolled back (Database.unit_of_work runs
+it, for the API, the CLI and jobs alike). See docs/architecture.md.
+
+What an entry may hold in clear (README, "Security model"): the caller's identity as the token or the
+login established it, the action, a well-formed object id, the outcome and the server-generated
+request id. Nothing a client typed freely: an attempted object id that is not a canonical UUID is
+dropped, and failed logins of unknown accounts name a keyed hash (app/auth/service.py).
 """
 
 from __future__ import annotations
@@ -42,6 +46,10 @@ class Action(StrEnum):
     KEY_REINDEX = "keys.reindex"
     KEY_RETIRE = "keys.retire"
     AUDIT_READ = "audit.read"
+    SESSION_START = "portal.session_start"
+    SESSION_END = "portal.session_end"
+    PASSWORD_CHANGE = "account.password_change"
+    TOTP_ENROL = "account.totp_enrol"
 
 
 class Outcome(StrEnum):
@@ -66,7 +74,7 @@ def well_formed_id(value: str | None) -> str | None:
 def denied(principal: Principal, action: Action, object_id: str | None) -> Callable[[Session], None]:
     """An on_rollback hook recording a refused access once the refused request's transaction is gone.
 
-    Database.unit_of_work runs it, in its own short transaction, for the API, the CLI and jobs alike."""
+    An attempted object id is kept only when well formed (well_formed_id)."""
     attempted = well_formed_id(object_id)
 
     def write(session: Session) -> None:
@@ -99,5 +107,3 @@ def record(session: Session, principal: Principal, action: Action, *, object_id:
     # statement with the request's other entries (a search or a listing records one per notice).
     session.add(entry)
     return entry
-
-

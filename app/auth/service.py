@@ -4,8 +4,10 @@ import hashlib
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import pyotp
 from sqlalchemy import case, delete, or_, select, update
@@ -21,6 +23,7 @@ from app.users.models import LoginThrottle, RevokedToken, User
 from app.users.service import USERNAME, normalise_username, totp_aad
 
 log = logging.getLogger("arx.auth")
+T = TypeVar("T")
 LOGIN_FAILED = "Invalid username, password or one-time code."
 MAX_LOCKOUT = timedelta(hours=1)
 TOTP_STEP = 30
@@ -126,8 +129,8 @@ def _admit(session: Session, runtime: Runtime, typed: str, request_id: str) -> _
 
 
 def _conclude(session: Session, runtime: Runtime, attempt: _Attempt, password_ok: bool,
-              otp: str | None) -> tuple[str, int] | None:
-    """Audit the attempt; on success clear the count and issue a token. One short transaction."""
+              otp: str | None) -> tuple[Principal, User] | None:
+    """Audit the attempt; on success clear the count. One short transaction."""
     user = session.get(User, attempt.user_id) if attempt.user_id is not None else None
     ok = (password_ok and user is not None and user.password_hash == attempt.password_hash
           and not user.disabled and _accept_totp(session, runtime, user, otp))
@@ -137,21 +140,23 @@ def _conclude(session: Session, runtime: Runtime, attempt: _Attempt, password_ok
         record(session, attempt.who, Action.LOGIN, outcome=Outcome.FAILED)
         return None
     session.execute(delete(LoginThrottle).where(LoginThrottle.username == attempt.name))
-    token, ttl = runtime.tokens.issue(username=user.username, party=user.party_code, role=user.role,
-                                      token_version=user.token_version)
     principal = Principal(username=user.username, party=user.party_code, role=Role(user.role),
                           user_id=user.id, request_id=attempt.who.request_id)
     record(session, principal, Action.LOGIN)
-    record(session, principal, Action.TOKEN_ISSUE)
-    return token, ttl
+    return principal, user
 
 
-def login(runtime: Runtime, *, username: str, password: str, otp: str | None,
-          request_id: str) -> tuple[str, int]:
-    """A fresh access token, or Unauthorized with the same answer whatever was wrong.
+def authenticate(runtime: Runtime, *, username: str, password: str, otp: str | None,
+                 request_id: str,
+                 then: Callable[[Session, Principal, User], T] | None = None) -> tuple[Principal, T | None]:
+    """The account behind a password (and TOTP code), audited as a login; or Unauthorized with the same
+    answer whatever was wrong, TooManyRequests while locked. The token endpoint and the portal both
+    sign in through here: one lockout, one audit trail. `then` runs in the transaction that records the
+    success (the token endpoint issues its token there).
 
-    A job of its own transactions: the argon2 check (tens of milliseconds) runs with none open, so a
-    flood of logins never holds SQLite's write lock (or a PostgreSQL connection) while hashing."""
+    A job of its own transactions, never called inside one: the argon2 check (tens of milliseconds)
+    runs with none open, so a flood of logins never holds SQLite's write lock (or a PostgreSQL
+    connection) while hashing."""
     typed = normalise_username(username)
     if not USERNAME.fullmatch(typed):
         typed = INVALID_USERNAME
@@ -159,9 +164,30 @@ def login(runtime: Runtime, *, username: str, password: str, otp: str | None,
         attempt = _admit(session, runtime, typed, request_id)
     password_ok = verify_password(attempt.password_hash, password)
     with runtime.db.unit_of_work() as session:
-        issued = _conclude(session, runtime, attempt, password_ok, otp)
-    if issued is None:
+        concluded = _conclude(session, runtime, attempt, password_ok, otp)
+        if concluded is not None and then is not None:
+            return concluded[0], then(session, *concluded)
+    if concluded is None:
         raise Unauthorized(LOGIN_FAILED)
+    return concluded[0], None
+
+
+def _issue_token(session: Session, principal: Principal, user: User,
+                 runtime: Runtime) -> tuple[str, int]:
+    token, ttl = runtime.tokens.issue(username=user.username, party=user.party_code, role=user.role,
+                                      token_version=user.token_version)
+    record(session, principal, Action.TOKEN_ISSUE)
+    return token, ttl
+
+
+def login(runtime: Runtime, *, username: str, password: str, otp: str | None,
+          request_id: str) -> tuple[str, int]:
+    """A fresh access token (issued and audited with the login), or authenticate's refusals."""
+    _, issued = authenticate(runtime, username=username, password=password, otp=otp,
+                             request_id=request_id,
+                             then=lambda session, principal, user: _issue_token(session, principal,
+                                                                                user, runtime))
+    assert issued is not None
     return issued
 
 
