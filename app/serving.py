@@ -164,6 +164,9 @@ class ArxConfig(uvicorn.Config):
         self.header_timeout = header_timeout or settings.header_timeout_seconds
         self.body_timeout = body_timeout or settings.body_timeout_seconds
         kwargs.setdefault("http", ArxHttpProtocol)
+        # No WebSocket route exists: an upgrade request is served as plain HTTP by the app (problem
+        # documents, security headers) instead of uvicorn refusing the handshake with a text/plain 403.
+        kwargs.setdefault("ws", "none")
         super().__init__(app, **kwargs)
 
     def configure_logging(self) -> None:

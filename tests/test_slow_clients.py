@@ -130,3 +130,20 @@ class TestSlowClients:
         with connect(server) as sock:
             sock.sendall(b"THIS IS NOT HTTP\r\n\r\n")
             assert problem(until_closed(sock), 400)["type"] == "urn:arx:problem:bad-request"
+
+    def test_a_websocket_handshake_is_answered_by_the_app_not_by_uvicorn(self,
+                                                                         server: Server) -> None:
+        with connect(server) as sock:
+            sock.sendall(b"GET /no-such-socket HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\n"
+                         b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            reply = b""
+            while b"\r\n\r\n" not in reply or not reply.rstrip().endswith(b"}"):
+                chunk = sock.recv(65536)
+                assert chunk, reply
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 404 "), reply[:100]
+        head = reply.split(b"\r\n\r\n", 1)[0].lower()
+        assert b"content-type: application/problem+json" in head
+        assert b"strict-transport-security" in head
+
