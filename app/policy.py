@@ -10,12 +10,15 @@ answered 404 by the callers, exactly like anything absent.
 from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, exists, false, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.audit.record import Action, denied
 from app.auth.principal import Principal, Role
+from app.directory.models import Contact
 from app.errors import AppError, Forbidden, NotFound
-from app.notices.models import (BROADCAST, Notice, NoticeRecipient, NoticeRevision,
-                                NoticeRevisionRecipient)
+from app.notices.models import BROADCAST, Notice, NoticeRecipient, NoticeRevision, NoticeRevisionRecipient
+from app.notifications.models import Notification
+from app.requests.models import CooperationRequest
 
 CONTENT_ROLES = frozenset({Role.FOCAL_POINT, Role.COURT_INVESTIGATOR})
 
@@ -57,7 +60,7 @@ def _shared_with(principal: Principal, author_party: str, recipients: Iterable[s
     return author_party == principal.party or not set(audience_of(principal)).isdisjoint(recipients)
 
 
-def _shared_with_sql(principal: Principal, author_party: ColumnElement[str],
+def _shared_with_sql(principal: Principal, author_party: InstrumentedAttribute[str],
                      named: ColumnElement[bool]) -> ColumnElement[bool]:
     """_shared_with in SQL; named(…) is an EXISTS over the recipient rows, given the audience."""
     if not sees_content(principal):
@@ -119,6 +122,71 @@ def can_search_subjects(principal: Principal) -> bool:
     return sees_content(principal)
 
 
+# -- requests for cooperation: the requester and addressee parties only, as a predicate and as SQL --------
+def request_side(principal: Principal, requester: str, addressee: str) -> str | None:
+    """"requester" or "addressee" when principal acts for that side of a request; None: it sees nothing.
+    (A party never addresses itself, so the two cannot both hold.)"""
+    if not sees_content(principal):
+        return None
+    if principal.party == requester:
+        return "requester"
+    if principal.party == addressee:
+        return "addressee"
+    return None
+
+
+def can_read_request(principal: Principal, requester: str, addressee: str) -> bool:
+    return request_side(principal, requester, addressee) is not None
+
+
+def visible_requests(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on CooperationRequest selecting exactly the rows can_read_request admits: get, list,
+    messages, transitions, search and statistics all fetch through it."""
+    if not sees_content(principal):
+        return false()
+    return or_(CooperationRequest.requester == principal.party,
+               CooperationRequest.addressee == principal.party)
+
+
+def can_create_request(principal: Principal) -> bool:
+    return sees_content(principal)
+
+
+def can_list_request_routing(principal: Principal) -> bool:
+    """Operators (the CLI) list routing data of every request: never content."""
+    return principal.role == Role.ADMIN
+
+
 # -- audit ----------------------------------------------------------------------------------------------
 def can_read_audit_entries(principal: Principal) -> bool:
     return principal.role == Role.AUDITOR
+
+
+# -- legislation and the focal-point directory --------------------------------------------------------
+# One rule for both: every authenticated user reads (reads are audited); only the focal points of the
+# party a profile or contact belongs to write it. Bulk loading of profiles is the operators' (CLI).
+def can_read_reference(principal: Principal) -> bool:
+    """Legal profiles and the directory are read by every authenticated user."""
+    return principal.role in set(Role)
+
+
+def can_write_for_party(principal: Principal, party: str) -> bool:
+    """Profiles and contacts of party are written by that party's focal points only."""
+    return principal.role == Role.FOCAL_POINT and principal.party == party
+
+
+def writable_contacts(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Contact: the rows can_write_for_party admits."""
+    if principal.role != Role.FOCAL_POINT:
+        return false()
+    return Contact.party == principal.party
+
+
+def can_import_legislation(principal: Principal) -> bool:
+    return principal.role == Role.ADMIN
+# -- notifications: each user reads only its own ------------------------------------------------------
+def own_notifications(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Notification: the caller's own rows (nobody else's, whatever the role)."""
+    if principal.user_id is None:
+        return false()
+    return Notification.user_id == principal.user_id

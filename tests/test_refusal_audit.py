@@ -28,10 +28,14 @@ def entries(runtime: Runtime) -> list[tuple[str, str, str | None, str]]:
 def test_a_refusal_in_any_unit_of_work_leaves_its_denied_entry_and_nothing_else(
         runtime: Runtime) -> None:
     """As a CLI command or a job would run it: no API, no try/except at the call site."""
-    with pytest.raises(Forbidden), runtime.db.unit_of_work() as session:
-        session.add(Party(code="XXA", name="half-written", kind="state"))
-        session.flush()
-        policy.require(policy.sees_content(AUDITOR), AUDITOR, Action.NOTICE_LIST)
+    def refused_use_case() -> None:
+        with runtime.db.unit_of_work() as session:
+            session.add(Party(code="XXA", name="half-written", kind="state"))
+            session.flush()
+            policy.require(policy.sees_content(AUDITOR), AUDITOR, Action.NOTICE_LIST)
+
+    with pytest.raises(Forbidden):
+        refused_use_case()
     assert entries(runtime) == [("aud", "notice.list", None, "denied")]
     with runtime.db.unit_of_work() as session:  # the refused transaction's own work is gone
         assert session.scalar(select(func.count()).select_from(Party).where(Party.code == "XXA")) == 0

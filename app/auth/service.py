@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyotp
-from sqlalchemy import case, delete, or_, select, update
+from sqlalchemy import CursorResult, case, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,7 @@ def _accept_totp(session: Session, runtime: Runtime, user: User, otp: str | None
                 update(User).where(User.id == user.id, or_(User.totp_last_step.is_(None),
                                                            User.totp_last_step < step))
                 .values(totp_last_step=step).execution_options(synchronize_session=False))
+            assert isinstance(claimed, CursorResult)  # an UPDATE's result counts its rows
             return claimed.rowcount == 1
     return False
 
@@ -66,7 +67,7 @@ def _lockout(runtime: Runtime, failures: int) -> timedelta:
     return min(MAX_LOCKOUT, timedelta(seconds=runtime.settings.login_lockout_seconds * 2 ** min(over, 16)))
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def _insert(session: Session) -> Any:
     """The dialect's INSERT, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
