@@ -93,8 +93,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         from app.audit.sequencer import run_sequencer
+        from app.directory.tasks import run_reminder_job
 
-        async with run_sequencer(runtime):
+        async with run_sequencer(runtime), run_reminder_job(runtime):
             yield
 
     docs = settings.expose_docs
@@ -115,13 +116,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from app.audit.router import router as audit_router
     from app.auth.router import router as auth_router
     from app.auth.router import wellknown
+    from app.directory.router import router as directory_router
+    from app.legislation.router import router as legislation_router
     from app.notices.router import router as notices_router
     from app.parties.router import router as parties_router
     from app.reference.router import router as reference_router
     from app.search.router import router as search_router
 
     for router in (auth_router, parties_router, reference_router, notices_router, search_router,
-                   audit_router):
+                   audit_router, legislation_router, directory_router):
         app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(wellknown, responses=PROBLEM_RESPONSES)
 
@@ -135,7 +138,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
-                           allow_methods=["GET", "POST", "PUT"], allow_headers=["Authorization",
+                           allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["Authorization",
                                                                              "Content-Type"])
     app.add_middleware(ArxMiddleware, max_body_bytes=settings.max_body_bytes)
     # Outermost, so refusals by ArxMiddleware (413, TRACE) get their access line too.

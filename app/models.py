@@ -1,6 +1,13 @@
 """Imports every model so Base.metadata is complete (for Alembic autogenerate and drift checks)."""
 
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
+from app.directory.models import Contact, ContactReminder, ContactRevision
+from app.legislation.models import (
+    LegislationLanguage,
+    LegislationMeasure,
+    LegislationProfile,
+    LegislationRevision,
+)
 from app.notices.models import (Notice, NoticeParagraph, NoticeRecipient, NoticeRevision,
                                 NoticeRevisionRecipient)
 from app.parties.models import Party
@@ -10,6 +17,8 @@ from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
 from app.web.models import PortalSession
 
-__all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "IndexBuild", "LoginThrottle", "Notice",
-           "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "NoticeRevisionRecipient",
-           "ParisParagraph", "Party", "PortalSession", "RateEvent", "RevokedToken", "SubjectTerm", "User"]
+__all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "Contact", "ContactReminder",
+           "ContactRevision", "IndexBuild", "LegislationLanguage", "LegislationMeasure",
+           "LegislationProfile", "LegislationRevision", "LoginThrottle", "Notice", "NoticeParagraph",
+           "NoticeRecipient", "NoticeRevision", "NoticeRevisionRecipient", "ParisParagraph", "Party",
+           "PortalSession", "RateEvent", "RevokedToken", "SubjectTerm", "User"]

@@ -23,7 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime
 from itertools import accumulate
 from pathlib import Path
@@ -31,7 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import (LargeBinary, Select, column, create_engine, func, literal, select, text,
+                        values)
 
 from app.auth.principal import Principal, Role
 from app.config import Settings
@@ -43,6 +44,8 @@ from app.reference.service import ensure_shipped_paragraphs
 from app.runtime import Runtime
 from app.search.blind_index import subject_terms
 from app.search.schemas import SubjectQuery
+from app.search import service as search_service
+from app.search.models import SubjectTerm
 from app.search.service import search_subjects
 from app.users.service import add_user
 from bench.common import percentiles, print_table, throwaway_database
@@ -311,6 +314,28 @@ def build(size: int, runtimes: dict[str, Runtime], pg_url: str) -> Loader:
 
 
 # -- measuring -----------------------------------------------------------------------------------------
+@contextmanager
+def platform_wide_counts() -> Iterator[None]:
+    """For comparison only: term counts over every State's notices, as search chose terms before
+    issue 11 (an oracle on invisible notices). The cost of counting only visible rows is the
+    difference between this row and ARX's own."""
+    def statement(principal: Principal, version: int, terms: list[bytes]) -> Select[Any]:
+        wanted = values(column("term", LargeBinary), name="wanted").data([(t,) for t in terms]).cte()
+        capped = (select(literal(1)).select_from(SubjectTerm)
+                  .where(SubjectTerm.key_version == version, SubjectTerm.term == wanted.c.term)
+                  .correlate(wanted).limit(search_service.ROW_BUDGET).subquery())
+        return select(wanted.c.term, select(func.count()).select_from(capped).scalar_subquery())
+
+    own = search_service._count_statement
+    search_service._count_statement = statement
+    search_service._term_counts.clear()
+    try:
+        yield
+    finally:
+        search_service._count_statement = own
+        search_service._term_counts.clear()
+
+
 def _query(variant: Variant) -> SubjectQuery:
     return SubjectQuery(name=variant.query, birth_date=variant.birth_date, limit=10)
 
@@ -370,7 +395,11 @@ def run(size: int) -> list[list[object]]:
         results: dict[str, tuple[list[float], dict[str, list[str]]]] = {
             "pg_trgm plaintext (baseline)": measure_baseline(urls["postgresql"], loader, queries)}
         for backend, rt in runtimes.items():
+            search_service._term_counts.clear()
             results[f"ARX blind index, {backend}"] = measure_arx(rt, loader, queries)
+            with platform_wide_counts():
+                results[f"ARX, platform-wide counts (pre-#11), {backend}"] = measure_arx(
+                    rt, loader, queries)
         base_p95 = percentiles(results["pg_trgm plaintext (baseline)"][0])["p95"]
         rows = []
         for label, (times, found) in results.items():

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, tuple_, update
+from sqlalchemy import delete, func, insert, literal, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,8 @@ from app.auth.principal import Principal
 from app.crypto.envelope import DecryptionError
 from app.crypto.keyring import KINDS, KeyKind, Keyring, KeyringError
 from app.db import utcnow
+from app.directory.models import Contact, ContactRevision
+from app.directory.service import contact_aad
 from app.errors import Conflict, InvalidInput
 from app.notices.models import Notice, NoticeRevision
 from app.notices.schemas import Subject
@@ -100,7 +102,14 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
     """Rows whose data key each KEK version wraps, by where they live."""
     return {"revisions": _grouped(session, NoticeRevision.key_version),
             "totp_secrets": _grouped(session, User.totp_key_version),
+            "contacts": _grouped(session, ContactRevision.key_version),
             "audit_details": _grouped(session, AuditEntry.detail_key_version)}
+
+
+def _rewrappable(deps: dict[str, dict[int, int]], version: int) -> int:
+    """Data keys under version that rewrap can move (audit details are append-only)."""
+    return sum(by_version.get(version, 0) for name, by_version in deps.items()
+               if name != "audit_details")
 
 
 def _completed_builds(session: Session) -> set[int]:
@@ -207,7 +216,9 @@ def _pending_data_keys(session: Session, active: int) -> int:
                                .where(NoticeRevision.key_version != active)) or 0
     secrets = session.scalar(select(func.count()).select_from(User)
                              .where(User.totp_key_version != active)) or 0
-    return int(revisions) + int(secrets)
+    contacts = session.scalar(select(func.count()).select_from(ContactRevision)
+                              .where(ContactRevision.key_version != active)) or 0
+    return int(revisions) + int(secrets) + int(contacts)
 
 
 # Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
@@ -317,6 +328,33 @@ def _rewrap_totp_batch(session: Session, runtime: Runtime, active: int, after: i
     return done, unreadable, users[-1].id
 
 
+def _rewrap_contact_batch(session: Session, runtime: Runtime, active: int, after: tuple[str, int],
+                          batch_size: int) -> tuple[int, int, tuple[str, int] | None]:
+    """Directory contacts' data keys (their AAD names contact, revision and party)."""
+    rows = list(session.execute(
+        select(ContactRevision, Contact.party).join(Contact, Contact.id == ContactRevision.contact_id)
+        .where(ContactRevision.key_version != active,
+               tuple_(ContactRevision.contact_id, ContactRevision.revision)
+               > tuple_(literal(after[0]), literal(after[1])))
+        .order_by(ContactRevision.contact_id, ContactRevision.revision).limit(batch_size)).tuples())
+    if not rows:
+        return 0, 0, None
+    done = unreadable = 0
+    for revision, party in rows:
+        try:
+            new, wrapped = runtime.envelope.rewrapped(
+                revision.key_version, revision.wrapped_key,
+                contact_aad(revision.contact_id, revision.revision, party))
+        except DecryptionError:
+            unreadable += 1
+            continue
+        revision.key_version, revision.wrapped_key = new, wrapped
+        done += 1
+    session.flush()
+    last = rows[-1][0]
+    return done, unreadable, (last.contact_id, last.revision)
+
+
 def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int = DEFAULT_BATCH,
                      progress: Progress = _noop, wait: bool = True) -> RewrapReport:
     """Re-wrap every data key under the active KEK; one transaction per batch; resumable, idempotent."""
@@ -342,6 +380,14 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
     while user_cursor is not None:
         with runtime.db.unit_of_work() as session:
             done, bad, user_cursor = _rewrap_totp_batch(session, runtime, active, user_cursor, batch_size)
+        report.rewrapped += done
+        report.unreadable += bad
+        advance(done + bad)
+    contact_cursor: tuple[str, int] | None = ("", 0)
+    while contact_cursor is not None:
+        with runtime.db.unit_of_work() as session:
+            done, bad, contact_cursor = _rewrap_contact_batch(session, runtime, active, contact_cursor,
+                                                              batch_size)
         report.rewrapped += done
         report.unreadable += bad
         advance(done + bad)
@@ -457,7 +503,7 @@ def _restored(kind: KeyKind, version: int, material: bytes) -> Callable[[Keyring
 
 def _check_data(session: Session, version: int, abandon_audit_details: bool) -> int:
     deps = data_dependents(session)
-    rows = deps["revisions"].get(version, 0) + deps["totp_secrets"].get(version, 0)
+    rows = _rewrappable(deps, version)
     if rows:
         raise Conflict(f"data version {version} still wraps {rows} data key(s); run `arx keys rewrap` first")
     details = deps["audit_details"].get(version, 0)
@@ -546,7 +592,7 @@ def _retire(runtime: Runtime, principal: Principal, k: KeyKind, v: int, *, aband
         # A request that sealed under v just before the check may have committed since: undo, refuse.
         with runtime.db.unit_of_work() as session:
             deps = data_dependents(session)
-        if deps["revisions"].get(v, 0) + deps["totp_secrets"].get(v, 0):
+        if _rewrappable(deps, v):
             runtime.keys.update(_restored(k, v, target.material))
             raise Conflict(f"data version {v} gained new dependents while retiring and was restored; "
                            "run `arx keys rewrap` and retry")

@@ -221,7 +221,7 @@ def _within_budget(session: Session, notices: list[Notice], budget: int) -> list
         return []
     sizes = dict(session.execute(select(NoticeRevision.notice_id, func.length(NoticeRevision.ciphertext))
                                  .where(_current_revisions(notices))).tuples().all())
-    total, kept = PAGE_OVERHEAD_BYTES, []
+    total, kept = PAGE_OVERHEAD_BYTES, list[Notice]()
     for notice in notices:
         total += sizes[notice.id] - GCM_TAG_BYTES + ITEM_OVERHEAD_BYTES
         if kept and total > budget:
