@@ -1,4 +1,5 @@
-"""Encryption at rest, attacked: a stolen database reveals nothing; moved or altered ciphertext never opens."""
+"""Encryption at rest, attacked: a stolen database reveals nothing; moved or altered ciphertext never
+opens."""
 
 import os
 import time
@@ -41,9 +42,10 @@ def plant(world: World, c: dict[str, str]) -> str:
                  "identifier": "CH5604835012345678009", "status": "frozen",
                  "order_reference": c["order"], "value": {"amount": "987654.32", "currency": "CHF"}}])
     # Revise too, so every path that writes content has run.
-    response = world.client.put(f"{API}/{created['id']}", headers=world.headers("fra_fp"), json=notice_document(
-        title=c["title"] + " v2", narrative=c["narrative"], reference=c["reference"],
-        subjects=[{"name": c["name"], "aliases": [c["alias"]]}]))
+    response = world.client.put(f"{API}/{created['id']}", headers=world.headers("fra_fp"),
+                                json=notice_document(title=c["title"] + " v2", narrative=c["narrative"],
+                                                     reference=c["reference"],
+                                                     subjects=[{"name": c["name"], "aliases": [c["alias"]]}]))
     assert response.status_code == 200, response.text
     return str(created["id"])
 
@@ -120,7 +122,7 @@ class TestEnvelope:
         nonces: set[bytes] = set()
         wrap_nonces: set[bytes] = set()
         n = 100_000
-        for i in range(n):
+        for _ in range(n):
             sealed = envelope.seal(b"x", b"aad")
             nonces.add(sealed.nonce)
             wrap_nonces.add(sealed.wrapped_key[:12])

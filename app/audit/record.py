@@ -11,6 +11,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
@@ -53,6 +54,18 @@ class Action(StrEnum):
     DIRECTORY_RETIRE = "directory.retire"
     DIRECTORY_CONFIRM = "directory.confirm"
     DIRECTORY_REMIND = "directory.remind"
+    NOTIFICATION_LIST = "notification.list"
+    NOTIFICATION_READ = "notification.read"
+    REQUEST_CREATE = "request.create"
+    REQUEST_READ = "request.read"
+    REQUEST_LIST = "request.list"
+    REQUEST_MESSAGE = "request.message"
+    REQUEST_MESSAGES = "request.messages"
+    REQUEST_TRANSITION = "request.transition"
+    REQUEST_CONVERT = "request.convert"
+    REQUEST_DEADLINES = "request.deadlines"
+    REQUEST_ROUTING_LIST = "admin.request_list"
+    OBSTACLES_LOAD = "admin.obstacles_load"
     SESSION_START = "portal.session_start"
     SESSION_END = "portal.session_end"
     PASSWORD_CHANGE = "account.password_change"
@@ -98,3 +111,14 @@ def record(session: Session, principal: Principal, action: Action, *, object_id:
     # statement with the request's other entries (a search or a listing records one per notice).
     session.add(entry)
     return entry
+
+
+def record_each(session: Session, principal: Principal, action: Action, object_ids: list[str]) -> None:
+    """record() for each of object_ids (a listing audits every row it shows), as one Core INSERT: the
+    same rows in the same transaction, without building an ORM object per entry."""
+    if not object_ids:
+        return
+    common = {"username": principal.username, "party": principal.party, "role": str(principal.role),
+              "action": str(action), "outcome": str(Outcome.OK),
+              "request_id": principal.request_id[:64]}
+    session.execute(insert(AuditEntry), [{**common, "object_id": oid} for oid in object_ids])

@@ -112,7 +112,8 @@ def score_subject(probe: _Probe, subject: dict[str, Any]) -> tuple[float, list[s
 
 def _count_statement(principal: Principal, version: int, terms: list[bytes]) -> Select[Any]:
     """(term, capped count of its visible rows) for every term, in one round trip: one correlated
-    count over a VALUES list (a CTE: SQLite has no column aliases on a derived table), each stopping at the cap. Only rows of current revisions of notices
+    count over a VALUES list (a CTE: SQLite has no column aliases on a derived table), each stopping
+    at the cap. Only rows of current revisions of notices
     principal may see are counted (policy's filter, in SQL), which keeps the choice of terms, hence
     candidates, matches, order and scores, independent of every notice it cannot see (issue 11)."""
     wanted = values(column("term", LargeBinary), name="wanted").data([(t,) for t in terms]).cte()
