@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # Per client address (OWASP API4): token requests, and search or write requests of all its users.
     token_ip_rate_per_minute: int = Field(default=60, ge=1)
     ip_rate_per_minute: int = Field(default=1200, ge=1)
+    # Slow clients (slowloris): `arx serve` closes a connection whose request headers are not complete
+    # within this time, or whose body stalls this long between two reads (app/serving.py).
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     audit_seal_interval_seconds: float = Field(default=0.5, gt=0, le=2)
     audit_origin: str = "arx.example/audit-log"
     # Focal-point directory: a contact not confirmed for this many days is stale; reminders are checked

@@ -35,6 +35,7 @@ from tests.support.factories import (
     notice_document,
 )
 
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CONTENT_ROLES = {"focal_point", "court_investigator"}
 
 
@@ -459,6 +460,8 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
         if want == 401:
             assert response.headers["www-authenticate"] == "Bearer"
         assert body.get("instance") == response.request.url.path
+        if want in (403, 404):
+            assert_refusal_audited(service, caller, obj, response)
     elif rule.kind == "content" and path == "/api/v1/requests" and method == "GET":
         planted = {service.ids[o.name]: o for o in REQUEST_OBJECTS if o.author is not None}
         ids = [i["id"] for i in response.json()["items"]]
@@ -471,6 +474,20 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
                             response.json()["items"])
     elif rule.kind == "content" and path.endswith("/search/subjects"):
         assert_only_visible(service, caller, [m["notice_id"] for m in response.json()["matches"]])
+
+
+def assert_refusal_audited(service: Service, caller: Caller, obj: Any, response: Any) -> None:
+    """Every refusal of an authenticated caller (role or visibility) leaves exactly one denied entry,
+    under the request id the server gave it, naming an object only by a well-formed id."""
+    with service.runtime.db.unit_of_work() as session:
+        entries = list(session.scalars(select(AuditEntry).where(
+            AuditEntry.request_id == response.headers["x-request-id"])))
+    assert [(e.username, e.outcome) for e in entries] == [(caller.name, "denied")], response.text
+    object_id = entries[0].object_id
+    assert object_id is None or CANONICAL_UUID.fullmatch(object_id), object_id
+    if obj is not None and obj in OBJECTS:
+        attempted = service.ids[obj.name]
+        assert object_id == (attempted if CANONICAL_UUID.fullmatch(attempted) else None)
 
 
 def assert_only_visible(service: Service, caller: Caller, ids: list[str],

@@ -1,12 +1,19 @@
 """What every feature imports from the audit log: the actions, the outcomes, and recording an entry.
 
 An entry is written in the caller's transaction (it commits with the action or not at all); a refusal is
-recorded by the `denied` hook once the refused transaction has rolled back. See docs/architecture.md.
+recorded by the `denied` hook once the refused transaction has rolled back (Database.unit_of_work runs
+it, for the API, the CLI and jobs alike). See docs/architecture.md.
+
+What an entry may hold in clear (README, "Security model"): the caller's identity as the token or the
+login established it, the action, a well-formed object id, the outcome and the server-generated
+request id. Nothing a client typed freely: an attempted object id that is not a canonical UUID is
+dropped, and failed logins of unknown accounts name a keyed hash (app/auth/service.py).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -78,11 +85,27 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+def well_formed_id(value: str | None) -> str | None:
+    """value when it is a canonical UUID (every object id ARX issues is one), else None.
+
+    An attempted id in a refused request is whatever the client typed: a name, a passport number, a
+    password pasted in the wrong place. Only ids that could name one of our objects are kept."""
+    if value is None or len(value) != 36:
+        return None
+    try:
+        return value if str(uuid.UUID(value)) == value else None
+    except ValueError:
+        return None
+
+
 def denied(principal: Principal, action: Action, object_id: str | None) -> Callable[[Session], None]:
-    """An on_rollback hook recording a refused access once the refused request's transaction is gone."""
+    """An on_rollback hook recording a refused access once the refused request's transaction is gone.
+
+    An attempted object id is kept only when well formed (well_formed_id)."""
+    attempted = well_formed_id(object_id)
 
     def write(session: Session) -> None:
-        record(session, principal, action, object_id=object_id, outcome=Outcome.DENIED)
+        record(session, principal, action, object_id=attempted, outcome=Outcome.DENIED)
 
     return write
 

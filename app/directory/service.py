@@ -80,8 +80,8 @@ def list_contacts(session: Session, runtime: Runtime, principal: Principal, *,
                   party: str | None = None, area: str | None = None,
                   language: str | None = None, stale: bool | None = None) -> list[ContactRead]:
     """Active contacts, by party then function order of creation; every one returned is audited."""
-    if not policy.can_read_reference(principal):
-        raise Forbidden("this role may not read the directory")
+    policy.require(policy.can_read_reference(principal), principal, Action.DIRECTORY_READ,
+                   detail="this role may not read the directory")
     query = select(Contact).where(Contact.retired_at.is_(None))
     if party:
         query = query.where(Contact.party == party)
@@ -98,8 +98,8 @@ def list_contacts(session: Session, runtime: Runtime, principal: Principal, *,
 
 def stale_contacts(session: Session, runtime: Runtime, principal: Principal) -> list[ContactRead]:
     """The caller's own party's contacts due for confirmation (its focal points keep them current)."""
-    if not policy.can_write_for_party(principal, principal.party):
-        raise Forbidden("only focal points keep their party's directory")
+    policy.require(policy.can_write_for_party(principal, principal.party), principal,
+                   Action.DIRECTORY_READ, detail="only focal points keep their party's directory")
     return list_contacts(session, runtime, principal, party=principal.party, stale=True)
 
 
