@@ -69,11 +69,10 @@ _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tr
 _Table = list[tuple[re.Pattern[str], dict[str, tuple[frozenset[str], bool]]]]
 
 
-class _PatternConvertor(Convertor[str]):
-    """A path segment that must match regex: routing and the published schema say the same thing."""
+class _Alpha3(Convertor[str]):
+    """A State's party code segment ({party:alpha3}): routing and the published schema agree."""
 
-    def __init__(self, regex: str) -> None:
-        self.regex = regex
+    regex = "[A-Z]{3}"
 
     def convert(self, value: str) -> str:
         return value
@@ -82,12 +81,18 @@ class _PatternConvertor(Convertor[str]):
         return value
 
 
+class _UuidStr(_Alpha3):
+    """A canonical UUID segment kept as text ({contact_id:uuid_str})."""
+
+    regex = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
 # /legislation/{party:alpha3} leaves /legislation/compare to its own route (PUT there is a 405, not a
 # profile named "compare"); /directory/{contact_id:uuid_str} likewise leaves /directory/stale alone.
-ALPHA3 = "[A-Z]{3}"
-UUID_STR = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-register_url_convertor("alpha3", _PatternConvertor(ALPHA3))
-register_url_convertor("uuid_str", _PatternConvertor(UUID_STR))
+ALPHA3 = _Alpha3.regex
+UUID_STR = _UuidStr.regex
+register_url_convertor("alpha3", _Alpha3())
+register_url_convertor("uuid_str", _UuidStr())
 
 
 def _segment(operations: dict[str, Any], name: str) -> str:
