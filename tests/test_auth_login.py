@@ -394,7 +394,8 @@ class TestRefusals:
         assert_oauth_error(client.post(TOKEN, data=form), 400, "invalid_request")
 
     def test_json_body_is_not_a_form(self, client: TestClient, people: dict[str, str]) -> None:
-        assert_oauth_error(client.post(TOKEN, json={"username": "fra_fp", "password": PASSWORD}), 400, "invalid_request")
+        response = client.post(TOKEN, json={"username": "fra_fp", "password": PASSWORD})
+        assert_oauth_error(response, 400, "invalid_request")
 
     @pytest.mark.parametrize("username", ["a" * 65, "a" * 256, "fra_fp\x00", "é" * 64, "x"])
     def test_hostile_usernames_are_plain_failures(self, client: TestClient, people: dict[str, str],
