@@ -64,7 +64,7 @@ class TestSharedLimits:
         for server in instances:  # three failures, one on each instance
             with server.client() as client:
                 wrong = client.post("/api/v1/auth/token", data={"username": "deu_fp", "password": "nope"})
-                assert wrong.status_code == 401
+                assert wrong.status_code == 400
         for server in instances:
             with server.client() as client:
                 right = client.post("/api/v1/auth/token",
@@ -98,7 +98,8 @@ class TestSharedAudit:
                 time.sleep(0.3)
             assert unsealed == 0
             with engine.connect() as conn:
-                sizes = conn.execute(text("SELECT tree_size FROM audit_checkpoint ORDER BY created_at, tree_size")).scalars().all()
+                sizes = conn.execute(text("SELECT tree_size FROM audit_checkpoint "
+                                          "ORDER BY created_at, tree_size")).scalars().all()
                 leaves = conn.execute(text("SELECT count(*), count(DISTINCT entry_id), max(tree_index) + 1 "
                                            "FROM audit_leaf")).one()
         finally:

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -51,7 +52,7 @@ class Clock:
     def __init__(self) -> None:
         self.now = utcnow()
 
-    def __call__(self):  # type: ignore[no-untyped-def]
+    def __call__(self) -> datetime:
         return self.now
 
     def advance(self, **delta: float) -> None:
@@ -65,7 +66,7 @@ def clock(app_client: TestClient) -> Clock:
     return clock
 
 
-def count(runtime: Runtime, model: type, *where: object) -> int:
+def count(runtime: Runtime, model: type, *where: Any) -> int:
     with runtime.db.unit_of_work() as session:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
