@@ -17,9 +17,9 @@ from rich.console import Console
 from app.audit.cli import audit_app
 from app.auth.principal import Principal, Role
 from app.config import Settings, get_settings
-from app.crypto.cli import keys_app
 from app.crypto.keyring import KeyringError
 from app.errors import AppError
+from app.keys.cli import keys_app
 from app.runtime import Runtime
 
 app = typer.Typer(help="ARX — Asset Recovery eXchange administration.", no_args_is_help=True,

@@ -10,14 +10,12 @@ from sqlalchemy import select
 
 from app.audit.models import AuditCheckpoint, AuditEntry
 from app.audit.service import Action, record
-from app.crypto.rotation import (
-    key_status,
-    purge_index_terms,
-    retire_key,
-    rewrap_data_keys,
-    rotate_key,
-)
 from app.errors import Conflict
+from app.keys.reindex import purge_index_terms, reindex_subjects
+from app.keys.retire import retire_key
+from app.keys.rewrap import rewrap_data_keys
+from app.keys.rotate import rotate_key
+from app.keys.status import key_status
 from app.notices.models import NoticeRevision
 from app.runtime import Runtime
 from app.search.models import IndexBuild, SubjectTerm
@@ -247,8 +245,6 @@ class TestReindex:
     def test_concurrent_runs_write_each_term_once_and_complete_the_build(self, world: World) -> None:
         import threading
 
-        from app.crypto.rotation import reindex_subjects
-
         runtime = world.runtime
         for i in range(6):
             world.post_notice("fra_fp", subjects=[{"name": f"Subject Number{'x' * i} Ostrowski",
@@ -280,14 +276,14 @@ class TestReindex:
 
 
 def test_a_retirement_that_lost_a_race_can_be_undone(runtime: Runtime) -> None:
-    from app.crypto.rotation import _restored
+    from app.keys.rules import restored
 
     sealed = runtime.envelope.seal(b"written by a service that had not seen the rotation", b"aad")
     rotate(runtime, "data")
     material = runtime.keys.refresh().material("data", 1)
     assert sealed.key_version == 1
     runtime.keys.update(lambda r: r.retired("data", 1))
-    runtime.keys.update(_restored("data", 1, material))
+    runtime.keys.update(restored("data", 1, material))
     ring = runtime.keys.refresh()
     assert ring.version("data", 1).usable and ring.active_version("data") == 2
     assert runtime.envelope.open(sealed, b"aad").startswith(b"written")

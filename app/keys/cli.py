@@ -1,4 +1,4 @@
-"""`arx keys …` commands: parse, call app.crypto.rotation, print."""
+"""`arx keys …` commands: parse, call app.keys, print."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def _progress(label: str) -> Iterator[Any]:
 def status(as_json: JsonOpt = False) -> None:
     """Each kind: active version, every version and how much still depends on it."""
     from app.cli import emit, out, runtime_for
-    from app.crypto.rotation import key_status
+    from app.keys.status import key_status
 
     with runtime_for() as runtime, runtime.db.unit_of_work() as session:
         doc = key_status(session, runtime)
@@ -57,7 +57,7 @@ def status(as_json: JsonOpt = False) -> None:
 def rotate(kind: KindArg, as_json: JsonOpt = False) -> None:
     """Create a new version of KIND and make it active (running services follow within seconds)."""
     from app.cli import emit, operator, runtime_for
-    from app.crypto.rotation import rotate_key
+    from app.keys.rotate import rotate_key
 
     with runtime_for() as runtime, runtime.db.unit_of_work() as session:
         version = rotate_key(session, runtime, operator(), kind)
@@ -68,7 +68,7 @@ def rotate(kind: KindArg, as_json: JsonOpt = False) -> None:
 def rewrap(batch_size: BatchOpt = 10_000, as_json: JsonOpt = False) -> None:
     """Re-wrap every data key under the active data KEK (resumable; content is never decrypted)."""
     from app.cli import emit, fail, operator, runtime_for
-    from app.crypto.rotation import rewrap_data_keys
+    from app.keys.rewrap import rewrap_data_keys
 
     with runtime_for() as runtime, _progress("rewrapping data keys") as progress:
         report = rewrap_data_keys(runtime, operator(), batch_size=batch_size, progress=progress)
@@ -86,7 +86,7 @@ def rewrap(batch_size: BatchOpt = 10_000, as_json: JsonOpt = False) -> None:
 def reindex(batch_size: BatchOpt = 2_000, as_json: JsonOpt = False) -> None:
     """Rebuild the blind index under the active index key (resumable; searches keep answering)."""
     from app.cli import emit, operator, runtime_for
-    from app.crypto.rotation import reindex_subjects
+    from app.keys.reindex import reindex_subjects
 
     with runtime_for() as runtime, _progress("reindexing notices") as progress:
         report = reindex_subjects(runtime, operator(), batch_size=batch_size, progress=progress)
@@ -104,7 +104,7 @@ def retire(kind: KindArg, version: Annotated[str, typer.Argument(help="Version, 
            as_json: JsonOpt = False) -> None:
     """Remove an old version's secret material; refused while anything depends on it."""
     from app.cli import emit, operator, runtime_for
-    from app.crypto.rotation import retire_key
+    from app.keys.retire import retire_key
 
     with runtime_for() as runtime:
         report = retire_key(runtime, operator(), kind, version,
