@@ -63,9 +63,12 @@ def emit(as_json: bool, document: dict[str, Any], text: str) -> None:
 
 
 @contextmanager
-def runtime_for(settings: Settings | None = None) -> Iterator[Runtime]:
+def runtime_for(settings: Settings | None = None, *, adopt_keys: bool = True) -> Iterator[Runtime]:
+    """A runtime whose keyring was checked against the database (one-line error and exit otherwise)."""
     runtime = Runtime.build(settings or get_settings())
     try:
+        if adopt_keys:
+            runtime.adopt_keys()
         yield runtime
     except (AppError, KeyringError) as exc:
         fail(str(getattr(exc, "detail", exc)))
@@ -75,10 +78,8 @@ def runtime_for(settings: Settings | None = None) -> Iterator[Runtime]:
 
 def run_in_unit_of_work(use_case: Callable[[Any, Runtime], T]) -> T:
     """Call use_case(session, runtime) in one transaction; one-line error and non-zero exit on failure."""
-    with runtime_for() as runtime:
-        runtime.keys.current()  # fail fast on a missing, sealed-without-passphrase or damaged keyring
-        with runtime.db.unit_of_work() as session:
-            return use_case(session, runtime)
+    with runtime_for() as runtime, runtime.db.unit_of_work() as session:
+        return use_case(session, runtime)
 
 
 @app.command()
@@ -90,11 +91,15 @@ def init(as_json: JsonOpt = False) -> None:
     from app.reference.service import ensure_shipped_paragraphs
 
     settings = get_settings()
-    with runtime_for(settings) as runtime:
+    with runtime_for(settings, adopt_keys=False) as runtime:
+        # The keyring is checked against the database once the database has its tables.
+        guard, runtime.keys.guard = runtime.keys.guard, None
         created_keyring = runtime.keys.create_if_absent()
         runtime.keys.check_permissions()
         created_cert = create_self_signed(runtime.keys.keys_dir)
         migrate(settings.database_url)
+        runtime.keys.guard = guard
+        runtime.adopt_keys()
         actor = operator()
         with runtime.db.unit_of_work() as session:
             created_court = ensure_court(session, actor)
@@ -124,7 +129,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     runtime = Runtime.build(settings)
     try:
         runtime.keys.check_permissions()
-        runtime.keys.current()
+        runtime.adopt_keys()
     except (KeyringError, FileNotFoundError) as exc:
         fail(f"{exc} (run `arx init` first)" if isinstance(exc, FileNotFoundError) else str(exc))
     if (tls_cert is None) != (tls_key is None):

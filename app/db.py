@@ -73,7 +73,9 @@ def make_engine(url: str) -> Engine:
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
             # Every ARX transaction writes (each access is audited), so take the write lock up front:
             # a deferred transaction upgrading to a writer fails with SQLITE_BUSY instead of waiting.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Read-only work (checking the keyring against the database) must not queue behind writers.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("arx_read_only")
+                                 else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -103,6 +105,17 @@ class Database:
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction that never waits for SQLite's write lock (rolled back at the end)."""
+        with self.engine.connect().execution_options(arx_read_only=True) as connection:
+            session = Session(bind=connection)
+            try:
+                yield session
+            finally:
+                session.close()
+                connection.rollback()
 
     def dispose(self) -> None:
         self.engine.dispose()

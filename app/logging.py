@@ -22,6 +22,7 @@ ACCESS_LOGGER = "arx.access"
 ALLOWED_EXTRA = (
     "request_id", "username", "party", "role", "method", "route", "status", "latency_ms",
     "failures", "count", "version", "kind", "batch", "retry_after", "limit", "scope",
+    "state", "reason",
 )
 
 

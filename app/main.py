@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         from app.audit.sequencer import run_sequencer
 
+        runtime.adopt_keys()  # refuse to serve with a keyring that does not match the database
         async with run_sequencer(runtime):
             yield
 

@@ -51,6 +51,7 @@ class Action(StrEnum):
     KEY_REWRAP = "keys.rewrap"
     KEY_REINDEX = "keys.reindex"
     KEY_RETIRE = "keys.retire"
+    KEY_RESTORE_BACKUP = "keys.restore_backup"
     AUDIT_READ = "audit.read"
 
 

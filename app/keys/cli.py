@@ -113,3 +113,17 @@ def retire(kind: KindArg, version: Annotated[str, typer.Argument(help="Version, 
            "abandoned_audit_details": report.abandoned_audit_details}
     emit(as_json, doc, f"{report.kind} version {report.version} retired"
          + (f"; {report.purged_terms} index term(s) deleted" if report.purged_terms else ""))
+
+
+@keys_app.command("restore-backup")
+def restore_backup(as_json: JsonOpt = False) -> None:
+    """Bring back the previous keyring generation (keyring.json.bak); the replaced one becomes the backup."""
+    from app.cli import emit, operator, runtime_for
+    from app.keys.rotate import restore_keyring_backup
+
+    with runtime_for() as runtime:
+        with runtime.db.unit_of_work() as session:
+            restore_keyring_backup(session, runtime, operator())
+        ring = runtime.keys.current()
+    emit(as_json, {"restored": True, "active": dict(ring.active)},
+         "previous keyring restored: active " + ", ".join(f"{k} v{v}" for k, v in ring.active.items()))
