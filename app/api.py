@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal, Role
 from app.auth.tokens import TokenError
-from app.errors import AppError, InvalidInput, Unauthorized
+from app.errors import AppError, InvalidInput, ServiceUnavailable, Unauthorized
 from app.openapi import declared_query
+from app.resilience import deadline_passed
 from app.runtime import Runtime
 from app.users.models import RevokedToken, User
 
@@ -32,6 +33,8 @@ def _session(request: Request) -> Iterator[Session]:
     try:
         with runtime.db.unit_of_work() as session:
             yield session
+            if deadline_passed(request.state):
+                raise ServiceUnavailable()  # already answered 503 (app/resilience.py): roll back
     except AppError as exc:
         if exc.on_rollback is not None:
             with runtime.db.unit_of_work() as session:

@@ -149,7 +149,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     config = ArxConfig("app.main:create_app" if workers > 1 else create_app(runtime=runtime),
                        factory=workers > 1, workers=workers, client_ca=client_ca, host=host, port=port,
                        proxy_headers=insecure_http, server_header=False, date_header=True, log_level="info",
-                       access_log=False, log_config=None, timeout_keep_alive=15, **ssl_args)
+                       access_log=False, log_config=None, timeout_keep_alive=15,
+                       timeout_graceful_shutdown=int(settings.shutdown_grace_seconds), **ssl_args)
     scheme = "http" if insecure_http else "https"
     err.print(f"arx: serving {scheme}://{host}:{port}" + (f" with {workers} workers" if workers > 1 else ""))
     run(config)

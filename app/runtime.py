@@ -6,7 +6,7 @@ from app.auth.tokens import TokenService
 from app.config import Settings
 from app.crypto.envelope import Envelope
 from app.crypto.keyring import FileKeyProvider
-from app.db import Database
+from app.db import Database, Timeouts
 from app.keys.registry import adopt_keyring, database_guard
 
 
@@ -21,7 +21,10 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":
         passphrase = settings.keyring_passphrase.get_secret_value() if settings.keyring_passphrase else None
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, Timeouts(
+            connect_seconds=settings.database_connect_timeout_seconds,
+            statement_seconds=settings.database_statement_timeout_seconds,
+            busy_seconds=settings.database_busy_timeout_seconds))
         # Every keyring this process adopts, at start and on each reload, must match the database.
         keys = FileKeyProvider(settings.keys_dir, passphrase, settings.keyring_poll_seconds,
                                guard=database_guard(db))

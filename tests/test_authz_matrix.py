@@ -112,6 +112,7 @@ class Rule:
 NOTICE = "/api/v1/notices/{notice_id}"
 ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
+    ("GET", "/health/ready"): Rule("public"),
     ("GET", "/.well-known/jwks.json"): Rule("public"),
     ("POST", "/api/v1/auth/token"): Rule("login"),
     ("POST", "/api/v1/auth/logout"): Rule("authenticated", ok=204, fresh_token=True),
