@@ -13,7 +13,6 @@ from app.db import is_sqlite
 from app.resilience import classify
 from app.runtime import Runtime
 
-
 CHECK_SECONDS = 2.0
 _stuck: dict[int, threading.Thread] = {}
 

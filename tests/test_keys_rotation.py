@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditCheckpoint, AuditEntry
-from app.audit.service import Action, record
+from app.audit.record import Action, record
 from app.errors import Conflict
 from app.keys.reindex import purge_index_terms, reindex_subjects
 from app.keys.retire import retire_key

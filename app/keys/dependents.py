@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditCheckpoint, AuditEntry
-from app.audit.service import Action, Outcome
+from app.audit.record import Action, Outcome
 from app.crypto.keyring import Keyring
 from app.db import utcnow
 from app.keys.jobs import grouped, propagation_seconds

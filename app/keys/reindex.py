@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.audit.service import Action, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.crypto.keyring import Keyring
 from app.db import utcnow

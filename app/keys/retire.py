@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.audit.service import Action, Outcome, record
+from app.audit.record import Action, Outcome, record
 from app.auth.principal import Principal
 from app.crypto.keyring import KeyKind, KeyringError
 from app.errors import Conflict

@@ -14,7 +14,7 @@ from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
-from app.audit.service import Action, Outcome, record
+from app.audit.record import Action, Outcome, record
 from app.auth.principal import Principal
 from app.crypto.envelope import DecryptionError
 from app.keys.jobs import (

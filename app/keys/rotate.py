@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.audit.service import Action, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.keys.jobs import object_id, parse_kind
 from app.keys.registry import record_keyring

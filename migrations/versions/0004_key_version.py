@@ -1,7 +1,7 @@
 """Key versions the database depends on, with fingerprints, so a mismatched keyring is refused.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0011
 Create Date: 2026-12-01
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0002"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
