@@ -20,7 +20,7 @@ import errno
 import logging
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -59,10 +59,11 @@ def classify(exc: BaseException) -> AppError | None:
         return InsufficientStorage()
     if state.startswith(_UNAVAILABLE_PREFIXES):
         return ServiceUnavailable()
-    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or not state):
-        # A lost or refused connection (psycopg.OperationalError carries no SQLSTATE).
-        return ServiceUnavailable() if type(orig).__name__ in ("OperationalError", "InterfaceError") \
-            else None
+    if isinstance(exc, OperationalError | InterfaceError) and not state:
+        # Refused, timed out or lost connections (psycopg's carry no SQLSTATE).
+        return ServiceUnavailable()
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return ServiceUnavailable()
     return None
 
 

@@ -207,9 +207,11 @@ def report(name: str, load: Load, **extra: Any) -> None:
     print(json.dumps(doc))
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str,
+               load: Load | None = None) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}"
+                                 + (f": {load.table()}" if load is not None else ""))
         time.sleep(0.1)
