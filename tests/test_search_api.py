@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditEntry
-from app.audit.record import Action, detail_aad
-from app.crypto.envelope import Sealed
+from app.audit.record import Action, open_detail
 from app.keys.reindex import reindex_subjects
 from app.ratelimit import SlidingWindowLimiter
 from app.search.indexer import searchable_version
@@ -154,10 +153,10 @@ class TestAudit:
         [entry] = _entries(world, Action.SEARCH)
         assert entry.username == "icc_inv" and entry.detail_ciphertext is not None
         assert b"Yanovenko" not in entry.detail_ciphertext
-        sealed = Sealed(entry.detail_key_version, entry.detail_wrapped_key, entry.detail_nonce,
-                        entry.detail_ciphertext)
-        detail = json.loads(world.runtime.envelope.open(
-            sealed, detail_aad(f"{entry.request_id}|{Action.SEARCH}")))
+        assert entry.entry_format == 2 and entry.detail_wrapped_key is None
+        with world.runtime.db.unit_of_work() as session:
+            detail = open_detail(session, world.runtime.envelope, entry)
+        assert detail is not None
         assert detail["name"] == "Viktor Yanovenko" and detail["birth_date"] == "1959-12-01"
         assert [(e.username, e.object_id) for e in _entries(world, Action.SEARCH_HIT)] == [
             ("icc_inv", notice_id)]

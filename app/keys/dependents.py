@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.audit.models import AuditCheckpoint, AuditEntry
+from app.audit.models import AuditCheckpoint, AuditDetailKey, AuditEntry
 from app.audit.record import Action, Outcome
 from app.crypto.keyring import Keyring
 from app.db import utcnow
@@ -19,16 +19,23 @@ from app.users.models import User
 
 
 def data_dependents(session: Session) -> dict[str, dict[int, int]]:
-    """Rows whose data key each KEK version wraps, by where they live."""
+    """Rows whose data key each KEK version wraps, by where they live.
+
+    ``audit_details`` are format-2 details (their wrapped keys are in audit_detail_key: rewrap moves
+    them); ``legacy_audit_details`` are format-1 details, whose wrapped key the leaf covers."""
     return {"revisions": grouped(session, NoticeRevision.key_version),
             "totp_secrets": grouped(session, User.totp_key_version),
-            "audit_details": grouped(session, AuditEntry.detail_key_version)}
+            "audit_details": grouped(session, AuditDetailKey.key_version),
+            "legacy_audit_details": grouped(session, AuditEntry.detail_key_version)}
+
+
+REWRAPPABLE = ("revisions", "totp_secrets", "audit_details")
 
 
 def rewrappable_dependents(session: Session, version: int) -> int:
-    """Data keys under version that a rewrap moves (everything but append-only audit details)."""
+    """Data keys under version that a rewrap moves (all but format-1 audit details)."""
     deps = data_dependents(session)
-    return deps["revisions"].get(version, 0) + deps["totp_secrets"].get(version, 0)
+    return sum(deps[name].get(version, 0) for name in REWRAPPABLE)
 
 
 def index_terms(session: Session) -> dict[int, int]:

@@ -1,7 +1,8 @@
 """Rewrap: every data key re-wrapped under the active KEK, in batches (a job: one transaction per batch).
 
 The old version is compared on UPDATE so a rerun (or a concurrent run) never double-applies; content
-ciphertext is never touched.
+ciphertext is never touched. Notice revisions, TOTP secrets and (format-2) audit details are rewrapped;
+format-1 audit details cannot be (their leaves cover the wrapped key) and are reported as left.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.orm import Session
 
-from app.audit.models import AuditEntry
-from app.audit.record import Action, Outcome, record
+from app.audit.models import AuditDetailKey, AuditEntry
+from app.audit.record import Action, Outcome, detail_key_aad, record
 from app.auth.principal import Principal
 from app.crypto.envelope import DecryptionError
 from app.keys.jobs import (
@@ -46,7 +47,9 @@ def _pending_data_keys(session: Session, active: int) -> int:
                                .where(NoticeRevision.key_version != active)) or 0
     secrets = session.scalar(select(func.count()).select_from(User)
                              .where(User.totp_key_version != active)) or 0
-    return int(revisions) + int(secrets)
+    details = session.scalar(select(func.count()).select_from(AuditDetailKey)
+                             .where(AuditDetailKey.key_version != active)) or 0
+    return int(revisions) + int(secrets) + int(details)
 
 
 # Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
@@ -156,6 +159,29 @@ def _rewrap_totp_batch(session: Session, runtime: Runtime, active: int, after: i
     return done, unreadable, users[-1].id
 
 
+def _rewrap_detail_batch(session: Session, runtime: Runtime, active: int, after: str,
+                         batch_size: int) -> tuple[int, int, str | None]:
+    """Format-2 audit details: their wrapped keys live outside the (append-only, hashed) entries."""
+    rows = session.execute(select(AuditDetailKey, AuditEntry)
+                           .join(AuditEntry, AuditEntry.detail_key_id == AuditDetailKey.key_id)
+                           .where(AuditDetailKey.key_version != active, AuditDetailKey.key_id > after)
+                           .order_by(AuditDetailKey.key_id).limit(batch_size)).all()
+    if not rows:
+        return 0, 0, None
+    done = unreadable = 0
+    for key, entry in rows:
+        try:
+            new, wrapped = runtime.envelope.rewrapped(key.key_version, key.wrapped_key,
+                                                      detail_key_aad(entry))
+        except DecryptionError:
+            unreadable += 1
+            continue
+        key.key_version, key.wrapped_key = new, wrapped
+        done += 1
+    session.flush()
+    return done, unreadable, rows[-1][0].key_id
+
+
 def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int = DEFAULT_BATCH,
                      progress: Progress = no_progress, wait: bool = True) -> RewrapReport:
     """Re-wrap every data key under the active KEK; one transaction per batch; resumable, idempotent."""
@@ -182,7 +208,16 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
         report.rewrapped += done
         report.unreadable += bad
         advance(done + bad)
+    detail_cursor: str | None = ""
+    while detail_cursor is not None:
+        with runtime.db.unit_of_work() as session:
+            done, bad, detail_cursor = _rewrap_detail_batch(session, runtime, active, detail_cursor,
+                                                            batch_size)
+        report.rewrapped += done
+        report.unreadable += bad
+        advance(done + bad)
     with runtime.db.unit_of_work() as session:
+        # Format-1 details: their leaves cover the wrapped key, so they stay where they are.
         report.audit_details_left = {v: n for v, n in grouped(session, AuditEntry.detail_key_version)
                                      .items() if v != active}
         record(session, principal, Action.KEY_REWRAP, object_id=object_id("data", active),

@@ -58,14 +58,15 @@ def _survey_data(session: Session, runtime: Runtime, ring: Keyring) -> dict[int,
 
 def _check_data(session: Session, ring: Keyring, version: int, abandon_audit_details: bool) -> int:
     deps = facts.data_dependents(session)
-    rows = deps["revisions"].get(version, 0) + deps["totp_secrets"].get(version, 0)
+    rows = sum(deps[name].get(version, 0) for name in facts.REWRAPPABLE)
     if rows:
         raise Conflict(f"data version {version} still wraps {rows} data key(s); run `arx keys rewrap` first")
-    details = deps["audit_details"].get(version, 0)
+    details = deps["legacy_audit_details"].get(version, 0)
     if details and not abandon_audit_details:
-        raise Conflict(f"data version {version} still wraps {details} audit detail(s), which are "
-                       "append-only and cannot be rewrapped; pass --abandon-audit-details to retire it "
-                       "anyway (those details become unreadable)")
+        raise Conflict(f"data version {version} still wraps {details} audit detail(s) written before "
+                       "audit entry format 2, whose wrapped keys their leaves cover (they cannot be "
+                       "rewrapped); pass --abandon-audit-details to retire it anyway (those details "
+                       "become unreadable)")
     return details
 
 
