@@ -22,7 +22,7 @@ def _probe(runtime: Runtime, result: list[str]) -> None:
         with runtime.db.reading() as session:
             session.execute(text("SELECT 1"))
         result.append("ok")
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; what kind is reported
+    except Exception as exc:
         problem = classify(exc)
         result.append("full" if problem is not None and problem.status == 507 else "unreachable")
 

@@ -1,16 +1,24 @@
 """Every access decision in ARX: predicates and the SQL visibility filters derived from the same rules.
 
 Deny by default. Admins and auditors never see notice content. A notice is visible to the content roles
-of its author party and of every party it names as recipient (``*``: every party). Anything invisible is
+of its author party and of every party it names as recipient (``*``: every party). The same rule applies
+to each revision with the recipients that revision had: an earlier, more restricted revision is never
+shown to a party it was not shared with, whatever the notice's routing became. Anything invisible is
 answered 404 by the callers, exactly like anything absent.
 """
 
 from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, exists, false, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
+from app.audit.record import Action, denied
 from app.auth.principal import Principal, Role
-from app.notices.models import BROADCAST, Notice, NoticeRecipient
+from app.directory.models import Contact
+from app.errors import AppError, Forbidden, NotFound
+from app.notices.models import BROADCAST, Notice, NoticeRecipient, NoticeRevision, NoticeRevisionRecipient
+from app.notifications.models import Notification
+from app.requests.models import CooperationRequest
 
 CONTENT_ROLES = frozenset({Role.FOCAL_POINT, Role.COURT_INVESTIGATOR})
 
@@ -25,21 +33,68 @@ def audience_of(principal: Principal) -> tuple[str, str]:
     return (principal.party, BROADCAST)
 
 
-# -- notices: the one rule, as a predicate and as SQL ------------------------------------------------
-def can_read_notice(principal: Principal, author_party: str, recipients: Iterable[str]) -> bool:
+# -- refusals: raised here, audited by construction ---------------------------------------------------
+def refusal(principal: Principal, action: Action, object_id: str | None = None, *,
+            hidden: bool = False, detail: str = "This role may not do this.") -> AppError:
+    """The error refusing principal the action: 404 when the object must look absent (hidden), else 403.
+
+    It carries the hook that writes the denied audit entry; Database.unit_of_work runs it after the
+    refused transaction rolled back, so no entry point (API, CLI, job) can forget it."""
+    hook = denied(principal, action, object_id)
+    if hidden:
+        return NotFound(on_rollback=hook)
+    return Forbidden(detail, on_rollback=hook)
+
+
+def require(allowed: bool, principal: Principal, action: Action, object_id: str | None = None, *,
+            hidden: bool = False, detail: str = "This role may not do this.") -> None:
+    """Raise the audited refusal of action unless allowed (see refusal)."""
+    if not allowed:
+        raise refusal(principal, action, object_id, hidden=hidden, detail=detail)
+
+
+# -- the one rule, as a predicate and as SQL: the author party, or a party named (or "*") -----------
+def _shared_with(principal: Principal, author_party: str, recipients: Iterable[str]) -> bool:
     if not sees_content(principal):
         return False
     return author_party == principal.party or not set(audience_of(principal)).isdisjoint(recipients)
 
 
-def visible_notices(principal: Principal) -> ColumnElement[bool]:
-    """SQL filter on Notice selecting exactly the rows can_read_notice admits."""
+def _shared_with_sql(principal: Principal, author_party: InstrumentedAttribute[str],
+                     named: ColumnElement[bool]) -> ColumnElement[bool]:
+    """_shared_with in SQL; named(…) is an EXISTS over the recipient rows, given the audience."""
     if not sees_content(principal):
         return false()
-    shared = exists(select(NoticeRecipient.notice_id).where(
-        NoticeRecipient.notice_id == Notice.id,
-        NoticeRecipient.party_code.in_(audience_of(principal))))
-    return or_(Notice.author_party == principal.party, shared)
+    return or_(author_party == principal.party, named)
+
+
+# -- notices (their current routing) ------------------------------------------------------------------
+def can_read_notice(principal: Principal, author_party: str, recipients: Iterable[str]) -> bool:
+    return _shared_with(principal, author_party, recipients)
+
+
+def visible_notices(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Notice selecting exactly the rows can_read_notice admits."""
+    return _shared_with_sql(principal, Notice.author_party, exists(
+        select(NoticeRecipient.notice_id).where(
+            NoticeRecipient.notice_id == Notice.id,
+            NoticeRecipient.party_code.in_(audience_of(principal)))))
+
+
+# -- revisions (the routing each revision had when it was written) ------------------------------------
+def can_read_revision(principal: Principal, author_party: str,
+                      revision_recipients: Iterable[str]) -> bool:
+    """A revision is shown only to parties that revision, as it stood, was shared with."""
+    return _shared_with(principal, author_party, revision_recipients)
+
+
+def visible_revisions(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on NoticeRevision (joined to its Notice) selecting what can_read_revision admits."""
+    return _shared_with_sql(principal, Notice.author_party, exists(
+        select(NoticeRevisionRecipient.notice_id).where(
+            NoticeRevisionRecipient.notice_id == NoticeRevision.notice_id,
+            NoticeRevisionRecipient.revision == NoticeRevision.revision,
+            NoticeRevisionRecipient.party_code.in_(audience_of(principal)))))
 
 
 def can_post_notice(principal: Principal) -> bool:
@@ -53,6 +108,11 @@ def revisable_notices(principal: Principal) -> ColumnElement[bool]:
     return Notice.author_party == principal.party
 
 
+def can_revise_notice(principal: Principal, author_party: str) -> bool:
+    """The predicate of revisable_notices (for showing an edit form; revise_notice applies the SQL)."""
+    return sees_content(principal) and author_party == principal.party
+
+
 def can_read_access_log(principal: Principal, author_party: str) -> bool:
     """Originating States see who accessed their notices."""
     return sees_content(principal) and author_party == principal.party
@@ -62,6 +122,71 @@ def can_search_subjects(principal: Principal) -> bool:
     return sees_content(principal)
 
 
+# -- requests for cooperation: the requester and addressee parties only, as a predicate and as SQL --------
+def request_side(principal: Principal, requester: str, addressee: str) -> str | None:
+    """"requester" or "addressee" when principal acts for that side of a request; None: it sees nothing.
+    (A party never addresses itself, so the two cannot both hold.)"""
+    if not sees_content(principal):
+        return None
+    if principal.party == requester:
+        return "requester"
+    if principal.party == addressee:
+        return "addressee"
+    return None
+
+
+def can_read_request(principal: Principal, requester: str, addressee: str) -> bool:
+    return request_side(principal, requester, addressee) is not None
+
+
+def visible_requests(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on CooperationRequest selecting exactly the rows can_read_request admits: get, list,
+    messages, transitions, search and statistics all fetch through it."""
+    if not sees_content(principal):
+        return false()
+    return or_(CooperationRequest.requester == principal.party,
+               CooperationRequest.addressee == principal.party)
+
+
+def can_create_request(principal: Principal) -> bool:
+    return sees_content(principal)
+
+
+def can_list_request_routing(principal: Principal) -> bool:
+    """Operators (the CLI) list routing data of every request: never content."""
+    return principal.role == Role.ADMIN
+
+
 # -- audit ----------------------------------------------------------------------------------------------
 def can_read_audit_entries(principal: Principal) -> bool:
     return principal.role == Role.AUDITOR
+
+
+# -- legislation and the focal-point directory --------------------------------------------------------
+# One rule for both: every authenticated user reads (reads are audited); only the focal points of the
+# party a profile or contact belongs to write it. Bulk loading of profiles is the operators' (CLI).
+def can_read_reference(principal: Principal) -> bool:
+    """Legal profiles and the directory are read by every authenticated user."""
+    return principal.role in set(Role)
+
+
+def can_write_for_party(principal: Principal, party: str) -> bool:
+    """Profiles and contacts of party are written by that party's focal points only."""
+    return principal.role == Role.FOCAL_POINT and principal.party == party
+
+
+def writable_contacts(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Contact: the rows can_write_for_party admits."""
+    if principal.role != Role.FOCAL_POINT:
+        return false()
+    return Contact.party == principal.party
+
+
+def can_import_legislation(principal: Principal) -> bool:
+    return principal.role == Role.ADMIN
+# -- notifications: each user reads only its own ------------------------------------------------------
+def own_notifications(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Notification: the caller's own rows (nobody else's, whatever the role)."""
+    if principal.user_id is None:
+        return false()
+    return Notification.user_id == principal.user_id

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -26,12 +27,12 @@ from app.crypto.keyring import (
     encode_file,
 )
 from app.keys.models import KeyVersionRecord
-from tests.conftest import World, notice_document
-from tests.e2e import ARX, Site, make_site
-from tests.faults import fill, small_tmpfs
+from tests.support.e2e import ARX, Site, make_site
+from tests.support.factories import World, notice_document
+from tests.support.faults import fill, small_tmpfs
 
 
-def tamper(doc: dict, path: list, value: object) -> bytes:  # type: ignore[type-arg]
+def tamper(doc: dict[str, Any], path: list[Any], value: object) -> bytes:
     target = doc
     for key in path[:-1]:
         target = target[key]
@@ -42,7 +43,7 @@ def tamper(doc: dict, path: list, value: object) -> bytes:  # type: ignore[type-
     return json.dumps(doc).encode()
 
 
-def good_document() -> dict:  # type: ignore[type-arg]
+def good_document() -> dict[str, Any]:
     return Keyring.generate().to_document()
 
 
@@ -183,7 +184,7 @@ def _post_notice(site: Site) -> str:
     from app.config import Settings
     from app.main import create_app
     from app.runtime import Runtime
-    from tests.conftest import PASSWORD
+    from tests.support.factories import PASSWORD
 
     runtime = Runtime.build(Settings(database_url=site.env["ARX_DATABASE_URL"],
                                      keys_dir=Path(site.env["ARX_KEYS_DIR"])))
@@ -205,7 +206,7 @@ def _read_notice(site: Site, notice_id: str) -> bool:
     from app.config import Settings
     from app.main import create_app
     from app.runtime import Runtime
-    from tests.conftest import PASSWORD
+    from tests.support.factories import PASSWORD
 
     runtime = Runtime.build(Settings(database_url=site.env["ARX_DATABASE_URL"],
                                      keys_dir=Path(site.env["ARX_KEYS_DIR"])))

@@ -15,19 +15,26 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.notices.models import Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
+from app.notices.models import (
+    Notice,
+    NoticeParagraph,
+    NoticeRecipient,
+    NoticeRevision,
+    NoticeRevisionRecipient,
+)
 from app.notices.schemas import NoticeDocument
 from app.notices.service import revision_aad
 from app.runtime import Runtime
 from app.search.indexer import index_subjects
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import User
-from tests.conftest import World, bearer, notice_document
+from tests.support.factories import World, bearer, notice_document
 
 FIRST = ["Amadou", "Beatriz", "Chen", "Dmitri", "Elif", "Farid", "Greta", "Hiroshi", "Ines", "Jonas",
          "Kwame", "Leila", "Mateo", "Nadia", "Oskar", "Priya", "Quentin", "Rania", "Sven", "Tariq"]
@@ -61,7 +68,9 @@ def seed_notices(runtime: Runtime, count: int, *, author: str = "fra_fp") -> lis
                                 author_user_id=user_id, tlp=doc.tlp, asset_status="frozen",
                                 current_revision=1, recipients=[NoticeRecipient(party_code="ICC")],
                                 paragraphs=[NoticeParagraph(paragraph="13")])
-                revision = NoticeRevision(notice_id=notice.id, revision=1, author_user_id=user_id)
+                revision = NoticeRevision(notice_id=notice.id, revision=1, author_user_id=user_id,
+                                          tlp=doc.tlp, recipients=[NoticeRevisionRecipient(
+                                              party_code="ICC")])
                 revision.store(runtime.envelope.seal(doc.model_dump_json().encode(),
                                                      revision_aad(notice, revision)))
                 session.add_all([notice, revision])
@@ -86,7 +95,7 @@ def cli_env(database_url: str, keys_dir: Path, runtime: Runtime) -> dict[str, st
     return env
 
 
-def run_ok(env: dict[str, str], *args: str) -> dict[str, object]:
+def run_ok(env: dict[str, str], *args: str) -> dict[str, Any]:
     done = arx(env, *args, "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -147,8 +156,8 @@ class TestStatusAndRefusals:
         assert refused.stderr.count("\n") == 1 and "rewrap" in refused.stderr
         assert refused.stderr.startswith("arx: error:")
         status = run_ok(cli_env, "keys", "status")["data"]
-        assert status["active"] == 2  # type: ignore[index]
-        assert {v["version"]: v["dependents"] for v in status["versions"]}[1] >= 1  # type: ignore[index]
+        assert status["active"] == 2
+        assert {v["version"]: v["dependents"] for v in status["versions"]}[1] >= 1
 
         rewrapped = run_ok(cli_env, "keys", "rewrap", "--batch-size", "1")
         assert rewrapped["rewrapped"] == 1 and rewrapped["unreadable"] == 0
@@ -287,6 +296,7 @@ class TestLiveRotation:
                 n = 0
                 while not stop.is_set():
                     n += 1
+                    calls: list[tuple[str, str, str | None, Any, int]]
                     calls = [("GET", f"/api/v1/notices/{existing['id']}", old_token, None, 200),
                              ("GET", "/.well-known/jwks.json", None, None, 200)]
                     if worker % 2 == 0:

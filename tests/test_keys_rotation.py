@@ -20,7 +20,7 @@ from app.notices.models import NoticeRevision
 from app.runtime import Runtime
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import User
-from tests.conftest import ADMIN, World, assert_problem, bearer, login, make_user
+from tests.support.factories import ADMIN, World, assert_problem, bearer, login, make_user
 
 
 def rotate(runtime: Runtime, kind: str) -> int:
@@ -38,7 +38,7 @@ def revision_versions(runtime: Runtime) -> dict[str, int]:
 
 def key_actions(runtime: Runtime) -> list[tuple[str, str | None, str]]:
     with runtime.db.unit_of_work() as session:
-        return [tuple(row) for row in session.execute(  # type: ignore[misc]
+        return [tuple(row) for row in session.execute(
             select(AuditEntry.action, AuditEntry.object_id, AuditEntry.outcome)
             .where(AuditEntry.action.like("keys.%")).order_by(AuditEntry.id))]
 
@@ -146,7 +146,8 @@ class TestRewrapAndRetireData:
             assert found.status_code == 200, found.text
         seal_pending(runtime)
         with runtime.db.unit_of_work() as session:
-            leaves_before = dict(session.execute(select(AuditLeaf.entry_id, AuditLeaf.leaf_hash)).all())
+            leaves_before = dict(session.execute(
+                select(AuditLeaf.entry_id, AuditLeaf.leaf_hash)).tuples().all())
         rotate(runtime, "data")
         report = rewrap_data_keys(runtime, ADMIN, wait=False)
         assert report.audit_details_left == {} and report.unreadable == 0
@@ -156,7 +157,8 @@ class TestRewrapAndRetireData:
         seal_pending(runtime)
         assert verify_log(runtime).first_bad is None
         with runtime.db.unit_of_work() as session:
-            leaves_after = dict(session.execute(select(AuditLeaf.entry_id, AuditLeaf.leaf_hash)).all())
+            leaves_after = dict(session.execute(
+                select(AuditLeaf.entry_id, AuditLeaf.leaf_hash)).tuples().all())
             assert {k: leaves_after[k] for k in leaves_before} == leaves_before  # no leaf changed
             searches = list(session.scalars(select(AuditEntry).where(
                 AuditEntry.action == str(Action.SEARCH)).order_by(AuditEntry.id)))
@@ -265,7 +267,7 @@ class TestIndex:
 
 
 def test_status_counts_totp_secrets(runtime: Runtime) -> None:
-    from tests.conftest import make_party
+    from tests.support.factories import make_party
     make_party(runtime, code="FRA")
     make_user(runtime, username="with_totp", party="FRA", role="focal_point", totp=True)
     with runtime.db.unit_of_work() as session:
@@ -290,7 +292,7 @@ class TestReindex:
         def run() -> None:
             try:
                 reindex_subjects(runtime, ADMIN, batch_size=1, wait=False)
-            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=run) for _ in range(2)]

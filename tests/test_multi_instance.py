@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_URL, DatabaseFactory, notice_document
-from tests.e2e import Server, Site, make_site
+from tests.support.database import PG_URL, DatabaseFactory
+from tests.support.e2e import Server, Site, make_site
+from tests.support.factories import notice_document
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not PG_URL.startswith("postgresql"),
@@ -97,7 +98,8 @@ class TestSharedAudit:
                 time.sleep(0.3)
             assert unsealed == 0
             with engine.connect() as conn:
-                sizes = conn.execute(text("SELECT tree_size FROM audit_checkpoint ORDER BY created_at, tree_size")).scalars().all()
+                sizes = conn.execute(text("SELECT tree_size FROM audit_checkpoint "
+                                          "ORDER BY created_at, tree_size")).scalars().all()
                 leaves = conn.execute(text("SELECT count(*), count(DISTINCT entry_id), max(tree_index) + 1 "
                                            "FROM audit_leaf")).one()
         finally:

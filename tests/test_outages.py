@@ -1,10 +1,11 @@
 """Outages injected for real: PostgreSQL stopped and frozen under load (a cluster the test starts), SQLite
 locked and its disk full, a keyring swapped or lost under a running `arx serve`, SIGTERM under load, and
 error responses that keep the connection usable. Each ends checking that every acknowledged write reads
-back and that `arx audit verify` passes. Counts by status per phase go to tests/faults.REPORT_DIR."""
+back and that `arx audit verify` passes. Counts by status per phase go to tests/support/faults.REPORT_DIR."""
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import logging
@@ -14,6 +15,8 @@ import signal
 import sqlite3
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -24,9 +27,9 @@ from app.crypto.keyring import KEYRING_FILE, FileKeyProvider
 from app.logging import JsonFormatter
 from app.main import create_app
 from app.runtime import Runtime
-from tests.conftest import PASSWORD, World, assert_problem, bearer, notice_document
-from tests.e2e import Server, Site, free_port, make_site
-from tests.faults import Load, PgCluster, fill, report, small_tmpfs, wait_until
+from tests.support.e2e import Server, Site, free_port, make_site
+from tests.support.factories import PASSWORD, World, assert_problem, bearer, notice_document
+from tests.support.faults import Load, PgCluster, fill, report, small_tmpfs, wait_until
 
 
 def read_back(server: Server, ids: list[str]) -> int:
@@ -52,8 +55,8 @@ def finish(site: Site, server: Server, load: Load, name: str, **extra: object) -
     assert load.problems_ok, "an error answer was not a problem document"
 
 
-def reached(load: Load, phase: str, status: str, count: int = 10):  # type: ignore[no-untyped-def]
-    return lambda: load.counts.get(phase, {}).get(status, 0) >= count
+def reached(load: Load, phase: str, status: str, count: int = 10) -> Callable[[], bool]:
+    return lambda: load.counts.get(phase, Counter()).get(status, 0) >= count
 
 
 def no_500s(load: Load) -> None:
@@ -180,7 +183,10 @@ def test_foreign_then_lost_keyring_under_a_running_service(tmp_path: Path, datab
 
         def ready() -> dict[str, str]:
             with server.client() as client:
-                return client.get("/health/ready").json()
+                return dict(client.get("/health/ready").json())
+
+        def keyring_is(state: str) -> bool:
+            return ready().get("keyring") == state
 
         for phase, fault in (("foreign keyring", "foreign"), ("keyring deleted", "deleted"),
                              ("keyring truncated", "truncated")):
@@ -192,7 +198,7 @@ def test_foreign_then_lost_keyring_under_a_running_service(tmp_path: Path, datab
             else:
                 keyring.write_bytes(own[:200])
             expected = {"foreign": "mismatched", "deleted": "missing", "truncated": "unreadable"}[fault]
-            wait_until(lambda expected=expected: ready().get("keyring") == expected, 30, expected)
+            wait_until(functools.partial(keyring_is, expected), 30, expected)
             wait_until(reached(load, phase, "201"), 60, phase)
             # A new login signs with the key in memory, and its token works.
             token = server.token("nld_fp")

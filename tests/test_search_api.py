@@ -10,11 +10,12 @@ from sqlalchemy import select
 
 from app.audit.models import AuditEntry
 from app.audit.record import Action, open_detail
+from app.errors import TooManyRequests
 from app.keys.reindex import reindex_subjects
 from app.ratelimit import SlidingWindowLimiter
 from app.search.indexer import searchable_version
 from app.search.models import IndexBuild, SubjectTerm
-from tests.conftest import ADMIN, World, assert_problem
+from tests.support.factories import ADMIN, World, assert_problem
 
 API = "/api/v1/search/subjects"
 SUSPECT = {"name": "Viktor Yanovenko", "birth_date": "1959-12-01", "nationality": "UKR",
@@ -197,7 +198,7 @@ class TestRateLimit:
         limiter.hit("a")
         now[0] = 30
         limiter.hit("a")
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(TooManyRequests) as refused:
             limiter.hit("a")
         assert getattr(refused.value, "headers", {}) == {"Retry-After": "30"}
         now[0] = 60.5
@@ -215,7 +216,7 @@ class TestIndexRotation:
             assert searchable_version(session, ring) == 1
             versions = dict(session.execute(
                 select(SubjectTerm.notice_id, SubjectTerm.key_version)
-                .where(SubjectTerm.key_version == 2)).all())
+                .where(SubjectTerm.key_version == 2)).tuples().all())
         assert set(versions) == {new}  # new writes go under both versions at once
         assert {m["notice_id"] for m in search(world, "icc_inv", name="Viktor Yanovenko")} == {old, new}
 

@@ -1,4 +1,4 @@
-"""The canonical bytes of an audit entry (the Merkle leaf data), its leaf hash, and which entries await sealing.
+"""An audit entry's canonical bytes (the Merkle leaf data), its leaf hash, and which entries await sealing.
 
 Two versions, chosen by the entry's ``entry_format`` column (the version tag):
 

@@ -10,8 +10,10 @@ import typer
 from app.cli.audit import audit_app
 from app.cli.core import init, serve
 from app.cli.keys import keys_app
+from app.cli.legislation import legislation_app
 from app.cli.paragraphs import paragraphs_app
 from app.cli.party import party_app
+from app.cli.request import obstacles_app, request_app
 from app.cli.user import user_app
 
 app = typer.Typer(help="ARX — Asset Recovery eXchange administration.", no_args_is_help=True,
@@ -23,6 +25,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(paragraphs_app, name="paragraphs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(legislation_app, name="legislation")
+app.add_typer(request_app, name="request")
+app.add_typer(obstacles_app, name="obstacles")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from app.db import migrate
 from app.main import create_app
 from app.parties.service import ensure_court
 from app.reference.service import ensure_shipped_paragraphs
+from app.requests.service import ensure_shipped_obstacles
 from app.runtime import Runtime
 from app.serving import ArxConfig, run
 
@@ -35,6 +36,7 @@ def init(as_json: JsonOpt = False) -> None:
         with runtime.db.unit_of_work() as session:
             created_court = ensure_court(session, actor)
             loaded = ensure_shipped_paragraphs(session, actor)
+            ensure_shipped_obstacles(session, actor)
     emit(as_json, {"keyring_created": created_keyring, "certificate_created": created_cert,
                    "court_created": created_court, "paragraphs_loaded": loaded,
                    "keys_dir": str(settings.keys_dir.resolve())},
@@ -45,8 +47,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
           port: Annotated[int, typer.Option(help="TCP port.")] = 8443,
           tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate chain.")] = None,
           tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key.")] = None,
-          client_ca: Annotated[Path | None, typer.Option("--client-ca",
-                                                         help="Require client certificates from this CA.")] = None,
+          client_ca: Annotated[Path | None, typer.Option(
+              "--client-ca", help="Require client certificates from this CA.")] = None,
           insecure_http: Annotated[bool, typer.Option("--insecure-http",
                                                       help="Plain HTTP, only behind a TLS proxy.")] = False,
           workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1) -> None:

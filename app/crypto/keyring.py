@@ -6,7 +6,8 @@ Four kinds, each versioned: ``data`` (AES-256 key-encryption keys), ``index`` (b
 
 Writes are all-or-nothing under an exclusive lock: the new file is written completely to a temporary
 file, fsynced, read back (parsed, unsealed, compared), the previous generation is copied (the same
-way) to ``keyring.json.bak``, the temporary file is renamed over the keyring and the directory fsynced. On any failure the keyring is untouched and the temporary file removed.
+way) to ``keyring.json.bak``, the temporary file is renamed over the keyring and the directory
+fsynced. On any failure the keyring is untouched and the temporary file removed.
 
 A running service re-reads the file when it changes, so CLI rotations reach it within seconds. A file
 that cannot be read, parsed or validated, or that a guard refuses (it lacks versions the database refers
@@ -72,7 +73,8 @@ class KeyringUnverified(KeyringError):
 
 def fingerprint(kind: str, version: int, material: bytes) -> str:
     """A short public digest naming one key version (never usable to recover the key)."""
-    return hashlib.sha256(b"arx-key-fingerprint|%s|%d|" % (kind.encode(), version) + material).hexdigest()[:32]
+    label = b"arx-key-fingerprint|%s|%d|" % (kind.encode(), version)
+    return hashlib.sha256(label + material).hexdigest()[:32]
 
 
 def b64e(raw: bytes) -> str:

@@ -11,6 +11,7 @@ from app.audit.models import AuditCheckpoint, AuditDetailKey, AuditEntry
 from app.audit.record import Action, Outcome
 from app.crypto.keyring import Keyring
 from app.db import utcnow
+from app.directory.models import ContactRevision
 from app.keys.jobs import grouped, propagation_seconds
 from app.notices.models import NoticeRevision
 from app.runtime import Runtime
@@ -25,11 +26,13 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
     them); ``legacy_audit_details`` are format-1 details, whose wrapped key the leaf covers."""
     return {"revisions": grouped(session, NoticeRevision.key_version),
             "totp_secrets": grouped(session, User.totp_key_version),
+            "contacts": grouped(session, ContactRevision.key_version),
+            "emails": grouped(session, User.email_key_version),
             "audit_details": grouped(session, AuditDetailKey.key_version),
             "legacy_audit_details": grouped(session, AuditEntry.detail_key_version)}
 
 
-REWRAPPABLE = ("revisions", "totp_secrets", "audit_details")
+REWRAPPABLE = ("revisions", "totp_secrets", "contacts", "emails", "audit_details")
 
 
 def rewrappable_dependents(session: Session, version: int) -> int:

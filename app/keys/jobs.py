@@ -36,7 +36,7 @@ def parse_kind(kind: str) -> KeyKind:
     if kind not in KINDS:
         raise InvalidInput(f"key kind must be one of {', '.join(KINDS)}",
                            errors=[{"field": "kind", "message": "unknown"}])
-    return kind  # type: ignore[return-value]
+    return kind
 
 
 def parse_version(kind: KeyKind, version: str) -> int:

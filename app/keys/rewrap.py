@@ -18,6 +18,8 @@ from app.audit.models import AuditDetailKey, AuditEntry
 from app.audit.record import Action, Outcome, detail_key_aad, record
 from app.auth.principal import Principal
 from app.crypto.envelope import DecryptionError
+from app.directory.models import Contact, ContactRevision
+from app.directory.service import contact_aad
 from app.keys.jobs import (
     DEFAULT_BATCH,
     Progress,
@@ -31,7 +33,7 @@ from app.notices.models import Notice, NoticeRevision
 from app.notices.service import content_aad
 from app.runtime import Runtime
 from app.users.models import User
-from app.users.service import totp_aad
+from app.users.service import email_aad, totp_aad
 
 
 @dataclass
@@ -47,9 +49,13 @@ def _pending_data_keys(session: Session, active: int) -> int:
                                .where(NoticeRevision.key_version != active)) or 0
     secrets = session.scalar(select(func.count()).select_from(User)
                              .where(User.totp_key_version != active)) or 0
+    emails = session.scalar(select(func.count()).select_from(User)
+                            .where(User.email_key_version != active)) or 0
+    contacts = session.scalar(select(func.count()).select_from(ContactRevision)
+                              .where(ContactRevision.key_version != active)) or 0
     details = session.scalar(select(func.count()).select_from(AuditDetailKey)
                              .where(AuditDetailKey.key_version != active)) or 0
-    return int(revisions) + int(secrets) + int(details)
+    return int(revisions) + int(secrets) + int(emails) + int(contacts) + int(details)
 
 
 # Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
@@ -95,8 +101,9 @@ def _revision_batch(session: Session, active: int, after: tuple[str, int] | None
              .where(NoticeRevision.key_version != active)
              .order_by(NoticeRevision.notice_id, NoticeRevision.revision).limit(batch_size))
     if after is not None:
-        query = query.where(tuple_(NoticeRevision.notice_id, NoticeRevision.revision) > tuple_(literal(after[0]), literal(after[1])))
-    return [tuple(row) for row in session.connection().execute(query)]  # type: ignore[misc]
+        position = tuple_(NoticeRevision.notice_id, NoticeRevision.revision)
+        query = query.where(position > tuple_(literal(after[0]), literal(after[1])))
+    return [tuple(row) for row in session.connection().execute(query)]
 
 
 def _rewrapped_rows(runtime: Runtime, rows: list[Row]) -> tuple[list[Change], int]:
@@ -138,25 +145,59 @@ def _rewrap_revisions(runtime: Runtime, active: int, batch_size: int, report: Re
             progress(len(changes) + unreadable)
 
 
-def _rewrap_totp_batch(session: Session, runtime: Runtime, active: int, after: int,
-                       batch_size: int) -> tuple[int, int, int | None]:
-    users = list(session.scalars(select(User).where(User.totp_key_version != active, User.id > after)
+# The user columns holding a sealed secret: (column prefix, associated data of that user's secret).
+_USER_SECRETS: dict[str, Callable[[str], bytes]] = {"totp": totp_aad, "email": email_aad}
+
+
+def _rewrap_user_batch(session: Session, runtime: Runtime, active: int, after: int,
+                       batch_size: int, prefix: str = "totp") -> tuple[int, int, int | None]:
+    version_col = getattr(User, f"{prefix}_key_version")
+    users = list(session.scalars(select(User).where(version_col != active, User.id > after)
                                  .order_by(User.id).limit(batch_size)))
     if not users:
         return 0, 0, None
     done = unreadable = 0
     for user in users:
-        assert user.totp_key_version is not None and user.totp_wrapped_key is not None
+        version, wrapped = getattr(user, f"{prefix}_key_version"), getattr(user, f"{prefix}_wrapped_key")
+        assert version is not None and wrapped is not None
         try:
-            new, wrapped = runtime.envelope.rewrapped(user.totp_key_version, user.totp_wrapped_key,
-                                                      totp_aad(user.username))
+            new, wrapped = runtime.envelope.rewrapped(version, wrapped,
+                                                      _USER_SECRETS[prefix](user.username))
         except DecryptionError:
             unreadable += 1
             continue
-        user.totp_key_version, user.totp_wrapped_key = new, wrapped
+        setattr(user, f"{prefix}_key_version", new)
+        setattr(user, f"{prefix}_wrapped_key", wrapped)
         done += 1
     session.flush()
     return done, unreadable, users[-1].id
+
+
+def _rewrap_contact_batch(session: Session, runtime: Runtime, active: int, after: tuple[str, int],
+                          batch_size: int) -> tuple[int, int, tuple[str, int] | None]:
+    """Directory contacts' data keys (their AAD names contact, revision and party)."""
+    rows = list(session.execute(
+        select(ContactRevision, Contact.party).join(Contact, Contact.id == ContactRevision.contact_id)
+        .where(ContactRevision.key_version != active,
+               tuple_(ContactRevision.contact_id, ContactRevision.revision)
+               > tuple_(literal(after[0]), literal(after[1])))
+        .order_by(ContactRevision.contact_id, ContactRevision.revision).limit(batch_size)).tuples())
+    if not rows:
+        return 0, 0, None
+    done = unreadable = 0
+    for revision, party in rows:
+        try:
+            new, wrapped = runtime.envelope.rewrapped(
+                revision.key_version, revision.wrapped_key,
+                contact_aad(revision.contact_id, revision.revision, party))
+        except DecryptionError:
+            unreadable += 1
+            continue
+        revision.key_version, revision.wrapped_key = new, wrapped
+        done += 1
+    session.flush()
+    last = rows[-1][0]
+    return done, unreadable, (last.contact_id, last.revision)
 
 
 def _rewrap_detail_batch(session: Session, runtime: Runtime, active: int, after: str,
@@ -201,10 +242,20 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
         progress(seen, max(seen, total))
 
     _rewrap_revisions(runtime, active, batch_size, report, advance)
-    user_cursor: int | None = 0
-    while user_cursor is not None:
+    for prefix in _USER_SECRETS:
+        user_cursor: int | None = 0
+        while user_cursor is not None:
+            with runtime.db.unit_of_work() as session:
+                done, bad, user_cursor = _rewrap_user_batch(session, runtime, active, user_cursor,
+                                                            batch_size, prefix)
+            report.rewrapped += done
+            report.unreadable += bad
+            advance(done + bad)
+    contact_cursor: tuple[str, int] | None = ("", 0)
+    while contact_cursor is not None:
         with runtime.db.unit_of_work() as session:
-            done, bad, user_cursor = _rewrap_totp_batch(session, runtime, active, user_cursor, batch_size)
+            done, bad, contact_cursor = _rewrap_contact_batch(session, runtime, active, contact_cursor,
+                                                              batch_size)
         report.rewrapped += done
         report.unreadable += bad
         advance(done + bad)

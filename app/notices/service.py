@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app import policy
-from app.audit.record import Action, denied, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.notices.models import BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
+from app.errors import Conflict, InvalidInput
+from app.notices.models import (
+    BROADCAST,
+    Notice,
+    NoticeParagraph,
+    NoticeRecipient,
+    NoticeRevision,
+    NoticeRevisionRecipient,
+)
 from app.notices.schemas import NoticeDocument, NoticeRead
+from app.notifications.service import notify_parties
+from app.params import decode_cursor, encode_cursor
+from app.parties.models import Party
 from app.parties.service import registered_codes_query
 from app.reference.service import known_numbers_query
 from app.runtime import Runtime
@@ -64,11 +72,23 @@ def _route(notice: Notice, doc: NoticeDocument) -> None:
 
 def _seal(runtime: Runtime, notice: Notice, number: int, doc: NoticeDocument, principal: Principal,
           now: datetime) -> NoticeRevision:
+    # The revision keeps the routing it was written with: who may see it never widens later.
     revision = NoticeRevision(notice_id=notice.id, revision=number, author_user_id=principal.user_id,
-                              created_at=now)
+                              created_at=now, tlp=doc.tlp, recipients=[
+                                  NoticeRevisionRecipient(party_code=code)
+                                  for code in sorted(set(doc.recipients))])
     plaintext = doc.model_dump_json().encode()
     revision.store(runtime.envelope.seal(plaintext, revision_aad(notice, revision)))
     return revision
+
+
+def _notify_shared(session: Session, notice: Notice) -> None:
+    """notice.shared for every party the notice is (now) shared with but its author, in this transaction."""
+    codes = {r.party_code for r in notice.recipients}
+    if BROADCAST in codes:
+        codes = set(session.scalars(select(Party.code).where(Party.active.is_(True))))
+    notify_parties(session, parties=sorted(codes - {notice.author_party}), kind="notice.shared",
+                   object_type="notice", object_id=notice.id)
 
 
 def open_content(runtime: Runtime, notice: Notice, revision: NoticeRevision) -> dict[str, Any]:
@@ -92,8 +112,8 @@ def _as_stored(notice: Notice, doc: NoticeDocument, revision: int, updated_at: d
 def create_notice(session: Session, runtime: Runtime, principal: Principal,
                   doc: NoticeDocument) -> NoticeRead:
     """Post a notice for the caller's party (author party from the token, never from the body)."""
-    if not policy.can_post_notice(principal):
-        raise Forbidden("this role may not post notices")
+    policy.require(policy.can_post_notice(principal), principal, Action.NOTICE_CREATE,
+                   detail="this role may not post notices")
     _check_references(session, doc)
     now = utcnow()
     notice = Notice(id=str(uuid.uuid4()), kind=doc.kind, author_party=principal.party,
@@ -104,6 +124,7 @@ def create_notice(session: Session, runtime: Runtime, principal: Principal,
     session.add(revision)
     session.flush()
     index_subjects(session, runtime, notice.id, 1, doc.subjects, new_notice=True)
+    _notify_shared(session, notice)
     record(session, principal, Action.NOTICE_CREATE, object_id=notice.id)
     return _as_stored(notice, doc, 1, now)
 
@@ -125,9 +146,8 @@ def _visible(session: Session, principal: Principal, notice_id: str, action: Act
             query = query.with_for_update()
         notice = session.scalar(query)
     if notice is None:
-        # PostgreSQL refuses NUL in text: a control character would turn this 404 into a 500.
-        attempted = notice_id[:64] if notice_id.isprintable() else None
-        raise NotFound(on_rollback=denied(principal, action, attempted))
+        # The audit keeps the attempted id only if it is a well-formed UUID (app/audit/record.py).
+        raise policy.refusal(principal, action, notice_id, hidden=True)
     return notice
 
 
@@ -143,27 +163,13 @@ def get_notice(session: Session, runtime: Runtime, principal: Principal, notice_
     return _open(runtime, notice, _current(session, notice), notice.updated_at)
 
 
-def encode_cursor(notice: Notice) -> str:
-    raw = json.dumps([notice.created_at.isoformat(), notice.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, notice_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), str(notice_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput("cursor: not a cursor this service issued",
-                           errors=[{"field": "cursor", "message": "invalid"}]) from None
-
-
 def list_notices(session: Session, runtime: Runtime, principal: Principal, *, kind: str | None = None,
                  paris_paragraph: str | None = None, author_party: str | None = None,
                  since: datetime | None = None, limit: int = DEFAULT_PAGE,
                  cursor: str | None = None) -> tuple[list[NoticeRead], str | None]:
     """Visible notices, newest first, in pages; each listed notice is audited as read by a listing."""
-    if not policy.sees_content(principal):
-        raise Forbidden("this role never sees notice content")
+    policy.require(policy.sees_content(principal), principal, Action.NOTICE_LIST,
+                   detail="this role never sees notice content")
     query = select(Notice).where(policy.visible_notices(principal))
     if kind:
         query = query.where(Notice.kind == kind)
@@ -174,7 +180,7 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
     if since:
         query = query.where(Notice.updated_at >= since)
     if cursor:
-        created, last_id = decode_cursor(cursor)
+        created, last_id = decode_cursor(cursor)  # app/params.py: UTC and a UUID, or a 422
         query = query.where(or_(Notice.created_at < created,
                                 and_(Notice.created_at == created, Notice.id < last_id)))
     limit = max(1, min(limit, MAX_PAGE))
@@ -182,18 +188,48 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
                                    .limit(limit + 1)))
     more = len(notices) > limit
     notices = notices[:limit]
+    kept = _within_budget(session, notices, runtime.settings.max_page_bytes)
+    more = more or len(kept) < len(notices)
+    notices = kept
     revisions = {}
     if notices:
-        keys = [(n.id, n.current_revision) for n in notices]
-        rows = session.scalars(select(NoticeRevision).where(
-            or_(*(and_(NoticeRevision.notice_id == i, NoticeRevision.revision == r) for i, r in keys))))
+        rows = session.scalars(select(NoticeRevision).where(_current_revisions(notices)))
         revisions = {r.notice_id: r for r in rows}
     items = [_open(runtime, n, revisions[n.id], n.updated_at) for n in notices]
     for n in notices:
         record(session, principal, Action.NOTICE_LIST, object_id=n.id)
     if not notices:
         record(session, principal, Action.NOTICE_LIST)
-    return items, (encode_cursor(notices[-1]) if more else None)
+    return items, (encode_cursor(notices[-1].created_at, notices[-1].id) if more else None)
+
+
+# A listed notice's JSON is its sealed document (ciphertext minus the 16-byte GCM tag) plus id,
+# author party, revision and timestamps; a page adds its envelope and next_cursor.
+ITEM_OVERHEAD_BYTES = 256
+PAGE_OVERHEAD_BYTES = 1024
+GCM_TAG_BYTES = 16
+
+
+def _current_revisions(notices: list[Notice]) -> ColumnElement[bool]:
+    return or_(*(and_(NoticeRevision.notice_id == n.id, NoticeRevision.revision == n.current_revision)
+                 for n in notices))
+
+
+def _within_budget(session: Session, notices: list[Notice], budget: int) -> list[Notice]:
+    """The longest prefix of notices whose page fits budget bytes (at least one notice: a single
+    notice is bounded by the request body limit). Sizes come from the database, so notices that
+    do not fit are neither loaded nor decrypted; the caller continues from next_cursor."""
+    if not notices:
+        return []
+    sizes = dict(session.execute(select(NoticeRevision.notice_id, func.length(NoticeRevision.ciphertext))
+                                 .where(_current_revisions(notices))).tuples().all())
+    total, kept = PAGE_OVERHEAD_BYTES, list[Notice]()
+    for notice in notices:
+        total += sizes[notice.id] - GCM_TAG_BYTES + ITEM_OVERHEAD_BYTES
+        if kept and total > budget:
+            break
+        kept.append(notice)
+    return kept
 
 
 def revise_notice(session: Session, runtime: Runtime, principal: Principal, notice_id: str,
@@ -201,10 +237,10 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
     """Append a revision (author party only); nothing is overwritten. Revisions of one notice are
     serialised by a row lock (PostgreSQL) or the write lock (SQLite); If-Match gives optimistic checks."""
     notice = _visible(session, principal, notice_id, Action.NOTICE_REVISE, for_update=True)
-    if session.scalar(select(Notice.id).where(Notice.id == notice.id,
-                                              policy.revisable_notices(principal))) is None:
-        raise Forbidden("only the author party may revise a notice",
-                        on_rollback=denied(principal, Action.NOTICE_REVISE, notice.id))
+    revisable = session.scalar(select(Notice.id).where(Notice.id == notice.id,
+                                                       policy.revisable_notices(principal)))
+    policy.require(revisable is not None, principal, Action.NOTICE_REVISE, notice.id,
+                   detail="only the author party may revise a notice")
     if doc.kind != notice.kind:
         raise InvalidInput("kind: a notice's kind cannot change", errors=[{"field": "kind",
                                                                          "message": "immutable"}])
@@ -220,15 +256,20 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
     _route(notice, doc)
     session.flush()
     index_subjects(session, runtime, notice.id, number, doc.subjects)
+    _notify_shared(session, notice)
     record(session, principal, Action.NOTICE_REVISE, object_id=notice.id)
     return _as_stored(notice, doc, number, now)
 
 
 def list_revisions(session: Session, runtime: Runtime, principal: Principal,
                    notice_id: str) -> list[NoticeRead]:
-    """Every revision, oldest first, each the whole notice as it stood."""
+    """The revisions principal may see, oldest first, each the whole notice as it stood: a revision
+    is shown only to parties it was shared with when it was written (policy.visible_revisions)."""
     notice = _visible(session, principal, notice_id, Action.NOTICE_REVISIONS)
-    revisions = session.scalars(select(NoticeRevision).where(NoticeRevision.notice_id == notice.id)
+    revisions = session.scalars(select(NoticeRevision)
+                                .join(Notice, Notice.id == NoticeRevision.notice_id)
+                                .where(NoticeRevision.notice_id == notice.id,
+                                       policy.visible_revisions(principal))
                                 .order_by(NoticeRevision.revision))
     record(session, principal, Action.NOTICE_REVISIONS, object_id=notice.id)
     return [_open(runtime, notice, r, r.created_at) for r in revisions]

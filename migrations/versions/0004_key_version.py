@@ -2,7 +2,7 @@
 entry format 2, whose details' wrapped data keys live in audit_detail_key (rewrappable).
 
 Revision ID: 0004
-Revises: 0011
+Revises: 0007
 Create Date: 2026-12-01
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004"
-down_revision: str | None = "0011"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import PASSWORD
+from tests.support.factories import PASSWORD
 
 ARX = str(Path(sys.executable).with_name("arx"))
 
@@ -42,8 +42,8 @@ class Site:
 
     def arx(self, *args: str, stdin: str | None = None, check: bool = True,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([ARX, *args], check=False, env=self.env, input=stdin, capture_output=True, text=True,
-                              timeout=timeout, cwd=self.root)
+        done = subprocess.run([ARX, *args], check=False, env=self.env, input=stdin, capture_output=True,
+                              text=True, timeout=timeout, cwd=self.root)
         if check and done.returncode != 0:
             raise AssertionError(f"arx {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
         return done

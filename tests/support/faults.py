@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import notice_document
+from tests.support.factories import notice_document
 
 REPORT_DIR = Path(os.environ.get("ARX_FAULT_REPORT_DIR", tempfile.gettempdir())) / "arx-fault-report"
 
