@@ -66,7 +66,13 @@ def no_500s(load: Load) -> None:
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------------
+# These two bring their own database: run them once, in the suite's SQLite pass.
+own_database = pytest.mark.skipif(bool(os.environ.get("ARX_TEST_DATABASE_URL")),
+                                  reason="brings its own database; runs in the SQLite pass")
+
+
 @pytest.mark.slow
+@own_database
 def test_postgres_stopped_then_frozen_under_load(tmp_path: Path) -> None:
     cluster = PgCluster(free_port()).init()
     server: Server | None = None
@@ -139,6 +145,7 @@ def test_sqlite_locked_beyond_the_busy_timeout_is_503_and_recovers(world: World,
 
 
 @pytest.mark.slow
+@own_database
 def test_sqlite_disk_full_is_507_never_corrupts_and_recovers(tmp_path: Path) -> None:
     with small_tmpfs(tmp_path / "small", "48m") as root:
         site = make_site(root / "site", f"sqlite:///{root}/site/arx.db",
