@@ -118,7 +118,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     from app.audit.router import router as audit_router
     from app.auth.router import router as auth_router
-    from app.auth.router import wellknown
+    from app.auth.router import token_router, wellknown
     from app.directory.router import router as directory_router
     from app.legislation.router import router as legislation_router
     from app.notices.router import router as notices_router
@@ -134,6 +134,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                    legislation_router, directory_router):
         app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(wellknown, responses=PROBLEM_RESPONSES)
+    # The token endpoint answers its refusals as RFC 6749 errors (app/auth/router.py); only what the
+    # middleware can still refuse (413) is a problem document there.
+    app.include_router(token_router, prefix="/api/v1",
+                       responses={413: PROBLEM_RESPONSES[413]})
 
     from app.web import install_portal
 

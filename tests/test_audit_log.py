@@ -247,7 +247,7 @@ class TestCompleteness:
                                                                "password": "correct horse battery staple"})
         assert status == 200 and entries_of(rid) == [("auth.login", "ok"), ("auth.token_issue", "ok")]
         status, rid = call("POST", "/api/v1/auth/token", data={"username": "fra_fp", "password": "wrong"})
-        assert status == 401 and [a for a, _ in entries_of(rid)] == ["auth.login"]
+        assert status == 400 and [a for a, _ in entries_of(rid)] == ["auth.login"]
 
     def test_a_refused_action_leaves_no_entry(self, world: World) -> None:
         created = world.post_notice("fra_fp")
