@@ -14,7 +14,7 @@ from app.legislation.schemas import (
     Profile,
     ProfileDocument,
     ProfileList,
-    RevisionList,
+    ProfileRevisionList,
 )
 from app.ratelimit import per_ip, per_user
 
@@ -66,7 +66,7 @@ def put_profile(party: str, doc: ProfileDocument, session: DbSession, runtime: R
     return service.revise_profile(session, runtime, principal, party, doc)
 
 
-@router.get("/{party}/revisions", response_model=RevisionList, response_model_exclude_none=True)
+@router.get("/{party}/revisions", response_model=ProfileRevisionList, response_model_exclude_none=True)
 def get_revisions(party: str, session: DbSession, runtime: RuntimeDep,
-                  principal: CurrentPrincipal) -> RevisionList:
-    return RevisionList(items=service.list_revisions(session, runtime, principal, party))
+                  principal: CurrentPrincipal) -> ProfileRevisionList:
+    return ProfileRevisionList(items=service.list_revisions(session, runtime, principal, party))

@@ -152,7 +152,7 @@ class RevisionRead(Profile):
     changes: list[str]
 
 
-class RevisionList(BaseModel):
+class ProfileRevisionList(BaseModel):
     items: list[RevisionRead]
 
 
