@@ -14,7 +14,7 @@ from app.legislation.schemas import (
     Profile,
     ProfileDocument,
     ProfileList,
-    RevisionList,
+    ProfileRevisionList,
 )
 from app.openapi import ALPHA3
 from app.ratelimit import per_ip, per_user
@@ -68,7 +68,8 @@ def put_profile(party: PartyPath, doc: ProfileDocument, session: DbSession, runt
     return service.revise_profile(session, runtime, principal, party, doc)
 
 
-@router.get("/{party:alpha3}/revisions", response_model=RevisionList, response_model_exclude_none=True)
+@router.get("/{party:alpha3}/revisions", response_model=ProfileRevisionList,
+            response_model_exclude_none=True)
 def get_revisions(party: PartyPath, session: DbSession, runtime: RuntimeDep,
-                  principal: CurrentPrincipal) -> RevisionList:
-    return RevisionList(items=service.list_revisions(session, runtime, principal, party))
+                  principal: CurrentPrincipal) -> ProfileRevisionList:
+    return ProfileRevisionList(items=service.list_revisions(session, runtime, principal, party))
