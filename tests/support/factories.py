@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from app.auth.principal import Principal, Role
 from app.parties.service import add_party
 from app.runtime import Runtime
+from app.users.models import User
 from app.users.service import add_user
 
 PASSWORD = "correct horse battery staple"
@@ -18,7 +20,7 @@ ADMIN = Principal(username="cli:test", party="-", role=Role.ADMIN, request_id="t
 
 
 def require_problem_documents(response: httpx.Response) -> None:
-    """Every error the suite ever sees must be an RFC 9457 problem document (CONTRACT.md)."""
+    """Every error the suite ever sees must be an RFC 9457 problem document (docs/http-contract.md)."""
     if response.status_code >= 400:
         kind = response.headers.get("content-type", "")
         assert kind.startswith("application/problem+json"), (response.status_code, kind)
@@ -48,12 +50,23 @@ def login(client: TestClient, username: str, password: str = PASSWORD, otp: str 
     return response.json()["access_token"]
 
 
+def mint_token(runtime: Runtime, username: str) -> str:
+    """An access token for username straight from the app's token issuer: what a login returns, without
+    the argon2 verification and the login's audit entries (tests of login itself call login())."""
+    with runtime.db.unit_of_work() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        assert user is not None, username
+        token, _ = runtime.tokens.issue(username=user.username, party=user.party_code, role=user.role,
+                                        token_version=user.token_version)
+    return token
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
 def notice_document(**overrides: Any) -> dict[str, Any]:
-    """A valid notice document (CONTRACT.md example), with overrides."""
+    """A valid notice document (docs/http-contract.md; the v1 contract example), with overrides."""
     doc: dict[str, Any] = {
         "kind": "frozen_asset",
         "title": "Accounts frozen under order 2026/114",
