@@ -11,6 +11,8 @@ from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, MetaDa
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+from app.errors import AppError
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -95,16 +97,32 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: commits on clean exit, rolls back on any exception. Services only flush."""
+        """One transaction: commits on clean exit, rolls back on any exception. Services only flush.
+
+        An AppError may carry work that must outlive the rollback (the denied audit entry of a refusal,
+        a failed-login count): it runs here, in its own short transaction, once the refused one is
+        gone. Every entry point opens its transactions here, so none can skip it."""
         session = self.sessions()
         try:
             yield session
             session.commit()
-        except BaseException:
-            session.rollback()
+        except BaseException as exc:
+            self.abandon(session, exc)
             raise
         finally:
             session.close()
+
+    def abandon(self, session: Session | None, exc: BaseException | None) -> None:
+        """Roll session back, then run what exc must leave behind (its on_rollback hook) in its own short
+        transaction — once, however deeply units of work nest. unit_of_work calls it on any exception;
+        an entry point that turns an error into an answer inside a unit of work (the portal's pages)
+        calls it itself."""
+        if session is not None:
+            session.rollback()
+        if isinstance(exc, AppError) and exc.on_rollback is not None:
+            hook, exc.on_rollback = exc.on_rollback, None
+            with self.unit_of_work() as after:
+                hook(after)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -95,8 +95,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from app.audit.sequencer import run_sequencer
         from app.directory.tasks import run_reminder_job
+        from app.notifications.mailer import run_mailer
+        from app.requests.tasks import run_deadline_job
 
-        async with run_sequencer(runtime), run_reminder_job(runtime):
+        async with (run_sequencer(runtime), run_mailer(runtime), run_deadline_job(runtime),
+                    run_reminder_job(runtime)):
             yield
 
     docs = settings.expose_docs
@@ -116,18 +119,26 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     from app.audit.router import router as audit_router
     from app.auth.router import router as auth_router
-    from app.auth.router import wellknown
+    from app.auth.router import token_router, wellknown
     from app.directory.router import router as directory_router
     from app.legislation.router import router as legislation_router
     from app.notices.router import router as notices_router
+    from app.notifications.router import router as notifications_router
     from app.parties.router import router as parties_router
     from app.reference.router import router as reference_router
+    from app.requests.router import obstacles_router
+    from app.requests.router import router as requests_router
     from app.search.router import router as search_router
 
     for router in (auth_router, parties_router, reference_router, notices_router, search_router,
-                   audit_router, legislation_router, directory_router):
+                   audit_router, notifications_router, requests_router, obstacles_router,
+                   legislation_router, directory_router):
         app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(wellknown, responses=PROBLEM_RESPONSES)
+    # The token endpoint answers its refusals as RFC 6749 errors (app/auth/router.py); only what the
+    # middleware can still refuse (413) is a problem document there.
+    app.include_router(token_router, prefix="/api/v1",
+                       responses={413: PROBLEM_RESPONSES[413]})
 
     from app.web import install_portal
 

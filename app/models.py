@@ -15,15 +15,27 @@ from app.notices.models import (
     NoticeRevision,
     NoticeRevisionRecipient,
 )
+from app.notifications.models import EmailOutbox, Notification
 from app.parties.models import Party
 from app.ratelimit import RateEvent
 from app.reference.models import ParisParagraph
+from app.requests.models import (
+    CooperationRequest,
+    DeadlineNotice,
+    Obstacle,
+    RequestMessage,
+    RequestNotice,
+    RequestSubjectTerm,
+    RequestTransition,
+)
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
 from app.web.models import PortalSession
 
 __all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "Contact", "ContactReminder",
-           "ContactRevision", "IndexBuild", "LegislationLanguage", "LegislationMeasure",
-           "LegislationProfile", "LegislationRevision", "LoginThrottle", "Notice", "NoticeParagraph",
-           "NoticeRecipient", "NoticeRevision", "NoticeRevisionRecipient", "ParisParagraph", "Party",
-           "PortalSession", "RateEvent", "RevokedToken", "SubjectTerm", "User"]
+           "ContactRevision", "CooperationRequest", "DeadlineNotice", "EmailOutbox", "IndexBuild",
+           "LegislationLanguage", "LegislationMeasure", "LegislationProfile", "LegislationRevision",
+           "LoginThrottle", "Notice", "NoticeParagraph", "NoticeRecipient", "NoticeRevision",
+           "NoticeRevisionRecipient", "Notification", "Obstacle", "ParisParagraph", "Party",
+           "PortalSession", "RateEvent", "RequestMessage", "RequestNotice", "RequestSubjectTerm",
+           "RequestTransition", "RevokedToken", "SubjectTerm", "User"]

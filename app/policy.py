@@ -12,9 +12,13 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, exists, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.audit.record import Action, denied
 from app.auth.principal import Principal, Role
 from app.directory.models import Contact
+from app.errors import AppError, Forbidden, NotFound
 from app.notices.models import BROADCAST, Notice, NoticeRecipient, NoticeRevision, NoticeRevisionRecipient
+from app.notifications.models import Notification
+from app.requests.models import CooperationRequest
 
 CONTENT_ROLES = frozenset({Role.FOCAL_POINT, Role.COURT_INVESTIGATOR})
 
@@ -42,6 +46,26 @@ def authored_by_caller_sql(principal: Principal,
     if not sees_content(principal):
         return false()
     return author_party == principal.party
+
+
+# -- refusals: raised here, audited by construction ---------------------------------------------------
+def refusal(principal: Principal, action: Action, object_id: str | None = None, *,
+            hidden: bool = False, detail: str = "This role may not do this.") -> AppError:
+    """The error refusing principal the action: 404 when the object must look absent (hidden), else 403.
+
+    It carries the hook that writes the denied audit entry; Database.unit_of_work runs it after the
+    refused transaction rolled back, so no entry point (API, CLI, job) can forget it."""
+    hook = denied(principal, action, object_id)
+    if hidden:
+        return NotFound(on_rollback=hook)
+    return Forbidden(detail, on_rollback=hook)
+
+
+def require(allowed: bool, principal: Principal, action: Action, object_id: str | None = None, *,
+            hidden: bool = False, detail: str = "This role may not do this.") -> None:
+    """Raise the audited refusal of action unless allowed (see refusal)."""
+    if not allowed:
+        raise refusal(principal, action, object_id, hidden=hidden, detail=detail)
 
 
 # -- the one rule, as a predicate and as SQL: the author party, or a party named (or "*") -----------
@@ -117,6 +141,41 @@ def can_search_subjects(principal: Principal) -> bool:
     return sees_content(principal)
 
 
+# -- requests for cooperation: the requester and addressee parties only, as a predicate and as SQL --------
+def request_side(principal: Principal, requester: str, addressee: str) -> str | None:
+    """"requester" or "addressee" when principal acts for that side of a request; None: it sees nothing.
+    (A party never addresses itself, so the two cannot both hold.)"""
+    if not sees_content(principal):
+        return None
+    if principal.party == requester:
+        return "requester"
+    if principal.party == addressee:
+        return "addressee"
+    return None
+
+
+def can_read_request(principal: Principal, requester: str, addressee: str) -> bool:
+    return request_side(principal, requester, addressee) is not None
+
+
+def visible_requests(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on CooperationRequest selecting exactly the rows can_read_request admits: get, list,
+    messages, transitions, search and statistics all fetch through it."""
+    if not sees_content(principal):
+        return false()
+    return or_(CooperationRequest.requester == principal.party,
+               CooperationRequest.addressee == principal.party)
+
+
+def can_create_request(principal: Principal) -> bool:
+    return sees_content(principal)
+
+
+def can_list_request_routing(principal: Principal) -> bool:
+    """Operators (the CLI) list routing data of every request: never content."""
+    return principal.role == Role.ADMIN
+
+
 # -- audit ----------------------------------------------------------------------------------------------
 def can_read_audit_entries(principal: Principal) -> bool:
     return principal.role == Role.AUDITOR
@@ -144,3 +203,9 @@ def writable_contacts(principal: Principal) -> ColumnElement[bool]:
 
 def can_import_legislation(principal: Principal) -> bool:
     return principal.role == Role.ADMIN
+# -- notifications: each user reads only its own ------------------------------------------------------
+def own_notifications(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Notification: the caller's own rows (nobody else's, whatever the role)."""
+    if principal.user_id is None:
+        return false()
+    return Notification.user_id == principal.user_id

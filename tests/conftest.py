@@ -21,6 +21,7 @@ from app.crypto.keyring import FileKeyProvider
 from app.main import create_app
 from app.parties.service import ensure_court
 from app.reference.service import ensure_shipped_paragraphs
+from app.requests.service import ensure_shipped_obstacles
 from app.runtime import Runtime
 from tests.support.database import DatabaseFactory
 from tests.support.factories import (
@@ -103,6 +104,7 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     with rt.db.unit_of_work() as session:
         ensure_court(session, ADMIN)
         ensure_shipped_paragraphs(session, ADMIN)
+        ensure_shipped_obstacles(session, ADMIN)
     yield rt
     rt.close()
 

@@ -36,7 +36,8 @@ PENDING_MOVE = {"app.crypto.rotation", "app.crypto.cli"}
 def test_the_import_picture_has_no_circle_and_few_upward_imports() -> None:
     shown = picture(ROOT)
     assert shown.circles == []
-    assert len(shown.upward) <= 15, shown.upward
+    upward = [(a, b) for a, b in shown.upward if a not in PENDING_MOVE]
+    assert len(upward) <= 15, upward
     assert [(a, b) for a, b in shown.crypto_to_features if a not in PENDING_MOVE] == []
 
 

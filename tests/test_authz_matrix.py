@@ -21,7 +21,9 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from app.audit.models import AuditEntry
+from app.notifications.models import Notification
 from app.runtime import Runtime
+from app.users.models import User
 from tests.support.apps import serve
 from tests.support.database import DatabaseFactory
 from tests.support.factories import (
@@ -33,6 +35,7 @@ from tests.support.factories import (
     notice_document,
 )
 
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CONTENT_ROLES = {"focal_point", "court_investigator"}
 
 
@@ -82,6 +85,41 @@ OBJECTS = [
 ]
 
 
+@dataclass(frozen=True)
+class ReqObj:
+    """A request for cooperation the matrix is played against (or an id that names none)."""
+
+    name: str
+    author: str | None = None  # the requesting user
+    addressee: str | None = None
+    fixed_id: str | None = None
+
+    @property
+    def author_party(self) -> str | None:
+        return next((c.party for c in CALLERS if c.name == self.author), None)
+
+
+REQUEST_OBJECTS = [
+    ReqObj("R-icc-to-fra", author="icc_inv", addressee="FRA"),
+    ReqObj("R-fra-to-nld", author="fra_fp", addressee="NLD"),
+    ReqObj("R-absent", fixed_id=str(uuid.UUID(int=0x5EED5))),
+    ReqObj("R-malformed-id", fixed_id="not-a-request-id"),
+]
+
+
+def request_document(addressee: str) -> dict[str, Any]:
+    return {"addressee": addressee, "type": "formal", "measures": ["tracing"],
+            "legal_basis": ["Rome Statute art. 93(1)(k)"], "priority": "standard",
+            "title": "Matrix request", "body": "Matrix body", "tlp": "AMBER", "paris_paragraphs": ["13"],
+            "subjects": [{"name": "Wenqiang Zhou-Matrix"}]}
+
+
+def sees_request(caller: Caller, obj: ReqObj) -> bool:
+    """CONTRACT: content roles of the requester and the addressee parties, nobody else."""
+    return (caller.role in CONTENT_ROLES and obj.author_party is not None
+            and caller.party in (obj.author_party, obj.addressee))
+
+
 def visible_to(caller: Caller, author_party: str, recipients: list[str] | tuple[str, ...]) -> bool:
     """docs/http-contract.md: content roles of the author party and of every recipient party ("*": all)."""
     if caller.role not in CONTENT_ROLES:
@@ -111,7 +149,13 @@ class Rule:
 
     @property
     def per_object(self) -> bool:
-        return self.kind.startswith("notice_")
+        return self.kind.startswith(("notice_", "request_"))
+
+    @property
+    def objects(self) -> list[Any]:
+        if self.kind.startswith("request_"):
+            return list(REQUEST_OBJECTS)
+        return list(OBJECTS) if self.per_object else [None]
 
     @property
     def portal(self) -> bool:
@@ -119,6 +163,7 @@ class Rule:
 
 
 NOTICE = "/api/v1/notices/{notice_id}"
+REQUEST = "/api/v1/requests/{request_id}"
 ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
     ("GET", "/.well-known/jwks.json"): Rule("public"),
@@ -159,6 +204,20 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/v1/directory/{contact_id}"): Rule("fra_write", body="contact"),
     ("DELETE", "/api/v1/directory/{contact_id}"): Rule("fra_write", ok=204, fresh_contact=True),
     ("POST", "/api/v1/directory/{contact_id}/confirm"): Rule("fra_write"),
+    # Each user's own inbox (empty for roles nothing is sent to); another user's notification is 404.
+    ("GET", "/api/v1/notifications"): Rule("authenticated", params={"unread": "true"}),
+    ("POST", "/api/v1/notifications/{notification_id}/read"): Rule("own_notification"),
+    ("GET", "/api/v1/obstacles"): Rule("authenticated"),
+    ("POST", "/api/v1/requests"): Rule("content", ok=201, body="new-request"),
+    ("GET", "/api/v1/requests"): Rule("content", params={"box": "inbox", "limit": 100}),
+    ("GET", REQUEST): Rule("request_party"),
+    ("GET", REQUEST + "/messages"): Rule("request_party"),
+    ("POST", REQUEST + "/messages"): Rule("request_party", ok=201, body="message"),
+    # Executing a request that was only sent is impossible for either side: 409 for its two parties
+    # (it may see it, so 404 would be a lie), 404 for everyone else. Stateless, so cells don't interact.
+    ("POST", REQUEST + "/transitions"): Rule("request_conflict", body="transition"),
+    # Only consultations convert; the planted requests are formal: 409 likewise.
+    ("POST", REQUEST + "/convert"): Rule("request_conflict"),
     # Portal pages (tests/test_web_*.py test them signed in; here: no bearer token opens them).
     ("GET", "/"): Rule("portal"),
     ("GET", "/login"): Rule("portal_public"),
@@ -193,6 +252,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/directory/{contact_id}/confirm"): Rule("portal"),
     ("POST", "/directory/{contact_id}/retire"): Rule("portal"),
 }
+NOTIFIED = "fra_fp"  # the owner of the notification the own_notification cells target
 
 
 def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
@@ -213,7 +273,13 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
         return rule.ok if caller.role == "focal_point" else 403
     if rule.kind == "fra_write":
         return rule.ok if (caller.role, caller.party) == ("focal_point", "FRA") else 403
+    if rule.kind == "own_notification":
+        return rule.ok if caller.name == NOTIFIED else 404
     assert obj is not None
+    if rule.kind.startswith("request_"):
+        if not sees_request(caller, obj):  # type: ignore[arg-type]  # request rules get a ReqObj
+            return 404
+        return rule.ok if rule.kind == "request_party" else 409
     if not sees(caller, obj):
         return 404  # invisible answers exactly like absent
     is_author = obj.author_party == caller.party
@@ -262,8 +328,9 @@ class Service:
     fixed: dict[str, str]  # {party} and {contact_id} of the profile and contact the matrix plays on
 
     def url(self, path: str, obj: Obj | None) -> str:
-        notice = self.ids[obj.name] if obj is not None else self.ids["A-fra-to-deu"]
-        return path.format(notice_id=notice, **self.fixed)
+        default = "R-icc-to-fra" if "{request_id}" in path else "A-fra-to-deu"
+        target = self.ids[obj.name if obj is not None else default]
+        return path.format(notice_id=target, request_id=target, **self.fixed)
 
     def headers(self, caller: Caller, fresh: bool = False) -> dict[str, str]:
         if caller.role is None:
@@ -274,12 +341,12 @@ class Service:
         fixed = self.fixed
         if rule.fresh_contact:
             fixed = {**fixed, "contact_id": add_contact(self.client, self.tokens["fra_fp"])}
-        notice = self.ids[obj.name] if obj is not None else self.ids["A-fra-to-deu"]
-        url = path.format(notice_id=notice, **fixed)
+        default = "R-icc-to-fra" if "{request_id}" in path else "A-fra-to-deu"
+        target = self.ids[obj.name if obj is not None else default]
+        url = path.format(notice_id=target, request_id=target, **fixed)
         kwargs: dict[str, Any] = {"headers": self.headers(caller, rule.fresh_token),
                                   "params": rule.params}
         if rule.portal:
-            url = url.format(notice_id=self.ids["A-fra-to-deu"])
             kwargs["follow_redirects"] = False
             kwargs["data"] = {"csrf_token": "x"} if method == "POST" else None
         if rule.body == "notice":
@@ -288,6 +355,12 @@ class Service:
         elif rule.body == "new-notice":
             kwargs["json"] = notice_document(recipients=[caller.party or "FRA"], subjects=[
                 {"name": "Wenqiang Zhou-Matrix", "birth_date": "1970-01-01"}])
+        elif rule.body == "new-request":
+            kwargs["json"] = request_document("NLD" if caller.party == "FRA" else "FRA")
+        elif rule.body == "message":
+            kwargs["json"] = {"body": "Matrix message"}
+        elif rule.body == "transition":
+            kwargs["json"] = {"status": "executed"}
         elif rule.body == "search":
             kwargs["json"] = {"name": "Jean-Pierre Exemple", "limit": 100}
         elif rule.body == "profile":
@@ -322,7 +395,20 @@ def service(databases: DatabaseFactory, keyring_template: Path,
             response = client.put(f"/api/v1/legislation/{code}", json=PROFILE,
                                   headers=bearer(tokens[f"{code.lower()}_fp"]))
             assert response.status_code == 200, response.text
-        fixed = {"party": "FRA", "contact_id": add_contact(client, tokens["fra_fp"])}
+        contact_id = add_contact(client, tokens["fra_fp"])
+        for robj in REQUEST_OBJECTS:
+            if robj.author is None:
+                ids[robj.name] = str(robj.fixed_id)
+                continue
+            response = client.post("/api/v1/requests", json=request_document(str(robj.addressee)),
+                                   headers=bearer(tokens[robj.author]))
+            assert response.status_code == 201, response.text
+            ids[robj.name] = response.json()["id"]
+        with runtime.db.unit_of_work() as session:  # C-nld-to-all notified fra_fp
+            ids["notification"] = str(session.scalar(
+                select(Notification.id).join(User, User.id == Notification.user_id)
+                .where(User.username == NOTIFIED).order_by(Notification.id).limit(1)))
+        fixed = {"party": "FRA", "contact_id": contact_id, "notification_id": ids["notification"]}
         routes = app_routes(client)
         if ("GET", "/api/v1/audit/checkpoint") in routes:
             # Proof and checkpoint cells need a signed tree head: wait for the sequencer's first.
@@ -344,7 +430,7 @@ def test_every_route_is_classified(service: Service) -> None:
 def cells() -> Iterator[Any]:
     for (method, path), rule in ACCESS.items():
         for caller in CALLERS:
-            for obj in (OBJECTS if rule.per_object else [None]):
+            for obj in rule.objects:
                 label = f"{method} {path} | {caller.name}" + (f" | {obj.name}" if obj else "")
                 yield pytest.param(method, path, caller, obj, id=label)
 
@@ -370,11 +456,34 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
         if want == 401:
             assert response.headers["www-authenticate"] == "Bearer"
         assert body.get("instance") == response.request.url.path
+        if want in (403, 404):
+            assert_refusal_audited(service, caller, obj, response)
+    elif rule.kind == "content" and path == "/api/v1/requests" and method == "GET":
+        planted = {service.ids[o.name]: o for o in REQUEST_OBJECTS if o.author is not None}
+        ids = [i["id"] for i in response.json()["items"]]
+        assert {i for i in ids if i in planted} == {
+            i for i, o in planted.items() if sees_request(caller, o) and o.addressee == caller.party}
+        for item in response.json()["items"]:  # inbox: addressed to the caller's party, always
+            assert item["addressee"] == caller.party, item["id"]
     elif rule.kind == "content" and method == "GET":
         assert_only_visible(service, caller, [i["id"] for i in response.json()["items"]],
                             response.json()["items"])
     elif rule.kind == "content" and path.endswith("/search/subjects"):
         assert_only_visible(service, caller, [m["notice_id"] for m in response.json()["matches"]])
+
+
+def assert_refusal_audited(service: Service, caller: Caller, obj: Any, response: Any) -> None:
+    """Every refusal of an authenticated caller (role or visibility) leaves exactly one denied entry,
+    under the request id the server gave it, naming an object only by a well-formed id."""
+    with service.runtime.db.unit_of_work() as session:
+        entries = list(session.scalars(select(AuditEntry).where(
+            AuditEntry.request_id == response.headers["x-request-id"])))
+    assert [(e.username, e.outcome) for e in entries] == [(caller.name, "denied")], response.text
+    object_id = entries[0].object_id
+    assert object_id is None or CANONICAL_UUID.fullmatch(object_id), object_id
+    if obj is not None and obj in OBJECTS:
+        attempted = service.ids[obj.name]
+        assert object_id == (attempted if CANONICAL_UUID.fullmatch(attempted) else None)
 
 
 def assert_only_visible(service: Service, caller: Caller, ids: list[str],
@@ -390,8 +499,10 @@ def invisible_cells() -> Iterator[Any]:
     for (method, path), rule in ACCESS.items():
         if rule.per_object:
             for caller in CALLERS[1:]:
-                for obj in OBJECTS:
-                    if obj.author is not None and not sees(caller, obj):
+                for obj in rule.objects:
+                    hidden = (not sees_request(caller, obj) if isinstance(obj, ReqObj)
+                              else not sees(caller, obj))
+                    if obj.author is not None and hidden:
                         yield pytest.param(method, path, caller, obj,
                                            id=f"{method} {path} | {caller.name} | {obj.name}")
 
@@ -403,7 +514,8 @@ def test_invisible_answers_exactly_like_absent(service: Service, method: str, pa
     skip_if_absent(service, method, path)
     rule = ACCESS[(method, path)]
     hidden = service.call(method, path, rule, caller, obj)
-    absent = service.call(method, path, rule, caller, OBJECTS[3])
+    absent = service.call(method, path, rule, caller,
+                          REQUEST_OBJECTS[2] if isinstance(obj, ReqObj) else OBJECTS[3])  # type: ignore[arg-type]
     assert_problem(hidden, 404)
 
     def shape(response: Any) -> tuple[Any, ...]:
@@ -433,7 +545,7 @@ def test_unrouted_methods_are_405_for_everyone(service: Service, caller: Caller)
     templates = {(m, p): re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", p) + "$")
                  for m, p in service.routes}
     for path in sorted({p for _, p in service.routes}):
-        url = service.url(path, OBJECTS[0])
+        url = service.url(path, None)
         # A URL may fit several templates (/legislation/compare is also /legislation/{party}).
         allowed = {m for (m, _), pattern in templates.items() if pattern.match(url)}
         for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed):

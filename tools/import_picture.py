@@ -20,7 +20,7 @@ from pathlib import Path
 
 # (layer, name, pattern): the first pattern matching a module's dotted name gives its layer.
 LAYERS: list[tuple[int, str, str]] = [
-    (0, "foundation", r"app\.(config|errors|logging|unicode_policy)"),
+    (0, "foundation", r"app\.(config|errors|logging|unicode_policy|params)"),
     (0, "foundation", r"app\.crypto\.(keyring|envelope|ed25519|tls|columns)"),
     (0, "foundation", r"app\.audit\.merkle|app\.search\.normalise|app\.legislation\.stemming"),
     (1, "database", r"app\.db"),
@@ -29,17 +29,20 @@ LAYERS: list[tuple[int, str, str]] = [
     (3, "kernel", r"app\.search\.blind_index"),
     (4, "policy and schemas", r"app\.policy|app(\.\w+)*\.schemas"),
     (5, "use cases", r"app\.\w+\.(service|indexer)"),
-    (6, "jobs", r"app\.audit\.(sequencer|verify)|app\.crypto\.rotation|app\.keys(\.\w+)?|app\.\w+\.tasks"),
+    (6, "jobs", r"app\.audit\.(sequencer|verify)|app\.crypto\.rotation|app\.keys(\.\w+)?"),
+    (6, "jobs", r"app\.\w+\.(tasks|mailer)"),
     (7, "http", r"app\.(api|openapi|middleware|serving|ratelimit)|app\.\w+\.router|app\.web(\.\w+)*"),
     # The whole schema, for migrations and tests: imports every feature's models (no app module imports it).
     (7, "http", r"app\.models"),
     (8, "application", r"app\.main"),
     (9, "command line", r"app\.cli(\.\w+)*|app\.\w+\.cli"),
+    # Anything else in a feature folder (a state machine, a helper of its service) counts as a use case.
+    (5, "use cases", r"app\.\w+\.\w+"),
 ]
 # Feature folders, lowest first: a feature may import the ones before it, not the ones after (the audit
 # log is below every feature, since every feature records; the portal and the CLI sit on top of all).
 FEATURE_ORDER = ("crypto", "audit", "parties", "users", "reference", "auth", "notices", "search",
-                 "legislation", "directory", "keys", "web", "cli")
+                 "notifications", "requests", "legislation", "directory", "keys", "web", "cli")
 # Shared by every feature, so part of no feature: who the caller is, how a password is hashed.
 KERNEL = ("app.auth.principal", "app.auth.passwords")
 FEATURES = tuple(f for f in FEATURE_ORDER if f not in ("crypto", "cli"))

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from app import policy
 from app.audit.merkle import SubtreeHasher, consistency_proof, inclusion_proof
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
-from app.audit.record import Action, denied, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal
-from app.errors import Forbidden, InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 
 # -- reading the log -----------------------------------------------------------------------------------
 MAX_PAGE = 1000
@@ -43,9 +43,8 @@ class EntryView:
 def list_entries(session: Session, principal: Principal, *, after: int | None = None,
                  limit: int = DEFAULT_PAGE) -> tuple[list[EntryView], int | None]:
     """Sealed entries in tree order after index `after` (auditors only); the read is itself audited."""
-    if not policy.can_read_audit_entries(principal):
-        raise Forbidden("only auditors read the audit log",
-                        on_rollback=denied(principal, Action.AUDIT_READ, None))
+    policy.require(policy.can_read_audit_entries(principal), principal, Action.AUDIT_READ,
+                   detail="only auditors read the audit log")
     limit = max(1, min(limit, MAX_PAGE))
     query = (select(AuditLeaf.tree_index, AuditLeaf.leaf_hash, AuditEntry)
              .join(AuditEntry, AuditEntry.id == AuditLeaf.entry_id).order_by(AuditLeaf.tree_index)

@@ -12,6 +12,7 @@ from app.cli.core import init, serve
 from app.cli.legislation import legislation_app
 from app.cli.paragraphs import paragraphs_app
 from app.cli.party import party_app
+from app.cli.request import obstacles_app, request_app
 from app.cli.user import user_app
 from app.crypto.cli import keys_app
 
@@ -25,6 +26,8 @@ app.add_typer(paragraphs_app, name="paragraphs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(legislation_app, name="legislation")
+app.add_typer(request_app, name="request")
+app.add_typer(obstacles_app, name="obstacles")
 
 
 def main() -> None:

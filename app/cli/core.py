@@ -15,6 +15,7 @@ from app.db import migrate
 from app.main import create_app
 from app.parties.service import ensure_court
 from app.reference.service import ensure_shipped_paragraphs
+from app.requests.service import ensure_shipped_obstacles
 from app.runtime import Runtime
 from app.serving import ArxConfig, run
 
@@ -31,6 +32,7 @@ def init(as_json: JsonOpt = False) -> None:
         with runtime.db.unit_of_work() as session:
             created_court = ensure_court(session, actor)
             loaded = ensure_shipped_paragraphs(session, actor)
+            ensure_shipped_obstacles(session, actor)
     emit(as_json, {"keyring_created": created_keyring, "certificate_created": created_cert,
                    "court_created": created_court, "paragraphs_loaded": loaded,
                    "keys_dir": str(settings.keys_dir.resolve())},

@@ -14,9 +14,9 @@ from sqlalchemy import LargeBinary, Select, and_, column, func, literal, select,
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
-from app.audit.record import Action, denied, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal
-from app.errors import Forbidden, InvalidInput
+from app.errors import InvalidInput
 from app.notices.models import Notice, NoticeRevision
 from app.notices.schemas import Subject
 from app.notices.service import open_content
@@ -211,9 +211,8 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
                     query: SubjectQuery) -> list[SubjectMatch]:
     """Subjects of visible notices' current revisions matching the query, best first; audited with
     the query sealed and one hit entry per returned notice (originating States see who found them)."""
-    if not policy.can_search_subjects(principal):
-        raise Forbidden("this role may not search subjects",
-                        on_rollback=denied(principal, Action.SEARCH, None))
+    policy.require(policy.can_search_subjects(principal), principal, Action.SEARCH,
+                   detail="this role may not search subjects")
     probe = _Probe.of(query)
     if not probe.form.tokens and len(probe.identifier) < 4:
         raise InvalidInput("name: nothing searchable once titles and punctuation are removed",

@@ -9,6 +9,7 @@ import httpx
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from app.audit.record import Action, record
 from app.auth.principal import Principal, Role
 from app.parties.service import add_party
 from app.runtime import Runtime
@@ -19,11 +20,38 @@ PASSWORD = "correct horse battery staple"
 ADMIN = Principal(username="cli:test", party="-", role=Role.ADMIN, request_id="test-setup")
 
 
+TOKEN_ENDPOINT = "/api/v1/auth/token"
+
+
+def _path_of(response: httpx.Response) -> str | None:
+    try:
+        return response.request.url.path
+    except RuntimeError:  # a response built by hand, with no request
+        return None
+
+
 def require_problem_documents(response: httpx.Response) -> None:
-    """Every error the suite ever sees must be an RFC 9457 problem document (docs/http-contract.md)."""
+    """Every error the suite ever sees is an RFC 9457 problem document (docs/http-contract.md), except the
+    token endpoint's refusals, which are RFC 6749 §5.2 errors for OAuth clients."""
     if response.status_code >= 400:
         kind = response.headers.get("content-type", "")
+        if _path_of(response) == TOKEN_ENDPOINT and response.status_code < 500:
+            assert kind.startswith("application/json"), (response.status_code, kind)
+            response.read()
+            assert set(response.json()) == {"error", "error_description"}, response.text
+            return
         assert kind.startswith("application/problem+json"), (response.status_code, kind)
+
+
+def assert_oauth_error(response: httpx.Response, status: int, error: str) -> dict[str, str]:
+    """An RFC 6749 §5.2 error from the token endpoint, never cached."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"
+    body = response.json()
+    assert body["error"] == error and body["error_description"], body
+    return body
 
 
 def make_party(runtime: Runtime, *, code: str, kind: str = "state", name: str | None = None) -> str:
@@ -51,13 +79,16 @@ def login(client: TestClient, username: str, password: str = PASSWORD, otp: str 
 
 
 def mint_token(runtime: Runtime, username: str) -> str:
-    """An access token for username straight from the app's token issuer: what a login returns, without
-    the argon2 verification and the login's audit entries (tests of login itself call login())."""
+    """An access token for username straight from the app's token issuer, audited as issued like a
+    login's, without the argon2 verification (tests of login itself call login())."""
     with runtime.db.unit_of_work() as session:
         user = session.scalar(select(User).where(User.username == username))
         assert user is not None, username
         token, _ = runtime.tokens.issue(username=user.username, party=user.party_code, role=user.role,
                                         token_version=user.token_version)
+        issuer = Principal(username=user.username, party=user.party_code, role=Role(user.role),
+                           user_id=user.id, request_id="test-mint-token")
+        record(session, issuer, Action.TOKEN_ISSUE)
     return token
 
 
