@@ -28,7 +28,7 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-## make lint: ruff (rules in pyproject.toml; `ruff format` is not used) and mypy on app, tests, bench
+## make lint: ruff (rules in pyproject.toml; `ruff format` is not used) and mypy on app, tests, bench, tools
 lint: $(STAMP)
-	$(BIN)/python -m ruff check app tests bench
+	$(BIN)/python -m ruff check app tests bench tools
 	$(BIN)/python -m mypy

@@ -1,4 +1,4 @@
-"""Settings read from ARX_* environment variables (CONTRACT.md, "Set-up and configuration")."""
+"""Settings read from ARX_* environment variables (README, "Configuration")."""
 
 from functools import lru_cache
 from pathlib import Path

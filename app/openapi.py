@@ -1,4 +1,4 @@
-"""OpenAPI declarations every route shares: the RFC 9457 problem responses (CONTRACT.md status codes)."""
+"""OpenAPI declarations every route shares: the RFC 9457 problem responses (docs/http-contract.md)."""
 
 import re
 from typing import Any

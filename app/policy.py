@@ -33,6 +33,21 @@ def audience_of(principal: Principal) -> tuple[str, str]:
     return (principal.party, BROADCAST)
 
 
+# -- authored by the caller's party: it sees, revises and reads the access log of its notices --------
+def authored_by_caller(principal: Principal, author_party: str) -> bool:
+    """The content roles of the party that wrote the notice."""
+    return sees_content(principal) and author_party == principal.party
+
+
+def authored_by_caller_sql(principal: Principal,
+                           author_party: InstrumentedAttribute[str] = Notice.author_party,
+                           ) -> ColumnElement[bool]:
+    """authored_by_caller in SQL."""
+    if not sees_content(principal):
+        return false()
+    return author_party == principal.party
+
+
 # -- refusals: raised here, audited by construction ---------------------------------------------------
 def refusal(principal: Principal, action: Action, object_id: str | None = None, *,
             hidden: bool = False, detail: str = "This role may not do this.") -> AppError:
@@ -57,7 +72,8 @@ def require(allowed: bool, principal: Principal, action: Action, object_id: str 
 def _shared_with(principal: Principal, author_party: str, recipients: Iterable[str]) -> bool:
     if not sees_content(principal):
         return False
-    return author_party == principal.party or not set(audience_of(principal)).isdisjoint(recipients)
+    return (authored_by_caller(principal, author_party)
+            or not set(audience_of(principal)).isdisjoint(recipients))
 
 
 def _shared_with_sql(principal: Principal, author_party: InstrumentedAttribute[str],
@@ -65,7 +81,7 @@ def _shared_with_sql(principal: Principal, author_party: InstrumentedAttribute[s
     """_shared_with in SQL; named(…) is an EXISTS over the recipient rows, given the audience."""
     if not sees_content(principal):
         return false()
-    return or_(author_party == principal.party, named)
+    return or_(authored_by_caller_sql(principal, author_party), named)
 
 
 # -- notices (their current routing) ------------------------------------------------------------------
@@ -103,19 +119,22 @@ def can_post_notice(principal: Principal) -> bool:
 
 def revisable_notices(principal: Principal) -> ColumnElement[bool]:
     """SQL filter: notices principal may append revisions to (its own party's)."""
-    if not sees_content(principal):
-        return false()
-    return Notice.author_party == principal.party
+    return authored_by_caller_sql(principal)
 
 
 def can_revise_notice(principal: Principal, author_party: str) -> bool:
     """The predicate of revisable_notices (for showing an edit form; revise_notice applies the SQL)."""
-    return sees_content(principal) and author_party == principal.party
+    return authored_by_caller(principal, author_party)
+
+
+def access_log_notices(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter: notices whose access log principal reads (originating States see who accessed them)."""
+    return authored_by_caller_sql(principal)
 
 
 def can_read_access_log(principal: Principal, author_party: str) -> bool:
-    """Originating States see who accessed their notices."""
-    return sees_content(principal) and author_party == principal.party
+    """The predicate of access_log_notices (for showing the log on a notice page)."""
+    return authored_by_caller(principal, author_party)
 
 
 def can_search_subjects(principal: Principal) -> bool:

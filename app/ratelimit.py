@@ -17,6 +17,7 @@ from fastapi import Request
 from sqlalchemy import Engine, Float, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.api import CurrentPrincipal
 from app.db import Base, BigId
 from app.errors import TooManyRequests
 
@@ -128,7 +129,6 @@ def per_ip(purpose: str, setting: str) -> Callable[[Request], None]:
 
 def per_user(purpose: str, setting: str) -> Callable[..., None]:
     """A route dependency: at most settings.<setting> requests a minute by one user."""
-    from app.api import CurrentPrincipal
 
     def limit(request: Request, principal: CurrentPrincipal) -> None:
         rate = getattr(request.app.state.runtime.settings, setting)

@@ -28,9 +28,9 @@ from tests.support.factories import (
     ADMIN,
     USERS,
     World,
-    login,
     make_party,
     make_user,
+    mint_token,
     require_problem_documents,
 )
 
@@ -58,8 +58,37 @@ def keys_dir(tmp_path: Path, keyring_template: Path) -> Path:
     return target
 
 
+WORLD_PARTIES = ("FRA", "NLD", "DEU")
+
+
+@pytest.fixture(scope="session")
+def world_template(databases: DatabaseFactory, keyring_template: Path) -> str:
+    """The `world` parties and users, built once per session into a template database.
+
+    Creating the six users (argon2 hashes) and logging them in cost more than a second per test."""
+
+    def build(url: str) -> None:
+        rt = Runtime.build(Settings(database_url=url, keys_dir=keyring_template))
+        try:
+            with rt.db.unit_of_work() as session:
+                ensure_court(session, ADMIN)
+                ensure_shipped_paragraphs(session, ADMIN)
+            for code in WORLD_PARTIES:
+                make_party(rt, code=code)
+            for username, (party, role) in USERS.items():
+                make_user(rt, username=username, party=party, role=role)
+        finally:
+            rt.close()  # SQLite: closing the last connection checkpoints the WAL into the file copied
+
+    databases.derive("world", build)
+    return "world"
+
+
 @pytest.fixture
-def database_url(databases: DatabaseFactory) -> str:
+def database_url(request: pytest.FixtureRequest, databases: DatabaseFactory) -> str:
+    """A fresh migrated database; for a test using `world`, a clone of the world template."""
+    if "world" in request.fixturenames:
+        return databases.clone(request.getfixturevalue("world_template"))
     return databases.clone()
 
 
@@ -89,12 +118,10 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
 
 @pytest.fixture
 def world(client: TestClient, runtime: Runtime) -> World:
-    for code in ("FRA", "NLD", "DEU"):
-        make_party(runtime, code=code)
+    """Parties FRA, NLD, DEU (and ICC) with the USERS, from the world template; tokens minted directly."""
     w = World(client=client, runtime=runtime)
-    for username, (party, role) in USERS.items():
-        make_user(runtime, username=username, party=party, role=role)
-        w.tokens[username] = login(client, username)
+    for username in USERS:
+        w.tokens[username] = mint_token(runtime, username)
     return w
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tools.import_picture import picture
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -25,3 +27,96 @@ def test_no_test_module_imports_a_test_module_or_the_conftest() -> None:
             if module == "tests.conftest" or module.startswith("tests.test_"):
                 offenders.append(f"{path.relative_to(ROOT)} imports {module}")
     assert offenders == [], "shared test helpers belong in tests/support/"
+
+
+# Key management still lives in app/crypto until app/keys/ lands (issue 13 item 1); nothing else may.
+PENDING_MOVE = {"app.crypto.rotation", "app.crypto.cli"}
+
+
+def test_the_import_picture_has_no_circle_and_few_upward_imports() -> None:
+    shown = picture(ROOT)
+    assert shown.circles == []
+    upward = [(a, b) for a, b in shown.upward if a not in PENDING_MOVE]
+    assert len(upward) <= 15, upward
+    assert [(a, b) for a, b in shown.crypto_to_features if a not in PENDING_MOVE] == []
+
+
+def test_the_picture_sees_an_upward_import_and_a_circle(tmp_path: Path) -> None:
+    (tmp_path / "app" / "audit").mkdir(parents=True)
+    (tmp_path / "app" / "audit" / "__init__.py").write_text("")
+    (tmp_path / "app" / "audit" / "models.py").write_text("from app.audit import service\n")
+    (tmp_path / "app" / "audit" / "service.py").write_text("from app.audit.models import X\n")
+    shown = picture(tmp_path)
+    assert shown.circles == [["app.audit.models", "app.audit.service"]]
+    assert shown.upward == [("app.audit.models", "app.audit.service")]
+
+
+# -- every query of notice rows passes through a policy filter -------------------------------------------
+NOTICE_MODELS = {"Notice", "NoticeRevision", "NoticeRecipient", "NoticeRevisionRecipient"}
+# Selects of notice rows with no policy call in the same statement, each with its reason. Add one only
+# with a reason a reviewer accepts; everything else must filter with app/policy.py in the statement.
+UNFILTERED = {
+    ("app/notices/service.py", "list_notices"): "current revisions of the rows visible_notices returned",
+    ("app/notices/service.py", "_within_budget"): "sizes of the rows visible_notices returned",
+    ("app/crypto/rotation.py", "_revision_batch"): "key job: rewraps every revision, no caller",
+    ("app/crypto/rotation.py", "_reindex_batch"): "key job: reindexes every revision, no caller",
+}
+
+
+def _mentions_notice_model(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Name) and n.id in NOTICE_MODELS for n in ast.walk(node))
+
+
+def _calls_policy(node: ast.AST) -> bool:
+    return any(isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "policy"
+               for n in ast.walk(node))
+
+
+def _headers(stmt: ast.stmt) -> list[ast.AST]:
+    """What a statement evaluates itself: a compound statement's test or items, not its body."""
+    if isinstance(stmt, ast.If | ast.While):
+        return [stmt.test]
+    if isinstance(stmt, ast.For):
+        return [stmt.iter]
+    if isinstance(stmt, ast.With):
+        return [item.context_expr for item in stmt.items]
+    if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Try):
+        return []
+    return [stmt]
+
+
+def unfiltered_notice_selects(root: Path) -> list[tuple[str, str, int]]:
+    found = []
+    for path in sorted((root / "app").rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        if name == "app/policy.py":
+            continue
+        for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for stmt in ast.walk(fn):
+                if not isinstance(stmt, ast.stmt) or stmt is fn:
+                    continue
+                for part in _headers(stmt):
+                    selects = [c for c in ast.walk(part) if isinstance(c, ast.Call)
+                               and isinstance(c.func, ast.Name) and c.func.id == "select"
+                               and any(_mentions_notice_model(a) for a in c.args)]
+                    if selects and not _calls_policy(part):
+                        found.append((name, fn.name, stmt.lineno))
+    return found
+
+
+def test_every_select_of_notice_rows_passes_through_a_policy_filter() -> None:
+    offenders = [f"{name}:{line} in {fn}" for name, fn, line in unfiltered_notice_selects(ROOT)
+                 if (name, fn) not in UNFILTERED]
+    assert offenders == [], "filter notice rows with app/policy.py (or justify in UNFILTERED)"
+
+
+def test_the_notice_select_check_catches_an_unfiltered_query(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "leak.py").write_text(
+        "def read(session, principal, notice_id):\n"
+        "    if session.scalar(select(Notice).where(Notice.id == notice_id)) is None:\n"
+        "        return None\n"
+        "    return session.scalar(select(Notice).where(policy.visible_notices(principal)))\n")
+    assert unfiltered_notice_selects(tmp_path) == [("app/leak.py", "read", 2)]

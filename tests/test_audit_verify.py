@@ -327,6 +327,7 @@ def arx(runtime: Runtime, *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow  # runs `arx audit` as a subprocess
 def test_cli_verify_checkpoint_and_since_checkpoint(log: Log, insider: Insider,
                                                     tmp_path: Path) -> None:
     saved = arx(log.runtime, "checkpoint")
@@ -404,6 +405,7 @@ def test_canonical_text_is_injective_across_field_boundaries() -> None:
     assert reference_text(base) != reference_text(base | {"object_id": ""})  # NULL differs from empty
 
 
+@pytest.mark.slow  # runs `arx audit` as a subprocess
 def test_cli_seal_refuses_to_extend_a_tampered_tree(log: Log, insider: Insider) -> None:
     with log.runtime.db.unit_of_work() as session:
         record(session, ACTOR, Action.NOTICE_READ, object_id="after-tampering")

@@ -313,9 +313,9 @@ def another_writer_goes_first(runtime: Runtime) -> str:
 
     engine = create_engine(url)
     try:
-        with engine.begin() as conn:
-            conn.execute(text("SET LOCAL lock_timeout = '1ms'"))
-            conn.execute(text("UPDATE login_throttle SET failures = failures"))  # every row lock
+        with engine.begin() as pg:
+            pg.execute(text("SET LOCAL lock_timeout = '1ms'"))
+            pg.execute(text("UPDATE login_throttle SET failures = failures"))  # every row lock
     except Exception:
         return "writer blocked"
     finally:

@@ -2,7 +2,7 @@
 
 Routes are enumerated from the running app, so the matrix grows by itself: a route that nobody has
 classified in ACCESS below fails ``test_every_route_is_classified``. Expected outcomes come from the
-rules of DESIGN.md / CONTRACT.md written out here (the test oracle), not from app/policy.py.
+rules of docs/http-contract.md written out here (the test oracle), not from app/policy.py.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def sees_request(caller: Caller, obj: ReqObj) -> bool:
 
 
 def visible_to(caller: Caller, author_party: str, recipients: list[str] | tuple[str, ...]) -> bool:
-    """DESIGN.md: content roles of the author party and of every recipient party ("*": all)."""
+    """docs/http-contract.md: content roles of the author party and of every recipient party ("*": all)."""
     if caller.role not in CONTENT_ROLES:
         return False
     return author_party == caller.party or caller.party in recipients or "*" in recipients
@@ -520,7 +520,7 @@ def test_invisible_answers_exactly_like_absent(service: Service, method: str, pa
     rule = ACCESS[(method, path)]
     hidden = service.call(method, path, rule, caller, obj)
     absent = service.call(method, path, rule, caller,
-                          REQUEST_OBJECTS[2] if isinstance(obj, ReqObj) else OBJECTS[3])
+                          REQUEST_OBJECTS[2] if isinstance(obj, ReqObj) else OBJECTS[3])  # type: ignore[arg-type]
     assert_problem(hidden, 404)
 
     def shape(response: Any) -> tuple[Any, ...]:

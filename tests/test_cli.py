@@ -12,6 +12,8 @@ import pytest
 from tests.support.database import DatabaseFactory
 from tests.support.factories import PASSWORD
 
+pytestmark = pytest.mark.slow  # each test runs `arx` as subprocesses
+
 
 def arx(env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None
         ) -> subprocess.CompletedProcess[str]:

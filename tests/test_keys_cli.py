@@ -36,6 +36,8 @@ from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import User
 from tests.support.factories import World, bearer, notice_document
 
+pytestmark = pytest.mark.slow  # subprocess CLI, kill -9 half-way, live rotation under load
+
 FIRST = ["Amadou", "Beatriz", "Chen", "Dmitri", "Elif", "Farid", "Greta", "Hiroshi", "Ines", "Jonas",
          "Kwame", "Leila", "Mateo", "Nadia", "Oskar", "Priya", "Quentin", "Rania", "Sven", "Tariq"]
 LAST = ["Abernathy", "Bouchard", "Castellano", "Delacroix", "Eriksen", "Fontaine", "Gallagher",

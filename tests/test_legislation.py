@@ -265,6 +265,7 @@ class TestFreshness:
             "BEL": "out_of_date", "DEU": "out_of_date", "FRA": "out_of_date", "ITA": "missing"}
 
 
+@pytest.mark.slow  # runs `arx legislation` as a subprocess
 class TestImportExport:
     def arx(self, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, capture_output=True,

@@ -29,6 +29,8 @@ from app.users.models import User
 from tests.support.database import DatabaseFactory
 from tests.support.factories import ADMIN, USERS, make_party, make_user, notice_document
 
+pytestmark = pytest.mark.slow  # fuzzes every operation
+
 EXAMPLES = int(os.environ.get("ARX_FUZZ_EXAMPLES", "12"))
 ROLES = ("fra_fp", "icc_inv", "fra_auditor")
 # Generated cases take turns: each role sees a share of every operation's examples.

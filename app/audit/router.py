@@ -22,6 +22,7 @@ from app.audit.schemas import (
     InclusionProofOut,
 )
 from app.errors import NotFound
+from app.notices import service as notices
 
 router = APIRouter(tags=["audit"])
 
@@ -85,9 +86,10 @@ def get_consistency(session: DbSession, principal: CurrentPrincipal, first: Size
 @router.get("/notices/{notice_id}/access-log", response_model=AccessLog)
 def get_access_log(notice_id: str, session: DbSession, principal: CurrentPrincipal,
                    after: Annotated[int | None, Query(ge=0, le=2**62)] = None,
-                   limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.MAX_PAGE) -> AccessLog:
+                   limit: Annotated[int, Query(ge=1, le=notices.ACCESS_LOG_PAGE)] = notices.ACCESS_LOG_PAGE,
+                   ) -> AccessLog:
     """Who (party, role) did what to the caller's own party's notice, and when."""
-    items, next_cursor = service.notice_access_log(session, principal, notice_id, after=after, limit=limit)
+    items, next_cursor = notices.notice_access_log(session, principal, notice_id, after=after, limit=limit)
     return AccessLog(items=[AccessOut(timestamp=a.timestamp, party=a.party, role=a.role, action=a.action,
                                       outcome=a.outcome, index=a.index) for a in items],
                      next_cursor=next_cursor)

@@ -1,6 +1,7 @@
-"""Reading the audit log (auditors' listing, a notice's access log) and the Merkle proofs.
+"""Reading the audit log (the auditors' listing) and the Merkle proofs.
 
-Recording entries is in app/audit/record.py, their canonical form in app/audit/canonical.py.
+Recording entries is in app/audit/record.py, their canonical form in app/audit/canonical.py; a
+notice's access log is a notices use case (app/notices/service.py).
 """
 
 from __future__ import annotations
@@ -9,22 +10,19 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app import policy
 from app.audit.merkle import SubtreeHasher, consistency_proof, inclusion_proof
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
-from app.audit.record import Action, Outcome, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.errors import InvalidInput, NotFound
-from app.notices.models import Notice
 
 # -- reading the log -----------------------------------------------------------------------------------
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
-ACCESS_LOG_ACTIONS = (Action.NOTICE_CREATE, Action.NOTICE_READ, Action.NOTICE_LIST,
-                      Action.NOTICE_REVISIONS, Action.NOTICE_REVISE, Action.SEARCH_HIT)
 
 
 @dataclass(frozen=True)
@@ -59,46 +57,6 @@ def list_entries(session: Session, principal: Principal, *, after: int | None = 
              for i, h, e in rows[:limit]]
     record(session, principal, Action.AUDIT_READ)
     return items, (items[-1].index if len(rows) > limit else None)
-
-
-@dataclass(frozen=True)
-class AccessView:
-    """One access to a notice as its author party sees it: which party and role did what, when."""
-
-    timestamp: datetime
-    party: str
-    role: str
-    action: str
-    outcome: str
-    index: int | None
-
-
-def notice_access_log(session: Session, principal: Principal, notice_id: str, *, after: int | None = None,
-                      limit: int = MAX_PAGE) -> tuple[list[AccessView], int | None]:
-    """Who read, listed, revised, searched-and-found or was refused a notice; author party only, else 404.
-
-    The cursor is an entry id. Entries not yet sealed into the tree are shown with a null index.
-    """
-    # PostgreSQL refuses NUL in text: a control character must give the 404 of an absent notice.
-    printable = notice_id.isprintable()
-    notice = session.scalar(select(Notice).where(Notice.id == notice_id,
-                                                 policy.visible_notices(principal))) if printable else None
-    if notice is None or not policy.can_read_access_log(principal, notice.author_party):
-        raise policy.refusal(principal, Action.NOTICE_ACCESS_LOG, notice_id, hidden=True)
-    limit = max(1, min(limit, MAX_PAGE))
-    query = (select(AuditEntry, AuditLeaf.tree_index)
-             .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)
-             .where(AuditEntry.object_id == notice.id,
-                    or_(AuditEntry.action.in_([str(a) for a in ACCESS_LOG_ACTIONS]),
-                        AuditEntry.outcome == str(Outcome.DENIED)))
-             .order_by(AuditEntry.id).limit(limit + 1))
-    if after is not None:
-        query = query.where(AuditEntry.id > after)
-    rows = session.execute(query).all()
-    items = [AccessView(timestamp=e.created_at, party=e.party, role=e.role, action=e.action,
-                        outcome=e.outcome, index=i) for e, i in rows[:limit]]
-    record(session, principal, Action.NOTICE_ACCESS_LOG, object_id=notice.id)
-    return items, (rows[limit - 1][0].id if len(rows) > limit else None)
 
 
 def latest_checkpoint(session: Session) -> AuditCheckpoint | None:

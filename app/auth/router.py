@@ -1,6 +1,6 @@
 """Token issue and revocation, the JWKS, and /me."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request, Response
@@ -47,7 +47,7 @@ class OAuthTokenRoute(APIRoute):
     requests-oauthlib) read `error`. Refusals raised by its dependencies (the per-address limit) and
     its form validation are rendered the same way; everything else keeps problem+json."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def handle(request: Request) -> Response:

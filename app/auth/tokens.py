@@ -63,7 +63,7 @@ class TokenService:
         material = self.keys.current().material("signing", version)
         cached = self._pem_cache.get((version, material))
         if cached is None:
-            # Derived through jose: only app/crypto imports cryptography primitives (STYLE.md).
+            # Derived through jose: only app/crypto imports cryptography (docs/architecture.md).
             public = jwk.construct(material.decode(), ALGORITHM).public_key().to_pem()
             cached = self._pem_cache[(version, material)] = (material, public)
         return cached

@@ -1,4 +1,4 @@
-"""A focal-point contact (CONTRACT.md, "Focal-point directory")."""
+"""A focal-point contact (docs/http-contract.md; README, "Focal-point directory")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The legal profile of a State (CONTRACT.md, "Legislation database"), validated field by field."""
+"""The legal profile of a State (README, "Legislation database"), validated field by field."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The notice document (CONTRACT.md, "Notices"), validated with field libraries."""
+"""The notice document (docs/http-contract.md), validated with field libraries."""
 
 from __future__ import annotations
 

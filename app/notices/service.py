@@ -1,9 +1,11 @@
-"""Notice use cases: post, read, list, revise, history. Every query goes through policy.visible_notices."""
+"""Notice use cases: post, read, list, revise, history, access log. Every query of notice rows goes
+through policy.visible_notices (tests/test_architecture.py checks it)."""
 
 from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +13,8 @@ from sqlalchemy import ColumnElement, and_, func, literal, or_, select, union_al
 from sqlalchemy.orm import Session
 
 from app import policy
-from app.audit.record import Action, record
+from app.audit.models import AuditEntry, AuditLeaf
+from app.audit.record import Action, Outcome, record
 from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import Conflict, InvalidInput
@@ -137,11 +140,14 @@ def _valid_id(notice_id: str) -> bool:
 
 
 def _visible(session: Session, principal: Principal, notice_id: str, action: Action,
-             *, for_update: bool = False) -> Notice:
-    """The notice if principal may see it; otherwise 404 (absent and invisible look the same), audited."""
+             *, for_update: bool = False, also: ColumnElement[bool] | None = None) -> Notice:
+    """The notice if principal may see it (and it meets `also`, a policy filter); otherwise 404, absent
+    and invisible looking the same, audited."""
     notice = None
     if _valid_id(notice_id):
         query = select(Notice).where(Notice.id == notice_id, policy.visible_notices(principal))
+        if also is not None:
+            query = query.where(also)
         if for_update:
             query = query.with_for_update()
         notice = session.scalar(query)
@@ -275,3 +281,43 @@ def list_revisions(session: Session, runtime: Runtime, principal: Principal,
     return [_open(runtime, notice, r, r.created_at) for r in revisions]
 
 
+# -- who accessed a notice ------------------------------------------------------------------------------
+ACCESS_LOG_PAGE = 1000
+ACCESS_LOG_ACTIONS = (Action.NOTICE_CREATE, Action.NOTICE_READ, Action.NOTICE_LIST,
+                      Action.NOTICE_REVISIONS, Action.NOTICE_REVISE, Action.SEARCH_HIT)
+
+
+@dataclass(frozen=True)
+class AccessView:
+    """One access to a notice as its author party sees it: which party and role did what, when."""
+
+    timestamp: datetime
+    party: str
+    role: str
+    action: str
+    outcome: str
+    index: int | None
+
+
+def notice_access_log(session: Session, principal: Principal, notice_id: str, *, after: int | None = None,
+                      limit: int = ACCESS_LOG_PAGE) -> tuple[list[AccessView], int | None]:
+    """Who read, listed, revised, searched-and-found or was refused a notice; author party only, else 404.
+
+    The cursor is an entry id. Entries not yet sealed into the tree are shown with a null index.
+    """
+    notice = _visible(session, principal, notice_id, Action.NOTICE_ACCESS_LOG,
+                      also=policy.access_log_notices(principal))
+    limit = max(1, min(limit, ACCESS_LOG_PAGE))
+    query = (select(AuditEntry, AuditLeaf.tree_index)
+             .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)
+             .where(AuditEntry.object_id == notice.id,
+                    or_(AuditEntry.action.in_([str(a) for a in ACCESS_LOG_ACTIONS]),
+                        AuditEntry.outcome == str(Outcome.DENIED)))
+             .order_by(AuditEntry.id).limit(limit + 1))
+    if after is not None:
+        query = query.where(AuditEntry.id > after)
+    rows = session.execute(query).all()
+    items = [AccessView(timestamp=e.created_at, party=e.party, role=e.role, action=e.action,
+                        outcome=e.outcome, index=i) for e, i in rows[:limit]]
+    record(session, principal, Action.NOTICE_ACCESS_LOG, object_id=notice.id)
+    return items, (rows[limit - 1][0].id if len(rows) > limit else None)

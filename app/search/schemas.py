@@ -1,4 +1,4 @@
-"""Suspect search request and answer (CONTRACT.md, "Search")."""
+"""Suspect search request and answer (docs/http-contract.md)."""
 
 from datetime import date
 from typing import Annotated

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -21,11 +22,12 @@ PG_URL = os.environ.get("ARX_TEST_DATABASE_URL", "")
 
 
 class DatabaseFactory:
-    """Clones a migrated template database for each test."""
+    """Clones a migrated template database for each test, or a named template derived from it."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.created: list[str] = []
+        self.derived: dict[str, str] = {}  # template name -> its database name (PostgreSQL) or file
         self.postgres = PG_URL.startswith("postgresql")
         if self.postgres:
             self.admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
@@ -52,20 +54,32 @@ class DatabaseFactory:
             return self.url_of(name)
         return f"sqlite:///{self.tmp / f'{uuid.uuid4().hex}.db'}"
 
-    def clone(self) -> str:
-        """A URL of a fresh database migrated to head."""
+    def clone(self, template: str | None = None) -> str:
+        """A URL of a fresh database migrated to head (and holding what `template` was built with)."""
         if self.postgres:
+            source = self.derived[template] if template else self.template
             name = f"arx_t_{uuid.uuid4().hex[:12]}"
-            self._exec(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+            self._exec(f'CREATE DATABASE "{name}" TEMPLATE "{source}"')
             self.created.append(name)
             return self.url_of(name)
         path = self.tmp / f"{uuid.uuid4().hex}.db"
-        shutil.copyfile(self.template_path, path)
+        shutil.copyfile(self.derived[template] if template else self.template_path, path)
         return f"sqlite:///{path}"
+
+    def derive(self, template: str, build: Callable[[str], None]) -> None:
+        """Make `template`: a clone of the migrated template that build(url) fills once per session.
+
+        build must close every connection it opened: PostgreSQL copies only an idle template, and a
+        SQLite copy is of the main file alone (build checkpoints the WAL into it)."""
+        url = self.clone()
+        build(url)
+        self.derived[template] = make_url(url).database or ""
+        if self.postgres:
+            self.created.remove(self.derived[template])  # dropped last, after its clones
 
     def close(self) -> None:
         if self.postgres:
-            for name in [*self.created, self.template]:
+            for name in [*self.created, *self.derived.values(), self.template]:
                 self._exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             self.admin.dispose()
 

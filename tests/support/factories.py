@@ -6,11 +6,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from app.audit.record import Action, record
 from app.auth.principal import Principal, Role
 from app.parties.service import add_party
 from app.runtime import Runtime
+from app.users.models import User
 from app.users.service import add_user
 
 PASSWORD = "correct horse battery staple"
@@ -28,8 +31,8 @@ def _path_of(response: httpx.Response) -> str | None:
 
 
 def require_problem_documents(response: httpx.Response) -> None:
-    """Every error the suite ever sees is an RFC 9457 problem document (CONTRACT.md), except the token
-    endpoint's refusals, which are RFC 6749 §5.2 errors for OAuth clients."""
+    """Every error the suite ever sees is an RFC 9457 problem document (docs/http-contract.md), except the
+    token endpoint's refusals, which are RFC 6749 §5.2 errors for OAuth clients."""
     if response.status_code >= 400:
         kind = response.headers.get("content-type", "")
         if _path_of(response) == TOKEN_ENDPOINT and response.status_code < 500:
@@ -75,12 +78,26 @@ def login(client: TestClient, username: str, password: str = PASSWORD, otp: str 
     return response.json()["access_token"]
 
 
+def mint_token(runtime: Runtime, username: str) -> str:
+    """An access token for username straight from the app's token issuer, audited as issued like a
+    login's, without the argon2 verification (tests of login itself call login())."""
+    with runtime.db.unit_of_work() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        assert user is not None, username
+        token, _ = runtime.tokens.issue(username=user.username, party=user.party_code, role=user.role,
+                                        token_version=user.token_version)
+        issuer = Principal(username=user.username, party=user.party_code, role=Role(user.role),
+                           user_id=user.id, request_id="test-mint-token")
+        record(session, issuer, Action.TOKEN_ISSUE)
+    return token
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
 def notice_document(**overrides: Any) -> dict[str, Any]:
-    """A valid notice document (CONTRACT.md example), with overrides."""
+    """A valid notice document (docs/http-contract.md; the v1 contract example), with overrides."""
     doc: dict[str, Any] = {
         "kind": "frozen_asset",
         "title": "Accounts frozen under order 2026/114",

@@ -17,7 +17,6 @@ from starlette.datastructures import FormData
 
 from app import policy
 from app.api import DbSession, RuntimeDep
-from app.audit import service as audit
 from app.auth.principal import Principal
 from app.errors import AppError, Conflict, Forbidden, InvalidInput
 from app.notices import service
@@ -145,7 +144,7 @@ def notice_view(request: Request, notice_id: str, session: DbSession, runtime: R
         previous = document
     access_log = None
     if policy.can_read_access_log(principal, notice.author_party):
-        access_log, _next = audit.notice_access_log(session, principal, notice.id)
+        access_log, _next = service.notice_access_log(session, principal, notice.id)
     paragraphs = {p.number: p for p in list_paragraphs(session)}
     return render(request, "notices/view.html", {
         "notice": notice, "history": list(reversed(history)), "access_log": access_log,
