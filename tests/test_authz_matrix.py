@@ -520,7 +520,7 @@ def test_invisible_answers_exactly_like_absent(service: Service, method: str, pa
     rule = ACCESS[(method, path)]
     hidden = service.call(method, path, rule, caller, obj)
     absent = service.call(method, path, rule, caller,
-                          REQUEST_OBJECTS[2] if isinstance(obj, ReqObj) else OBJECTS[3])  # type: ignore[arg-type]
+                          REQUEST_OBJECTS[2] if isinstance(obj, ReqObj) else OBJECTS[3])
     assert_problem(hidden, 404)
 
     def shape(response: Any) -> tuple[Any, ...]:
