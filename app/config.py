@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     ip_rate_per_minute: int = Field(default=1200, ge=1)
     audit_seal_interval_seconds: float = Field(default=0.5, gt=0, le=2)
     audit_origin: str = "arx.example/audit-log"
+    # Hit/no-hit enquiries (README, "Hit/no-hit enquiries"): standing period, and rate limits per
+    # user and per party (an enquiry is a probe into data the caller may not see).
+    enquiry_open_days: int = Field(default=90, ge=0, le=3650)
+    enquiry_rate_per_minute: int = Field(default=10, ge=1)
+    enquiry_party_rate_per_minute: int = Field(default=30, ge=1)
+    # Posting or revising a notice matches it against other parties' notices and standing enquiries.
+    deconfliction_enabled: bool = True
 
 
 @lru_cache

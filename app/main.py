@@ -105,13 +105,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from app.audit.router import router as audit_router
     from app.auth.router import router as auth_router
     from app.auth.router import wellknown
+    from app.enquiries.router import router as enquiries_router
     from app.notices.router import router as notices_router
     from app.parties.router import router as parties_router
     from app.reference.router import router as reference_router
     from app.search.router import router as search_router
 
     for router in (auth_router, parties_router, reference_router, notices_router, search_router,
-                   audit_router):
+                   enquiries_router, audit_router):
         app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(wellknown, responses=PROBLEM_RESPONSES)
 

@@ -1,12 +1,13 @@
 """Imports every model so Base.metadata is complete (for Alembic autogenerate and drift checks)."""
 
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
+from app.enquiries.models import Enquiry, EnquiryTerm, Hit, HitMatch
 from app.notices.models import Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
 from app.parties.models import Party
 from app.reference.models import ParisParagraph
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
 
-__all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "IndexBuild", "LoginThrottle", "Notice",
+__all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "Enquiry", "EnquiryTerm", "Hit", "HitMatch", "IndexBuild", "LoginThrottle", "Notice",
            "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "ParisParagraph", "Party",
            "RevokedToken", "SubjectTerm", "User"]

@@ -7,9 +7,10 @@ answered 404 by the callers, exactly like anything absent.
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, exists, false, or_, select
+from sqlalchemy import ColumnElement, exists, false, not_, or_, select
 
 from app.auth.principal import Principal, Role
+from app.enquiries.models import Hit
 from app.notices.models import BROADCAST, Notice, NoticeRecipient
 
 CONTENT_ROLES = frozenset({Role.FOCAL_POINT, Role.COURT_INVESTIGATOR})
@@ -26,20 +27,33 @@ def audience_of(principal: Principal) -> tuple[str, str]:
 
 
 # -- notices: the one rule, as a predicate and as SQL ------------------------------------------------
+def party_reads_notice(party: str, author_party: str, recipients: Iterable[str]) -> bool:
+    """The rule: a party's content roles read the notices it wrote and those naming it (or "*")."""
+    return author_party == party or not {party, BROADCAST}.isdisjoint(recipients)
+
+
+def _party_reads_sql(party: str) -> ColumnElement[bool]:
+    """party_reads_notice as SQL on Notice."""
+    shared = exists(select(NoticeRecipient.notice_id).where(
+        NoticeRecipient.notice_id == Notice.id, NoticeRecipient.party_code.in_((party, BROADCAST))))
+    return or_(Notice.author_party == party, shared)
+
+
 def can_read_notice(principal: Principal, author_party: str, recipients: Iterable[str]) -> bool:
-    if not sees_content(principal):
-        return False
-    return author_party == principal.party or not set(audience_of(principal)).isdisjoint(recipients)
+    return sees_content(principal) and party_reads_notice(principal.party, author_party, recipients)
 
 
 def visible_notices(principal: Principal) -> ColumnElement[bool]:
     """SQL filter on Notice selecting exactly the rows can_read_notice admits."""
     if not sees_content(principal):
         return false()
-    shared = exists(select(NoticeRecipient.notice_id).where(
-        NoticeRecipient.notice_id == Notice.id,
-        NoticeRecipient.party_code.in_(audience_of(principal))))
-    return or_(Notice.author_party == principal.party, shared)
+    return _party_reads_sql(principal.party)
+
+
+def hidden_notices(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Notice: exactly the rows visible_notices refuses (what an enquiry looks into;
+    what principal may see, search already shows)."""
+    return not_(visible_notices(principal))
 
 
 def can_post_notice(principal: Principal) -> bool:
@@ -60,6 +74,26 @@ def can_read_access_log(principal: Principal, author_party: str) -> bool:
 
 def can_search_subjects(principal: Principal) -> bool:
     return sees_content(principal)
+
+
+# -- enquiries and hits ----------------------------------------------------------------------------------
+def can_enquire(principal: Principal) -> bool:
+    return sees_content(principal)
+
+
+def received_hits(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Hit: hits on the caller's party's notices (its owner decides them)."""
+    if not sees_content(principal):
+        return false()
+    return Hit.owner_party == principal.party
+
+
+def sent_hits(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Hit: hits the caller's party may know of as enquirer. A hit on a notice that may
+    not reveal itself (RED, AMBER+STRICT) is never among them."""
+    if not sees_content(principal):
+        return false()
+    return (Hit.counterpart_party == principal.party) & Hit.revealed.is_(True)
 
 
 # -- audit ----------------------------------------------------------------------------------------------

@@ -110,6 +110,8 @@ class Rule:
 
 
 NOTICE = "/api/v1/notices/{notice_id}"
+HIT = "/api/v1/hits/{hit_id}"
+ABSENT_HIT = str(uuid.UUID(int=0x417))
 ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
     ("GET", "/.well-known/jwks.json"): Rule("public"),
@@ -135,6 +137,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
                                                        params={"first": 1, "second": 1}),
     # Public keys, like the JWKS: anyone holding a checkpoint must be able to verify it.
     ("GET", "/api/v1/audit/keys"): Rule("public"),
+    ("POST", "/api/v1/enquiries"): Rule("content", ok=201, body="enquiry"),
+    ("GET", "/api/v1/hits"): Rule("content", params={"box": "received"}),
+    # Hits are decided by their owner party only; nobody owns the hit id the matrix names.
+    ("POST", HIT + "/share"): Rule("hit_owner"),
+    ("POST", HIT + "/decline"): Rule("hit_owner"),
 }
 
 
@@ -150,6 +157,8 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
         return rule.ok if caller.role in CONTENT_ROLES else 403
     if rule.kind == "auditor":
         return rule.ok if caller.role == "auditor" else 403
+    if rule.kind == "hit_owner":
+        return 404  # absent and not owned answer alike
     assert obj is not None
     if not sees(caller, obj):
         return 404  # invisible answers exactly like absent
@@ -189,7 +198,8 @@ class Service:
         return bearer(login(self.client, caller.name) if fresh else self.tokens[caller.name])
 
     def call(self, method: str, path: str, rule: Rule, caller: Caller, obj: Obj | None) -> Any:
-        url = path.format(notice_id=self.ids[obj.name]) if obj is not None else path
+        url = path.format(notice_id=self.ids[obj.name] if obj is not None else "",
+                          hit_id=ABSENT_HIT)
         kwargs: dict[str, Any] = {"headers": self.headers(caller, rule.fresh_token),
                                   "params": rule.params}
         if rule.body == "notice":
@@ -198,6 +208,10 @@ class Service:
         elif rule.body == "new-notice":
             kwargs["json"] = notice_document(recipients=[caller.party or "FRA"], subjects=[
                 {"name": "Wenqiang Zhou-Matrix", "birth_date": "1970-01-01"}])
+        elif rule.body == "enquiry":
+            kwargs["json"] = {"subjects": [{"name": "Jean-Pierre Exemple",
+                                            "birth_date": "1962-11-04"}],
+                              "purpose": "matrix", "legal_basis": "matrix"}
         elif rule.body == "search":
             kwargs["json"] = {"name": "Jean-Pierre Exemple", "limit": 100}
         if rule.kind == "login":
@@ -266,9 +280,15 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
         if want == 401:
             assert response.headers["www-authenticate"] == "Bearer"
         assert body.get("instance") == response.request.url.path
-    elif rule.kind == "content" and method == "GET":
+    elif rule.kind == "content" and method == "GET" and path == "/api/v1/notices":
         assert_only_visible(service, caller, [i["id"] for i in response.json()["items"]],
                             response.json()["items"])
+    elif rule.kind == "content" and path.endswith("/enquiries"):
+        # Hit/no-hit: the parties of exactly the planted notices (all the same subject) it may not
+        # see, as party codes and nothing else.
+        hidden = sorted({str(o.author_party) for o in OBJECTS if o.author and not sees(caller, o)})
+        assert [h["party"] for h in response.json()["hits"]] == hidden
+        assert not any(i in response.text for i in service.ids.values())
     elif rule.kind == "content" and path.endswith("/search/subjects"):
         assert_only_visible(service, caller, [m["notice_id"] for m in response.json()["matches"]])
 
@@ -328,7 +348,7 @@ def test_denied_object_access_is_audited(service: Service) -> None:
 def test_unrouted_methods_are_405_for_everyone(service: Service, caller: Caller) -> None:
     for path in sorted({p for _, p in service.routes}):
         allowed = {m for m, p in service.routes if p == path}
-        url = path.format(notice_id=service.ids["A-fra-to-deu"])
+        url = path.format(notice_id=service.ids["A-fra-to-deu"], hit_id=ABSENT_HIT)
         for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed):
             response = service.client.request(method, url, headers=service.headers(caller))
             assert_problem(response, 405)

@@ -52,6 +52,11 @@ class Action(StrEnum):
     KEY_REINDEX = "keys.reindex"
     KEY_RETIRE = "keys.retire"
     AUDIT_READ = "audit.read"
+    ENQUIRY_CREATE = "enquiry.create"
+    HIT_CREATE = "hit.create"
+    HIT_LIST = "hit.list"
+    HIT_SHARE = "hit.share"
+    HIT_DECLINE = "hit.decline"
 
 
 class Outcome(StrEnum):

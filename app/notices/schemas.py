@@ -10,8 +10,15 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 import pycountry
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from stdnum import bic, iban, imo, isin, lei
 from stdnum.exceptions import ValidationError as StdnumError
 
