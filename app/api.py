@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -15,7 +15,13 @@ from app.openapi import declared_query
 from app.runtime import Runtime
 from app.users.models import RevokedToken, User
 
-_bearer = HTTPBearer(auto_error=False, description="ES256 access token from /api/v1/auth/token")
+# Declared as the OAuth 2.0 password flow so generated clients know where tokens come from; the
+# credential itself is an RFC 6750 bearer token (ES256 JWT).
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False,
+                               scheme_name="oauth2",
+                               description="ES256 access token from /api/v1/auth/token")
+# RFC 6750 §3.1: a presented token that fails gets error="invalid_token"; none presented, no error code.
+INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -45,24 +51,24 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 def _principal(request: Request, session: DbSession, runtime: RuntimeDep,
-               credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+               token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+    if not token:
         raise Unauthorized()
     try:
-        claims = runtime.tokens.verify(credentials.credentials)
+        claims = runtime.tokens.verify(token)
     except TokenError as exc:
-        raise Unauthorized() from exc
+        raise Unauthorized(headers=INVALID_TOKEN) from exc
     # One round trip: the account and whether this token was revoked (logout).
     row = session.execute(select(User, RevokedToken.jti)
                           .outerjoin(RevokedToken, RevokedToken.jti == claims.jti)
                           .where(User.username == claims.sub)).first()
     user, revoked = row if row is not None else (None, None)
     if revoked is not None:
-        raise Unauthorized()
+        raise Unauthorized(headers=INVALID_TOKEN)
     # Disabling a user, or changing its role or party, bumps token_version: older tokens die at once.
     if (user is None or user.disabled or user.party_code != claims.party or user.role != claims.role
             or user.token_version != claims.token_version):
-        raise Unauthorized()
+        raise Unauthorized(headers=INVALID_TOKEN)
     principal = Principal(username=user.username, party=user.party_code, role=Role(user.role),
                           user_id=user.id, jti=claims.jti, expires_at=claims.exp,
                           request_id=request_id(request))

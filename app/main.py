@@ -16,7 +16,7 @@ from app.crypto.envelope import DecryptionError
 from app.errors import PROBLEM_JSON, AppError, problem_body
 from app.logging import AccessLogMiddleware
 from app.middleware import ArxMiddleware
-from app.openapi import PROBLEM_RESPONSES, allowed_methods
+from app.openapi import PROBLEM_RESPONSES, allowed_methods, with_problem_components
 from app.runtime import Runtime
 
 log = logging.getLogger("arx")
@@ -98,7 +98,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app = FastAPI(title="ARX — Asset Recovery eXchange", version="1.0", lifespan=lifespan,
                   docs_url="/docs" if docs else None, redoc_url=None,
                   openapi_url="/openapi.json" if docs else None,
-                  dependencies=[Depends(reject_unknown_query)])
+                  dependencies=[Depends(reject_unknown_query)],
+                  # One schema per model: input and output twins share a title, which makes client
+                  # generators drop models (openapi-python-client lost NoticeRead, NoticeList, ...).
+                  separate_input_output_schemas=False)
+    app.openapi = lambda: with_problem_components(FastAPI.openapi(app))  # type: ignore[method-assign]
     app.state.runtime = runtime
     install_error_handlers(app)
 

@@ -24,10 +24,11 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
 
 
-_PROBLEM_SCHEMA = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-_PROBLEM_SCHEMA.pop("$defs", None)
-_PROBLEM_SCHEMA["properties"]["errors"] = {
-    "anyOf": [{"type": "array", "items": FieldError.model_json_schema()}, {"type": "null"}]}
+# One component referenced by every error response, so generated clients get one typed error model.
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_COMPONENTS = {"Problem": Problem.model_json_schema(ref_template="#/components/schemas/{model}"),
+               "FieldError": FieldError.model_json_schema()}
+_COMPONENTS["Problem"].pop("$defs", None)
 
 _DESCRIPTIONS = {
     400: "Malformed request",
@@ -43,7 +44,7 @@ _DESCRIPTIONS = {
 
 def _response(status: int) -> dict[str, Any]:
     response: dict[str, Any] = {"description": _DESCRIPTIONS[status],
-                                "content": {PROBLEM_JSON: {"schema": _PROBLEM_SCHEMA}}}
+                                "content": {PROBLEM_JSON: {"schema": _PROBLEM_REF}}}
     if status == 429:
         response["headers"] = {"Retry-After": {"description": "Seconds to wait", "required": True,
                                                "schema": {"type": "integer", "minimum": 1}}}
@@ -55,6 +56,12 @@ def _response(status: int) -> dict[str, Any]:
 # Declared on every router (create_app): the middleware, the auth dependency, validation and the rate
 # limiter can answer any of these on any route, so each is a documented response everywhere.
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {status: _response(status) for status in _DESCRIPTIONS}
+
+
+def with_problem_components(document: dict[str, Any]) -> dict[str, Any]:
+    """Add the Problem schema the error responses refer to (FastAPI only adds models routes return)."""
+    document.setdefault("components", {}).setdefault("schemas", {}).update(_COMPONENTS)
+    return document
 
 
 _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

@@ -166,10 +166,14 @@ REFUSAL: dict[str, Any] | None = None
 
 
 def assert_refused(target: Target, token: str, scheme: str = "Bearer") -> None:
-    """401, problem+json, a Bearer challenge, and the one body every refusal shares."""
+    """401, problem+json, a Bearer challenge, and the one body every refusal shares.
+
+    RFC 6750 §3.1: a presented bearer token that fails is named invalid_token; without one, no code."""
     response = target.client.get(ME, headers={"Authorization": f"{scheme} {token}"})
     body = assert_problem(response, 401)
-    assert response.headers["www-authenticate"] == "Bearer"
+    presented = scheme.lower() == "bearer" and token != ""
+    assert response.headers["www-authenticate"] == ('Bearer error="invalid_token"' if presented
+                                                     else "Bearer")
     assert body == {"type": "urn:arx:problem:unauthorized", "title": "Unauthorized", "status": 401,
                     "detail": "Missing or invalid credentials.", "instance": ME}
 

@@ -39,6 +39,11 @@ def me(principal: CurrentPrincipal) -> Me:
 
 
 @wellknown.get("/.well-known/jwks.json")
-def jwks(runtime: RuntimeDep) -> dict[str, Any]:
-    """Public keys of every signing version still valid."""
+def jwks(runtime: RuntimeDep, response: Response) -> dict[str, Any]:
+    """Public keys of every signing version still valid.
+
+    Cacheable for a minute: relying parties refetch a JWKS when a token names a kid they have not seen
+    (so a rotation is picked up at once), and a retired key is refused by ARX itself whatever a cache
+    still holds."""
+    response.headers["Cache-Control"] = "public, max-age=60"
     return runtime.tokens.jwks()

@@ -4,7 +4,7 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BeforeValidator
 
 from app.api import CurrentPrincipal, DbSession, RuntimeDep
@@ -28,9 +28,17 @@ def _rfc3339_only(value: object) -> object:
 
 @router.post("", status_code=201, response_model=NoticeRead, dependencies=WRITE_LIMITS)
 def post_notice(doc: NoticeDocument, session: DbSession, runtime: RuntimeDep,
-                principal: CurrentPrincipal) -> NoticeRead:
+                principal: CurrentPrincipal, request: Request, response: Response) -> NoticeRead:
     """Post a notice for the caller's party."""
-    return service.create_notice(session, runtime, principal, doc)
+    notice = service.create_notice(session, runtime, principal, doc)
+    response.headers["Location"] = request.url_for("get_notice", notice_id=notice.id).path
+    return _tagged(response, notice)
+
+
+def _tagged(response: Response, notice: NoticeRead) -> NoticeRead:
+    """The revision as a strong entity tag: what a client sends back in If-Match."""
+    response.headers["ETag"] = f'"{notice.revision}"'
+    return notice
 
 
 @router.get("", response_model=NoticeList)
@@ -53,8 +61,8 @@ def list_notices(session: DbSession, runtime: RuntimeDep, principal: CurrentPrin
 
 @router.get("/{notice_id}", response_model=NoticeRead)
 def get_notice(notice_id: str, session: DbSession, runtime: RuntimeDep,
-               principal: CurrentPrincipal) -> NoticeRead:
-    return service.get_notice(session, runtime, principal, notice_id)
+               principal: CurrentPrincipal, response: Response) -> NoticeRead:
+    return _tagged(response, service.get_notice(session, runtime, principal, notice_id))
 
 
 def _if_match(value: str | None) -> int | None:
@@ -70,10 +78,11 @@ def _if_match(value: str | None) -> int | None:
 @router.put("/{notice_id}", response_model=NoticeRead, dependencies=WRITE_LIMITS)
 def put_notice(notice_id: str, doc: NoticeDocument, session: DbSession, runtime: RuntimeDep,
                principal: CurrentPrincipal,
+               response: Response,
                if_match: Annotated[str | None, Header(max_length=32)] = None) -> NoticeRead:
     """Append a revision (author party only). Optional If-Match: the revision the edit is based on."""
-    return service.revise_notice(session, runtime, principal, notice_id, doc,
-                                 expected_revision=_if_match(if_match))
+    return _tagged(response, service.revise_notice(session, runtime, principal, notice_id, doc,
+                                                   expected_revision=_if_match(if_match)))
 
 
 @router.get("/{notice_id}/revisions", response_model=RevisionList)
