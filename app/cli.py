@@ -168,6 +168,8 @@ def user_add(username: str, party: Annotated[str, typer.Option(help="Party code.
              password_stdin: Annotated[bool, typer.Option("--password-stdin",
                                                           help="Read the password from stdin.")] = False,
              totp: Annotated[bool, typer.Option("--totp", help="Enrol TOTP; prints the secret.")] = False,
+             email: Annotated[str | None, typer.Option(
+                 help="Address for notification e-mails (stored encrypted).")] = None,
              as_json: JsonOpt = False) -> None:
     """Create a user (password from stdin, or prompted)."""
     from app.users.service import add_user
@@ -178,7 +180,7 @@ def user_add(username: str, party: Annotated[str, typer.Option(help="Party code.
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     user, secret = run_in_unit_of_work(lambda s, rt: add_user(s, operator(), rt.envelope, username=username,
                                                               party=party, role=role, password=password,
-                                                              totp=totp))
+                                                              totp=totp, email=email))
     doc: dict[str, Any] = {"username": user.username, "party": user.party_code, "role": user.role}
     if secret:
         doc["totp_secret"] = secret

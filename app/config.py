@@ -40,6 +40,19 @@ class Settings(BaseSettings):
     enquiry_party_rate_per_minute: int = Field(default=30, ge=1)
     # Posting or revising a notice matches it against other parties' notices and standing enquiries.
     deconfliction_enabled: bool = True
+    # Where people open the portal: e-mails link there (ids only, never content).
+    public_url: str = "https://localhost:8443"
+    # Notification e-mail: smtp://host:port, smtp+starttls://host:port or smtps://host:port, with
+    # optional user:password@. Unset: no e-mail is sent (the in-app inbox still works).
+    smtp_url: SecretStr | None = None
+    smtp_from: str = "arx@localhost"
+    # CA bundle to verify the SMTP server's certificate (default: the system's trust store).
+    smtp_ca_file: Path | None = None
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    mail_poll_seconds: float = Field(default=2.0, gt=0, le=300)
+    # Retries with exponential backoff: base × 2^(attempt-1), capped at one hour, then given up.
+    mail_max_attempts: int = Field(default=8, ge=1, le=50)
+    mail_backoff_seconds: float = Field(default=30.0, ge=0, le=3600)
 
 
 @lru_cache

@@ -90,8 +90,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         from app.audit.sequencer import run_sequencer
+        from app.notifications.mailer import run_mailer
 
-        async with run_sequencer(runtime):
+        async with run_sequencer(runtime), run_mailer(runtime):
             yield
 
     docs = settings.expose_docs
@@ -111,12 +112,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from app.auth.router import wellknown
     from app.enquiries.router import router as enquiries_router
     from app.notices.router import router as notices_router
+    from app.notifications.router import router as notifications_router
     from app.parties.router import router as parties_router
     from app.reference.router import router as reference_router
     from app.search.router import router as search_router
 
     for router in (auth_router, parties_router, reference_router, notices_router, search_router,
-                   enquiries_router, audit_router):
+                   enquiries_router, audit_router, notifications_router):
         app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(wellknown, responses=PROBLEM_RESPONSES)
 

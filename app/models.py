@@ -3,11 +3,13 @@
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from app.enquiries.models import Enquiry, EnquiryTerm, Hit, HitMatch
 from app.notices.models import Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
+from app.notifications.models import EmailOutbox, Notification
 from app.parties.models import Party
 from app.reference.models import ParisParagraph
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
 
-__all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "Enquiry", "EnquiryTerm", "Hit", "HitMatch", "IndexBuild", "LoginThrottle", "Notice",
-           "NoticeParagraph", "NoticeRecipient", "NoticeRevision", "ParisParagraph", "Party",
+__all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "EmailOutbox", "Enquiry", "EnquiryTerm",
+           "Hit", "HitMatch", "IndexBuild", "LoginThrottle", "Notice", "NoticeParagraph",
+           "NoticeRecipient", "NoticeRevision", "Notification", "ParisParagraph", "Party",
            "RevokedToken", "SubjectTerm", "User"]

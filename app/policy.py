@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, exists, false, not_, or_, select
 from app.auth.principal import Principal, Role
 from app.enquiries.models import Hit
 from app.notices.models import BROADCAST, Notice, NoticeRecipient
+from app.notifications.models import Notification
 
 CONTENT_ROLES = frozenset({Role.FOCAL_POINT, Role.COURT_INVESTIGATOR})
 
@@ -99,3 +100,11 @@ def sent_hits(principal: Principal) -> ColumnElement[bool]:
 # -- audit ----------------------------------------------------------------------------------------------
 def can_read_audit_entries(principal: Principal) -> bool:
     return principal.role == Role.AUDITOR
+
+
+# -- notifications: each user reads only its own ------------------------------------------------------
+def own_notifications(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Notification: the caller's own rows (nobody else's, whatever the role)."""
+    if principal.user_id is None:
+        return false()
+    return Notification.user_id == principal.user_id

@@ -20,7 +20,9 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from app.audit.models import AuditEntry
+from app.notifications.models import Notification
 from app.runtime import Runtime
+from app.users.models import User
 from tests.conftest import (
     DatabaseFactory,
     assert_problem,
@@ -142,7 +144,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
     # Hits are decided by their owner party only; nobody owns the hit id the matrix names.
     ("POST", HIT + "/share"): Rule("hit_owner"),
     ("POST", HIT + "/decline"): Rule("hit_owner"),
+    # Each user's own inbox (empty for roles nothing is sent to); another user's notification is 404.
+    ("GET", "/api/v1/notifications"): Rule("authenticated", params={"unread": "true"}),
+    ("POST", "/api/v1/notifications/{notification_id}/read"): Rule("own_notification"),
 }
+NOTIFIED = "fra_fp"  # the owner of the notification the own_notification cells target
 
 
 def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
@@ -159,6 +165,8 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
         return rule.ok if caller.role == "auditor" else 403
     if rule.kind == "hit_owner":
         return 404  # absent and not owned answer alike
+    if rule.kind == "own_notification":
+        return rule.ok if caller.name == NOTIFIED else 404
     assert obj is not None
     if not sees(caller, obj):
         return 404  # invisible answers exactly like absent
@@ -199,7 +207,7 @@ class Service:
 
     def call(self, method: str, path: str, rule: Rule, caller: Caller, obj: Obj | None) -> Any:
         url = path.format(notice_id=self.ids[obj.name] if obj is not None else "",
-                          hit_id=ABSENT_HIT)
+                          hit_id=ABSENT_HIT, notification_id=self.ids["notification"])
         kwargs: dict[str, Any] = {"headers": self.headers(caller, rule.fresh_token),
                                   "params": rule.params}
         if rule.body == "notice":
@@ -238,6 +246,10 @@ def service(databases: DatabaseFactory, keyring_template: Path,
                                    headers=bearer(tokens[obj.author]))
             assert response.status_code == 201, response.text
             ids[obj.name] = response.json()["id"]
+        with runtime.db.unit_of_work() as session:  # C-nld-to-all notified fra_fp
+            ids["notification"] = str(session.scalar(
+                select(Notification.id).join(User, User.id == Notification.user_id)
+                .where(User.username == NOTIFIED).order_by(Notification.id).limit(1)))
         routes = app_routes(client)
         if ("GET", "/api/v1/audit/checkpoint") in routes:
             # Proof and checkpoint cells need a signed tree head: wait for the sequencer's first.
@@ -288,7 +300,7 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
         # see, as party codes and nothing else.
         hidden = sorted({str(o.author_party) for o in OBJECTS if o.author and not sees(caller, o)})
         assert [h["party"] for h in response.json()["hits"]] == hidden
-        assert not any(i in response.text for i in service.ids.values())
+        assert not any(service.ids[o.name] in response.text for o in OBJECTS if o.author)
     elif rule.kind == "content" and path.endswith("/search/subjects"):
         assert_only_visible(service, caller, [m["notice_id"] for m in response.json()["matches"]])
 
@@ -348,7 +360,8 @@ def test_denied_object_access_is_audited(service: Service) -> None:
 def test_unrouted_methods_are_405_for_everyone(service: Service, caller: Caller) -> None:
     for path in sorted({p for _, p in service.routes}):
         allowed = {m for m, p in service.routes if p == path}
-        url = path.format(notice_id=service.ids["A-fra-to-deu"], hit_id=ABSENT_HIT)
+        url = path.format(notice_id=service.ids["A-fra-to-deu"], hit_id=ABSENT_HIT,
+                          notification_id=service.ids["notification"])
         for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed):
             response = service.client.request(method, url, headers=service.headers(caller))
             assert_problem(response, 405)

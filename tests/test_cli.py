@@ -55,6 +55,14 @@ def test_party_and_user_administration(cli_env: dict[str, str]) -> None:
     doc = json.loads(user.stdout)
     assert doc["username"] == "alice" and len(doc["totp_secret"]) >= 16
 
+    mailed = arx(cli_env, "user", "add", "carol", "--party", "FRA", "--role", "focal_point",
+                 "--password-stdin", "--email", "carol@fra.example", "--json", stdin=PASSWORD + "\n")
+    assert mailed.returncode == 0, mailed.stderr
+    assert "carol@fra.example" not in mailed.stdout  # never echoed
+    bad = arx(cli_env, "user", "add", "dave", "--party", "FRA", "--role", "focal_point",
+              "--password-stdin", "--email", "not an address", stdin=PASSWORD + "\n")
+    assert bad.returncode != 0 and "email" in bad.stderr
+
     disabled = arx(cli_env, "user", "disable", "alice", "--json")
     assert disabled.returncode == 0 and json.loads(disabled.stdout)["disabled"] is True
 

@@ -284,3 +284,34 @@ class TestStandingAndDeconfliction:
         post(world, "fra_fp", recipients=["DEU"])
         post(world, "nld_fp", recipients=["NLD"])
         assert hits(world, "fra_fp", "received") == [] and hits(world, "nld_fp", "received") == []
+
+
+def kinds(world: World, who: str) -> list[tuple[str, str]]:
+    response = world.client.get("/api/v1/notifications", headers=world.headers(who))
+    assert response.status_code == 200, response.text
+    return [(n["kind"], n["object_type"]) for n in response.json()["items"]
+            if n["kind"].startswith("hit.")]
+
+
+class TestNotifications:
+    def test_owner_told_of_a_hit_enquirer_of_the_answer(self, world: World) -> None:
+        post(world, "fra_fp", recipients=["DEU"])
+        hit_id = enquire(world, "icc_inv", subject()).json()["hits"][0]["hit_id"]
+        assert kinds(world, "fra_fp") == [("hit.received", "hit")]
+        assert kinds(world, "icc_inv") == []  # it has its answer in the response
+        world.client.post(f"/api/v1/hits/{hit_id}/decline", headers=world.headers("fra_fp"))
+        assert kinds(world, "icc_inv") == [("hit.answered", "hit")]
+
+    def test_red_owner_told_enquirer_never(self, world: World) -> None:
+        post(world, "fra_fp", recipients=["DEU"], tlp="RED")
+        enquire(world, "icc_inv", subject())
+        assert kinds(world, "fra_fp") == [("hit.received", "hit")]
+        [hit] = hits(world, "fra_fp", "received")
+        world.client.post(f"/api/v1/hits/{hit['id']}/decline", headers=world.headers("fra_fp"))
+        assert kinds(world, "icc_inv") == []
+
+    def test_standing_enquiry_tells_the_enquirer_later(self, world: World) -> None:
+        enquire(world, "icc_inv", subject())
+        post(world, "fra_fp", recipients=["DEU"])
+        assert kinds(world, "icc_inv") == [("hit.found", "hit")]
+        assert kinds(world, "fra_fp") == [("hit.received", "hit")]

@@ -57,6 +57,8 @@ class Action(StrEnum):
     HIT_LIST = "hit.list"
     HIT_SHARE = "hit.share"
     HIT_DECLINE = "hit.decline"
+    NOTIFICATION_LIST = "notification.list"
+    NOTIFICATION_READ = "notification.read"
 
 
 class Outcome(StrEnum):

@@ -41,7 +41,7 @@ from app.runtime import Runtime
 from app.search.indexer import term_rows
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import User
-from app.users.service import totp_aad
+from app.users.service import email_aad, totp_aad
 
 Progress = Callable[[int, int], None]
 # Added to the service poll interval: time for a transaction that sealed under the old version to commit.
@@ -100,7 +100,13 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
     """Rows whose data key each KEK version wraps, by where they live."""
     return {"revisions": _grouped(session, NoticeRevision.key_version),
             "totp_secrets": _grouped(session, User.totp_key_version),
+            "emails": _grouped(session, User.email_key_version),
             "audit_details": _grouped(session, AuditEntry.detail_key_version)}
+
+
+def _rewrappable(deps: dict[str, dict[int, int]], version: int) -> int:
+    """Data keys under version that rewrap can move (everything but the append-only audit details)."""
+    return sum(d.get(version, 0) for where, d in deps.items() if where != "audit_details")
 
 
 def _completed_builds(session: Session) -> set[int]:
@@ -207,7 +213,9 @@ def _pending_data_keys(session: Session, active: int) -> int:
                                .where(NoticeRevision.key_version != active)) or 0
     secrets = session.scalar(select(func.count()).select_from(User)
                              .where(User.totp_key_version != active)) or 0
-    return int(revisions) + int(secrets)
+    emails = session.scalar(select(func.count()).select_from(User)
+                            .where(User.email_key_version != active)) or 0
+    return int(revisions) + int(secrets) + int(emails)
 
 
 # Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
@@ -296,22 +304,29 @@ def _rewrap_revisions(runtime: Runtime, active: int, batch_size: int, report: Re
             progress(len(changes) + unreadable)
 
 
-def _rewrap_totp_batch(session: Session, runtime: Runtime, active: int, after: int,
-                       batch_size: int) -> tuple[int, int, int | None]:
-    users = list(session.scalars(select(User).where(User.totp_key_version != active, User.id > after)
+# The user columns holding a sealed secret: (column prefix, associated data of that user's secret).
+_USER_SECRETS: dict[str, Callable[[str], bytes]] = {"totp": totp_aad, "email": email_aad}
+
+
+def _rewrap_user_batch(session: Session, runtime: Runtime, active: int, after: int,
+                       batch_size: int, prefix: str = "totp") -> tuple[int, int, int | None]:
+    version_col = getattr(User, f"{prefix}_key_version")
+    users = list(session.scalars(select(User).where(version_col != active, User.id > after)
                                  .order_by(User.id).limit(batch_size)))
     if not users:
         return 0, 0, None
     done = unreadable = 0
     for user in users:
-        assert user.totp_key_version is not None and user.totp_wrapped_key is not None
+        version, wrapped = getattr(user, f"{prefix}_key_version"), getattr(user, f"{prefix}_wrapped_key")
+        assert version is not None and wrapped is not None
         try:
-            new, wrapped = runtime.envelope.rewrapped(user.totp_key_version, user.totp_wrapped_key,
-                                                      totp_aad(user.username))
+            new, wrapped = runtime.envelope.rewrapped(version, wrapped,
+                                                      _USER_SECRETS[prefix](user.username))
         except DecryptionError:
             unreadable += 1
             continue
-        user.totp_key_version, user.totp_wrapped_key = new, wrapped
+        setattr(user, f"{prefix}_key_version", new)
+        setattr(user, f"{prefix}_wrapped_key", wrapped)
         done += 1
     session.flush()
     return done, unreadable, users[-1].id
@@ -338,13 +353,15 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
         progress(seen, max(seen, total))
 
     _rewrap_revisions(runtime, active, batch_size, report, advance)
-    user_cursor: int | None = 0
-    while user_cursor is not None:
-        with runtime.db.unit_of_work() as session:
-            done, bad, user_cursor = _rewrap_totp_batch(session, runtime, active, user_cursor, batch_size)
-        report.rewrapped += done
-        report.unreadable += bad
-        advance(done + bad)
+    for prefix in _USER_SECRETS:
+        user_cursor: int | None = 0
+        while user_cursor is not None:
+            with runtime.db.unit_of_work() as session:
+                done, bad, user_cursor = _rewrap_user_batch(session, runtime, active, user_cursor,
+                                                            batch_size, prefix)
+            report.rewrapped += done
+            report.unreadable += bad
+            advance(done + bad)
     with runtime.db.unit_of_work() as session:
         report.audit_details_left = {v: n for v, n in _grouped(session, AuditEntry.detail_key_version)
                                      .items() if v != active}
@@ -457,7 +474,7 @@ def _restored(kind: KeyKind, version: int, material: bytes) -> Callable[[Keyring
 
 def _check_data(session: Session, version: int, abandon_audit_details: bool) -> int:
     deps = data_dependents(session)
-    rows = deps["revisions"].get(version, 0) + deps["totp_secrets"].get(version, 0)
+    rows = _rewrappable(deps, version)
     if rows:
         raise Conflict(f"data version {version} still wraps {rows} data key(s); run `arx keys rewrap` first")
     details = deps["audit_details"].get(version, 0)
@@ -546,7 +563,7 @@ def _retire(runtime: Runtime, principal: Principal, k: KeyKind, v: int, *, aband
         # A request that sealed under v just before the check may have committed since: undo, refuse.
         with runtime.db.unit_of_work() as session:
             deps = data_dependents(session)
-        if deps["revisions"].get(v, 0) + deps["totp_secrets"].get(v, 0):
+        if _rewrappable(deps, v):
             runtime.keys.update(_restored(k, v, target.material))
             raise Conflict(f"data version {v} gained new dependents while retiring and was restored; "
                            "run `arx keys rewrap` and retry")

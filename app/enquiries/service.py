@@ -46,6 +46,7 @@ from app.errors import Conflict, Forbidden, NotFound
 from app.notices.models import Notice
 from app.notices.schemas import NO_BROADCAST_TLP, NoticeDocument
 from app.notices.service import current_document, revise_notice
+from app.notifications.service import notify
 from app.runtime import Runtime
 from app.search.indexer import searchable_version
 
@@ -67,11 +68,7 @@ def reason_aad(hit_id: str) -> bytes:
 
 
 def _notify(session: Session, party: str, kind: str, hit_id: str) -> None:
-    """Tell the users of party (app/notifications when present on this build)."""
-    try:
-        from app.notifications.service import notify  # type: ignore[import-not-found,import-untyped,unused-ignore]
-    except ImportError:
-        return
+    """Tell the users of party (an id and a kind, never content)."""
     notify(session, party=party, kind=kind, object_type="hit", object_id=hit_id)
 
 
@@ -121,7 +118,7 @@ class _HitBook:
         for hit in self.made.values():
             _notify(self.session, hit.owner_party, "hit.received", hit.id)
             if hit.revealed and not self.answered_directly:
-                _notify(self.session, hit.counterpart_party, "hit.received", hit.id)
+                _notify(self.session, hit.counterpart_party, "hit.found", hit.id)
 
 
 # -- enquiries -----------------------------------------------------------------------------------------

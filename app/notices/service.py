@@ -19,6 +19,8 @@ from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.notices.models import BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
 from app.notices.schemas import NoticeDocument, NoticeRead
+from app.notifications.service import notify_parties
+from app.parties.models import Party
 from app.parties.service import registered_codes_query
 from app.reference.service import known_numbers_query
 from app.runtime import Runtime
@@ -71,6 +73,15 @@ def _seal(runtime: Runtime, notice: Notice, number: int, doc: NoticeDocument, pr
     return revision
 
 
+def _notify_shared(session: Session, notice: Notice) -> None:
+    """notice.shared for every party the notice is (now) shared with but its author, in this transaction."""
+    codes = {r.party_code for r in notice.recipients}
+    if BROADCAST in codes:
+        codes = set(session.scalars(select(Party.code).where(Party.active.is_(True))))
+    notify_parties(session, parties=sorted(codes - {notice.author_party}), kind="notice.shared",
+                   object_type="notice", object_id=notice.id)
+
+
 def open_content(runtime: Runtime, notice: Notice, revision: NoticeRevision) -> dict[str, Any]:
     """A revision's decrypted document, for callers that already applied policy.visible_notices."""
     return json.loads(runtime.envelope.open(revision.sealed(), revision_aad(notice, revision)))
@@ -104,6 +115,7 @@ def create_notice(session: Session, runtime: Runtime, principal: Principal,
     session.add(revision)
     session.flush()
     index_subjects(session, runtime, notice.id, 1, doc.subjects, new_notice=True)
+    _notify_shared(session, notice)
     record(session, principal, Action.NOTICE_CREATE, object_id=notice.id)
     _deconflict(session, runtime, principal, notice, doc)
     return _as_stored(notice, doc, 1, now)
@@ -237,6 +249,7 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
     _route(notice, doc)
     session.flush()
     index_subjects(session, runtime, notice.id, number, doc.subjects)
+    _notify_shared(session, notice)
     record(session, principal, Action.NOTICE_REVISE, object_id=notice.id)
     _deconflict(session, runtime, principal, notice, doc)
     return _as_stored(notice, doc, number, now)

@@ -24,6 +24,11 @@ class User(Base):
     totp_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     # Last accepted TOTP time step: a code is accepted once (replay protection).
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    # E-mail address for notifications, envelope-encrypted like other personal data (NULL: none).
+    email_key_version: Mapped[int | None] = mapped_column(Integer, index=True)
+    email_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_nonce: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
     disabled: Mapped[bool] = mapped_column(default=False)
     # Bumped on disable / role or party change: tokens carrying an older value die at once.
     token_version: Mapped[int] = mapped_column(Integer, default=1)
@@ -41,6 +46,19 @@ class User(Base):
         self.totp_wrapped_key = sealed and sealed.wrapped_key
         self.totp_nonce = sealed and sealed.nonce
         self.totp_ciphertext = sealed and sealed.ciphertext
+
+    def email_sealed(self) -> Sealed | None:
+        if self.email_key_version is None:
+            return None
+        assert self.email_wrapped_key and self.email_nonce and self.email_ciphertext
+        return Sealed(self.email_key_version, self.email_wrapped_key, self.email_nonce,
+                      self.email_ciphertext)
+
+    def store_email(self, sealed: Sealed | None) -> None:
+        self.email_key_version = sealed.key_version if sealed else None
+        self.email_wrapped_key = sealed.wrapped_key if sealed else None
+        self.email_nonce = sealed.nonce if sealed else None
+        self.email_ciphertext = sealed.ciphertext if sealed else None
 
 
 class LoginThrottle(Base):

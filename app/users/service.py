@@ -21,12 +21,21 @@ def totp_aad(username: str) -> bytes:
     return b"arx/totp|" + username.encode()
 
 
+def email_aad(username: str) -> bytes:
+    return b"arx/email|" + username.encode()
+
+
+# Deliberately loose (RFC 5321 addresses are hard to validate fully): one @, no spaces or controls.
+EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,253}$")
+
+
 def normalise_username(username: str) -> str:
     return username.strip().lower()
 
 
 def add_user(session: Session, actor: Principal, envelope: Envelope, *, username: str, party: str,
-             role: str, password: str, totp: bool = False) -> tuple[User, str | None]:
+             role: str, password: str, totp: bool = False,
+             email: str | None = None) -> tuple[User, str | None]:
     """Create a user; returns it and, with totp, the base32 secret to hand over once."""
     username = normalise_username(username)
     if not USERNAME.match(username):
@@ -49,6 +58,9 @@ def add_user(session: Session, actor: Principal, envelope: Envelope, *, username
     if role_value == Role.FOCAL_POINT and party_row.kind == "court":
         raise InvalidInput("focal points belong to a State or organisation",
                            errors=[{"field": "role", "message": "not for the Court"}])
+    if email is not None and not EMAIL.match(email.strip()):
+        raise InvalidInput("email: not an e-mail address", errors=[{"field": "email",
+                                                                    "message": "invalid"}])
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user {username} already exists")
     user = User(username=username, party_code=party_row.code, role=role_value.value,
@@ -57,6 +69,8 @@ def add_user(session: Session, actor: Principal, envelope: Envelope, *, username
     if totp:
         secret = pyotp.random_base32(length=32)
         user.store_totp(envelope.seal(secret.encode(), totp_aad(username)))
+    if email is not None:
+        user.store_email(envelope.seal(email.strip().encode(), email_aad(username)))
     session.add(user)
     session.flush()
     record(session, actor, Action.USER_ADD, object_id=username)
