@@ -315,3 +315,29 @@ class TestNotifications:
         post(world, "fra_fp", recipients=["DEU"])
         assert kinds(world, "icc_inv") == [("hit.found", "hit")]
         assert kinds(world, "fra_fp") == [("hit.received", "hit")]
+
+
+class TestKeyRotation:
+    def test_rewrap_moves_sealed_enquiries_and_reasons_then_retire(self, world: World) -> None:
+        from app.crypto.rotation import data_dependents, retire_key, rewrap_data_keys, rotate_key
+        from tests.conftest import ADMIN
+
+        post(world, "fra_fp", recipients=["DEU"])
+        hit_id = enquire(world, "icc_inv", subject()).json()["hits"][0]["hit_id"]
+        world.client.post(f"/api/v1/hits/{hit_id}/decline", headers=world.headers("fra_fp"),
+                          json={"reason": "not now"})
+        runtime = world.runtime
+        with runtime.db.unit_of_work() as session:
+            old = runtime.keys.current().active_version("data")
+            assert data_dependents(session)["enquiries"] == {old: 1}
+            assert data_dependents(session)["hit_reasons"] == {old: 1}
+            rotate_key(session, runtime, ADMIN, "data")
+        runtime.keys.refresh()
+        rewrap_data_keys(runtime, ADMIN, wait=False)
+        with runtime.db.unit_of_work() as session:
+            assert old not in data_dependents(session)["enquiries"]
+            assert old not in data_dependents(session)["hit_reasons"]
+        retire_key(runtime, ADMIN, "data", old, abandon_audit_details=True)
+        [received] = hits(world, "fra_fp", "received")
+        assert received["purpose"] == "tracing proceeds of case 42"
+        assert received["reason"] == "not now"

@@ -33,6 +33,7 @@ from app.auth.principal import Principal
 from app.crypto.envelope import DecryptionError
 from app.crypto.keyring import KINDS, KeyKind, Keyring, KeyringError
 from app.db import utcnow
+from app.enquiries.keys import SEALED, rewrap_batch
 from app.errors import Conflict, InvalidInput
 from app.notices.models import Notice, NoticeRevision
 from app.notices.schemas import Subject
@@ -101,6 +102,8 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
     return {"revisions": _grouped(session, NoticeRevision.key_version),
             "totp_secrets": _grouped(session, User.totp_key_version),
             "emails": _grouped(session, User.email_key_version),
+            **{where: _grouped(session, getattr(model, column))
+               for where, (model, column, _, _) in SEALED.items()},
             "audit_details": _grouped(session, AuditEntry.detail_key_version)}
 
 
@@ -215,7 +218,9 @@ def _pending_data_keys(session: Session, active: int) -> int:
                              .where(User.totp_key_version != active)) or 0
     emails = session.scalar(select(func.count()).select_from(User)
                             .where(User.email_key_version != active)) or 0
-    return int(revisions) + int(secrets) + int(emails)
+    sealed = sum(session.scalar(select(func.count()).select_from(model).where(
+        getattr(model, column) != active)) or 0 for model, column, _, _ in SEALED.values())
+    return int(revisions) + int(secrets) + int(emails) + int(sealed)
 
 
 # Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
@@ -359,6 +364,14 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
             with runtime.db.unit_of_work() as session:
                 done, bad, user_cursor = _rewrap_user_batch(session, runtime, active, user_cursor,
                                                             batch_size, prefix)
+            report.rewrapped += done
+            report.unreadable += bad
+            advance(done + bad)
+    for where in SEALED:
+        cursor: str | None = ""
+        while cursor is not None:
+            with runtime.db.unit_of_work() as session:
+                done, bad, cursor = rewrap_batch(session, runtime, where, active, cursor, batch_size)
             report.rewrapped += done
             report.unreadable += bad
             advance(done + bad)
