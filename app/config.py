@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     # Retries with exponential backoff: base × 2^(attempt-1), capped at one hour, then given up.
     mail_max_attempts: int = Field(default=8, ge=1, le=50)
     mail_backoff_seconds: float = Field(default=30.0, ge=0, le=3600)
+    # Default deadlines of requests for cooperation by priority (README "Requests" explains the choice).
+    request_due_days_urgent: int = Field(default=3, ge=1, le=365)
+    request_due_days_standard: int = Field(default=30, ge=1, le=3650)
+    request_due_soon_hours: int = Field(default=48, ge=1, le=24 * 30)
+    request_deadline_poll_seconds: float = Field(default=60.0, gt=0, le=3600)
 
 
 @lru_cache

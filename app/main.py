@@ -91,8 +91,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
         from app.audit.sequencer import run_sequencer
         from app.notifications.mailer import run_mailer
+        from app.requests.tasks import run_deadline_job
 
-        async with run_sequencer(runtime), run_mailer(runtime):
+        async with run_sequencer(runtime), run_mailer(runtime), run_deadline_job(runtime):
             yield
 
     docs = settings.expose_docs
@@ -105,6 +106,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                   separate_input_output_schemas=False)
     app.openapi = lambda: with_problem_components(FastAPI.openapi(app))  # type: ignore[method-assign]
     app.state.runtime = runtime
+    if not runtime.db.is_sqlite:
+        # Rate limits shared by every instance on this database (app/ratelimit.py).
+        app.state.rate_limit_engine = runtime.db.engine
     install_error_handlers(app)
 
     from app.audit.router import router as audit_router
@@ -115,10 +119,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from app.notifications.router import router as notifications_router
     from app.parties.router import router as parties_router
     from app.reference.router import router as reference_router
+    from app.requests.router import obstacles_router
+    from app.requests.router import router as requests_router
     from app.search.router import router as search_router
 
     for router in (auth_router, parties_router, reference_router, notices_router, search_router,
-                   enquiries_router, audit_router, notifications_router):
+                   enquiries_router, audit_router, notifications_router, requests_router,
+                   obstacles_router):
         app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(wellknown, responses=PROBLEM_RESPONSES)
 

@@ -13,6 +13,7 @@ from app.auth.principal import Principal, Role
 from app.enquiries.models import Hit
 from app.notices.models import BROADCAST, Notice, NoticeRecipient
 from app.notifications.models import Notification
+from app.requests.models import CooperationRequest
 
 CONTENT_ROLES = frozenset({Role.FOCAL_POINT, Role.COURT_INVESTIGATOR})
 
@@ -95,6 +96,41 @@ def sent_hits(principal: Principal) -> ColumnElement[bool]:
     if not sees_content(principal):
         return false()
     return (Hit.counterpart_party == principal.party) & Hit.revealed.is_(True)
+
+
+# -- requests for cooperation: the requester and addressee parties only, as a predicate and as SQL --------
+def request_side(principal: Principal, requester: str, addressee: str) -> str | None:
+    """"requester" or "addressee" when principal acts for that side of a request; None: it sees nothing.
+    (A party never addresses itself, so the two cannot both hold.)"""
+    if not sees_content(principal):
+        return None
+    if principal.party == requester:
+        return "requester"
+    if principal.party == addressee:
+        return "addressee"
+    return None
+
+
+def can_read_request(principal: Principal, requester: str, addressee: str) -> bool:
+    return request_side(principal, requester, addressee) is not None
+
+
+def visible_requests(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on CooperationRequest selecting exactly the rows can_read_request admits: get, list,
+    messages, transitions, search and statistics all fetch through it."""
+    if not sees_content(principal):
+        return false()
+    return or_(CooperationRequest.requester == principal.party,
+               CooperationRequest.addressee == principal.party)
+
+
+def can_create_request(principal: Principal) -> bool:
+    return sees_content(principal)
+
+
+def can_list_request_routing(principal: Principal) -> bool:
+    """Operators (the CLI) list routing data of every request: never content."""
+    return principal.role == Role.ADMIN
 
 
 # -- audit ----------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from starlette.testclient import TestClient
 
-from app.audit import service as audit_service
+from app.audit.canonical import canonical_entry_sql
 from app.audit.sequencer import seal_pending
 from app.audit.verify import _snapshot, _stream, verify_log
 from app.auth.principal import Principal, Role
@@ -87,7 +87,7 @@ def plain_scan(runtime: Runtime) -> tuple[int, float]:
     """The baseline: stream the same joined rows verification reads, without hashing anything."""
     started = time.perf_counter()
     dialect = runtime.db.engine.dialect.name
-    sql = (f"SELECT l.tree_index, l.entry_id, l.leaf_hash, e.id, {audit_service.canonical_entry_sql(dialect)} "
+    sql = (f"SELECT l.tree_index, l.entry_id, l.leaf_hash, e.id, {canonical_entry_sql(dialect)} "
            "FROM audit_leaf l LEFT JOIN audit_entry e ON e.id = l.entry_id ORDER BY l.tree_index")
     with _snapshot(runtime.db) as conn:
         rows = sum(1 for _ in _stream(runtime.db, conn, sql))

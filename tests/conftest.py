@@ -27,6 +27,7 @@ from app.db import migrate
 from app.main import create_app
 from app.parties.service import add_party, ensure_court
 from app.reference.service import ensure_shipped_paragraphs
+from app.requests.service import ensure_shipped_obstacles
 from app.runtime import Runtime
 from app.users.service import add_user
 
@@ -125,6 +126,7 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
     with rt.db.unit_of_work() as session:
         ensure_court(session, ADMIN)
         ensure_shipped_paragraphs(session, ADMIN)
+        ensure_shipped_obstacles(session, ADMIN)
     yield rt
     rt.close()
 

@@ -13,10 +13,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select, text
 
+from app.audit.canonical import CANONICAL_COLUMNS
 from app.audit.checkpoint import Checkpoint, NoteError, audit_keys, open_checkpoint
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
+from app.audit.record import Action, record
 from app.audit.sequencer import TreeStateError, seal_pending
-from app.audit.service import CANONICAL_COLUMNS, Action, record
 from app.audit.verify import verify_log
 from app.auth.principal import Principal, Role
 from app.parties.models import Party

@@ -17,9 +17,10 @@ import pytest
 from sqlalchemy import Connection, create_engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import DatabaseError
 
+from app.audit.canonical import CANONICAL_COLUMNS, canonical_entry_sql, leaf_of
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
+from app.audit.record import Action, record
 from app.audit.sequencer import seal_pending
-from app.audit.service import CANONICAL_COLUMNS, Action, canonical_entry_sql, leaf_of, record
 from app.audit.verify import Report, verify_log
 from app.auth.principal import Principal, Role
 from app.runtime import Runtime
@@ -348,7 +349,7 @@ def test_parallel_chunks_agree_with_one_pass(log: Log, insider: Insider) -> None
 
 
 def reference_text(values: dict[str, object]) -> str:
-    """The canonical text from the module doc of app.audit.service, written independently in Python."""
+    """The canonical text from the module doc of app.audit.canonical, written independently in Python."""
     out = "arx-audit-entry/1"
     for column in CANONICAL_COLUMNS:
         value = values[column]

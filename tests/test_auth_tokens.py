@@ -33,6 +33,7 @@ from app.config import Settings
 from app.main import create_app
 from app.parties.service import ensure_court
 from app.reference.service import ensure_shipped_paragraphs
+from app.requests.service import ensure_shipped_obstacles
 from app.runtime import Runtime
 from app.users.models import User
 from app.users.service import disable_user
@@ -66,6 +67,7 @@ def serve(databases: DatabaseFactory, keyring_template: Path, tmp: Path) -> Iter
     with runtime.db.unit_of_work() as session:
         ensure_court(session, ADMIN)
         ensure_shipped_paragraphs(session, ADMIN)
+        ensure_shipped_obstacles(session, ADMIN)
     try:
         with TestClient(create_app(runtime=runtime), base_url="https://testserver",
                         raise_server_exceptions=False) as client:

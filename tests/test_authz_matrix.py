@@ -83,6 +83,41 @@ OBJECTS = [
 ]
 
 
+@dataclass(frozen=True)
+class ReqObj:
+    """A request for cooperation the matrix is played against (or an id that names none)."""
+
+    name: str
+    author: str | None = None  # the requesting user
+    addressee: str | None = None
+    fixed_id: str | None = None
+
+    @property
+    def author_party(self) -> str | None:
+        return next((c.party for c in CALLERS if c.name == self.author), None)
+
+
+REQUEST_OBJECTS = [
+    ReqObj("R-icc-to-fra", author="icc_inv", addressee="FRA"),
+    ReqObj("R-fra-to-nld", author="fra_fp", addressee="NLD"),
+    ReqObj("R-absent", fixed_id=str(uuid.UUID(int=0x5EED5))),
+    ReqObj("R-malformed-id", fixed_id="not-a-request-id"),
+]
+
+
+def request_document(addressee: str) -> dict[str, Any]:
+    return {"addressee": addressee, "type": "formal", "measures": ["tracing"],
+            "legal_basis": ["Rome Statute art. 93(1)(k)"], "priority": "standard",
+            "title": "Matrix request", "body": "Matrix body", "tlp": "AMBER", "paris_paragraphs": ["13"],
+            "subjects": [{"name": "Wenqiang Zhou-Matrix"}]}
+
+
+def sees_request(caller: Caller, obj: ReqObj) -> bool:
+    """CONTRACT: content roles of the requester and the addressee parties, nobody else."""
+    return (caller.role in CONTENT_ROLES and obj.author_party is not None
+            and caller.party in (obj.author_party, obj.addressee))
+
+
 def visible_to(caller: Caller, author_party: str, recipients: list[str] | tuple[str, ...]) -> bool:
     """DESIGN.md: content roles of the author party and of every recipient party ("*": all)."""
     if caller.role not in CONTENT_ROLES:
@@ -108,12 +143,19 @@ class Rule:
 
     @property
     def per_object(self) -> bool:
-        return self.kind.startswith("notice_")
+        return self.kind.startswith(("notice_", "request_"))
+
+    @property
+    def objects(self) -> list[Any]:
+        if self.kind.startswith("request_"):
+            return list(REQUEST_OBJECTS)
+        return list(OBJECTS) if self.per_object else [None]
 
 
 NOTICE = "/api/v1/notices/{notice_id}"
 HIT = "/api/v1/hits/{hit_id}"
 ABSENT_HIT = str(uuid.UUID(int=0x417))
+REQUEST = "/api/v1/requests/{request_id}"
 ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
     ("GET", "/.well-known/jwks.json"): Rule("public"),
@@ -147,6 +189,17 @@ ACCESS: dict[tuple[str, str], Rule] = {
     # Each user's own inbox (empty for roles nothing is sent to); another user's notification is 404.
     ("GET", "/api/v1/notifications"): Rule("authenticated", params={"unread": "true"}),
     ("POST", "/api/v1/notifications/{notification_id}/read"): Rule("own_notification"),
+    ("GET", "/api/v1/obstacles"): Rule("authenticated"),
+    ("POST", "/api/v1/requests"): Rule("content", ok=201, body="new-request"),
+    ("GET", "/api/v1/requests"): Rule("content", params={"box": "inbox", "limit": 100}),
+    ("GET", REQUEST): Rule("request_party"),
+    ("GET", REQUEST + "/messages"): Rule("request_party"),
+    ("POST", REQUEST + "/messages"): Rule("request_party", ok=201, body="message"),
+    # Executing a request that was only sent is impossible for either side: 409 for its two parties
+    # (it may see it, so 404 would be a lie), 404 for everyone else. Stateless, so cells don't interact.
+    ("POST", REQUEST + "/transitions"): Rule("request_conflict", body="transition"),
+    # Only consultations convert; the planted requests are formal: 409 likewise.
+    ("POST", REQUEST + "/convert"): Rule("request_conflict"),
 }
 NOTIFIED = "fra_fp"  # the owner of the notification the own_notification cells target
 
@@ -168,6 +221,10 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
     if rule.kind == "own_notification":
         return rule.ok if caller.name == NOTIFIED else 404
     assert obj is not None
+    if rule.kind.startswith("request_"):
+        if not sees_request(caller, obj):
+            return 404
+        return rule.ok if rule.kind == "request_party" else 409
     if not sees(caller, obj):
         return 404  # invisible answers exactly like absent
     is_author = obj.author_party == caller.party
@@ -207,7 +264,9 @@ class Service:
 
     def call(self, method: str, path: str, rule: Rule, caller: Caller, obj: Obj | None) -> Any:
         url = path.format(notice_id=self.ids[obj.name] if obj is not None else "",
-                          hit_id=ABSENT_HIT, notification_id=self.ids["notification"])
+                          hit_id=ABSENT_HIT,
+                          request_id=self.ids[obj.name] if obj is not None else "",
+                          notification_id=self.ids["notification"])
         kwargs: dict[str, Any] = {"headers": self.headers(caller, rule.fresh_token),
                                   "params": rule.params}
         if rule.body == "notice":
@@ -220,6 +279,12 @@ class Service:
             kwargs["json"] = {"subjects": [{"name": "Jean-Pierre Exemple",
                                             "birth_date": "1962-11-04"}],
                               "purpose": "matrix", "legal_basis": "matrix"}
+        elif rule.body == "new-request":
+            kwargs["json"] = request_document("NLD" if caller.party == "FRA" else "FRA")
+        elif rule.body == "message":
+            kwargs["json"] = {"body": "Matrix message"}
+        elif rule.body == "transition":
+            kwargs["json"] = {"status": "executed"}
         elif rule.body == "search":
             kwargs["json"] = {"name": "Jean-Pierre Exemple", "limit": 100}
         if rule.kind == "login":
@@ -246,6 +311,14 @@ def service(databases: DatabaseFactory, keyring_template: Path,
                                    headers=bearer(tokens[obj.author]))
             assert response.status_code == 201, response.text
             ids[obj.name] = response.json()["id"]
+        for robj in REQUEST_OBJECTS:
+            if robj.author is None:
+                ids[robj.name] = str(robj.fixed_id)
+                continue
+            response = client.post("/api/v1/requests", json=request_document(str(robj.addressee)),
+                                   headers=bearer(tokens[robj.author]))
+            assert response.status_code == 201, response.text
+            ids[robj.name] = response.json()["id"]
         with runtime.db.unit_of_work() as session:  # C-nld-to-all notified fra_fp
             ids["notification"] = str(session.scalar(
                 select(Notification.id).join(User, User.id == Notification.user_id)
@@ -270,7 +343,7 @@ def test_every_route_is_classified(service: Service) -> None:
 def cells() -> Iterator[Any]:
     for (method, path), rule in ACCESS.items():
         for caller in CALLERS:
-            for obj in (OBJECTS if rule.per_object else [None]):
+            for obj in rule.objects:
                 label = f"{method} {path} | {caller.name}" + (f" | {obj.name}" if obj else "")
                 yield pytest.param(method, path, caller, obj, id=label)
 
@@ -292,7 +365,14 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
         if want == 401:
             assert response.headers["www-authenticate"] == "Bearer"
         assert body.get("instance") == response.request.url.path
-    elif rule.kind == "content" and method == "GET" and path == "/api/v1/notices":
+    elif rule.kind == "content" and path == "/api/v1/requests" and method == "GET":
+        planted = {service.ids[o.name]: o for o in REQUEST_OBJECTS if o.author is not None}
+        ids = [i["id"] for i in response.json()["items"]]
+        assert {i for i in ids if i in planted} == {
+            i for i, o in planted.items() if sees_request(caller, o) and o.addressee == caller.party}
+        for item in response.json()["items"]:  # inbox: addressed to the caller's party, always
+            assert item["addressee"] == caller.party, item["id"]
+    elif rule.kind == "content" and method == "GET" and path != "/api/v1/hits":
         assert_only_visible(service, caller, [i["id"] for i in response.json()["items"]],
                             response.json()["items"])
     elif rule.kind == "content" and path.endswith("/enquiries"):
@@ -318,8 +398,10 @@ def invisible_cells() -> Iterator[Any]:
     for (method, path), rule in ACCESS.items():
         if rule.per_object:
             for caller in CALLERS[1:]:
-                for obj in OBJECTS:
-                    if obj.author is not None and not sees(caller, obj):
+                for obj in rule.objects:
+                    hidden = (not sees_request(caller, obj) if isinstance(obj, ReqObj)
+                              else not sees(caller, obj))
+                    if obj.author is not None and hidden:
                         yield pytest.param(method, path, caller, obj,
                                            id=f"{method} {path} | {caller.name} | {obj.name}")
 
@@ -331,7 +413,8 @@ def test_invisible_answers_exactly_like_absent(service: Service, method: str, pa
     skip_if_absent(service, method, path)
     rule = ACCESS[(method, path)]
     hidden = service.call(method, path, rule, caller, obj)
-    absent = service.call(method, path, rule, caller, OBJECTS[3])
+    absent = service.call(method, path, rule, caller,
+                          REQUEST_OBJECTS[2] if isinstance(obj, ReqObj) else OBJECTS[3])
     assert_problem(hidden, 404)
 
     def shape(response: Any) -> tuple[Any, ...]:
@@ -361,6 +444,7 @@ def test_unrouted_methods_are_405_for_everyone(service: Service, caller: Caller)
     for path in sorted({p for _, p in service.routes}):
         allowed = {m for m, p in service.routes if p == path}
         url = path.format(notice_id=service.ids["A-fra-to-deu"], hit_id=ABSENT_HIT,
+                          request_id=service.ids["R-icc-to-fra"],
                           notification_id=service.ids["notification"])
         for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed):
             response = service.client.request(method, url, headers=service.headers(caller))

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditCheckpoint, AuditEntry
-from app.audit.service import Action, record
+from app.audit.record import Action, record
 from app.crypto.rotation import (
     key_status,
     purge_index_terms,

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditEntry
-from app.audit.service import Action, detail_aad
+from app.audit.record import Action, detail_aad
 from app.crypto.envelope import Sealed
 from app.db import utcnow
 from app.notices.models import Notice

@@ -28,10 +28,10 @@ from datetime import timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from app.audit.canonical import UNSEALED_SQL, canonical_entry_sql, leaf_of, sealed
 from app.audit.checkpoint import Checkpoint, sign_checkpoint
 from app.audit.merkle import CompactRange
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
-from app.audit.service import canonical_entry_sql, leaf_of
 from app.db import Database, utcnow
 from app.runtime import Runtime
 
@@ -101,8 +101,7 @@ def _current_edge(session: Session, cached: CompactRange | None) -> CompactRange
 
 def _initial_watermark(session: Session) -> int:
     """Below the first unsealed entry, and below any id a still-running transaction might commit."""
-    unsealed = session.scalar(select(func.min(AuditEntry.id)).where(
-        ~select(AuditLeaf.entry_id).where(AuditLeaf.entry_id == AuditEntry.id).exists()))
+    unsealed = session.scalar(select(func.min(AuditEntry.id)).where(~sealed()))
     # Every id below an entry older than the grace period was allocated by a transaction that has ended.
     settled = session.scalar(select(func.max(AuditEntry.id)).where(
         AuditEntry.created_at < utcnow() - timedelta(seconds=GAP_GRACE_SECONDS))) or 0
@@ -111,9 +110,8 @@ def _initial_watermark(session: Session) -> int:
 
 def _advance_watermark(session: Session, watermark: int, up_to: int | None) -> int:
     """The highest id up to which every entry is sealed and every gap older than the grace period."""
-    sealed = select(AuditLeaf.entry_id).where(AuditLeaf.entry_id == AuditEntry.id).exists()
     old = AuditEntry.created_at < utcnow() - timedelta(seconds=GAP_GRACE_SECONDS)
-    query = (select(AuditEntry.id, old, sealed).where(AuditEntry.id > watermark)
+    query = (select(AuditEntry.id, old, sealed()).where(AuditEntry.id > watermark)
              .order_by(AuditEntry.id).limit(4 * BATCH))
     if up_to is not None:
         query = query.where(AuditEntry.id <= up_to)
@@ -138,8 +136,7 @@ def _seal_batch(runtime: Runtime, seq: _Sequencer) -> int:
         dialect = session.get_bind().dialect.name
         rows = session.execute(text(
             f"SELECT e.id, {canonical_entry_sql(dialect)} FROM audit_entry e WHERE e.id > :w "
-            "AND NOT EXISTS (SELECT 1 FROM audit_leaf l WHERE l.entry_id = e.id) "
-            "ORDER BY e.id LIMIT :n"), {"w": watermark, "n": BATCH}).all()
+            f"AND {UNSEALED_SQL} ORDER BY e.id LIMIT :n"), {"w": watermark, "n": BATCH}).all()
         if rows:
             start = edge.size
             leaves = []

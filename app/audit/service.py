@@ -1,23 +1,13 @@
-"""Audit entries: recording them in the caller's transaction, their canonical bytes, and reading the log.
+"""Reading the audit log (auditors' listing, a notice's access log) and the Merkle proofs.
 
-Canonical entry bytes (the Merkle leaf data) cover every stored column. They are the UTF-8 encoding of
-``arx-audit-entry/1`` followed, for each column in ``CANONICAL_COLUMNS`` order, by ``~`` for NULL or
-``<n>:<text>``, where text is the value as text (integers in decimal, binary in lowercase hex,
-``created_at`` as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC, the same on SQLite and PostgreSQL) and n its length
-in characters. The length prefixes make the encoding injective, so changing any column of any entry
-changes its leaf.
+Recording entries is in app/audit/record.py, their canonical form in app/audit/canonical.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
@@ -25,124 +15,10 @@ from sqlalchemy.orm import Session
 from app import policy
 from app.audit.merkle import SubtreeHasher, consistency_proof, inclusion_proof
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
+from app.audit.record import Action, Outcome, denied, record
 from app.auth.principal import Principal
-from app.crypto.envelope import Envelope
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.notices.models import Notice
-
-
-class Action(StrEnum):
-    LOGIN = "auth.login"
-    TOKEN_ISSUE = "auth.token_issue"
-    TOKEN_REVOKE = "auth.token_revoke"
-    NOTICE_CREATE = "notice.create"
-    NOTICE_READ = "notice.read"
-    NOTICE_LIST = "notice.list"
-    NOTICE_REVISE = "notice.revise"
-    NOTICE_REVISIONS = "notice.revisions"
-    NOTICE_ACCESS_LOG = "notice.access_log"
-    SEARCH = "search.subjects"
-    SEARCH_HIT = "search.hit"
-    PARTY_ADD = "admin.party_add"
-    USER_ADD = "admin.user_add"
-    USER_DISABLE = "admin.user_disable"
-    PARAGRAPHS_LOAD = "admin.paragraphs_load"
-    KEY_ROTATE = "keys.rotate"
-    KEY_REWRAP = "keys.rewrap"
-    KEY_REINDEX = "keys.reindex"
-    KEY_RETIRE = "keys.retire"
-    AUDIT_READ = "audit.read"
-    ENQUIRY_CREATE = "enquiry.create"
-    HIT_CREATE = "hit.create"
-    HIT_LIST = "hit.list"
-    HIT_SHARE = "hit.share"
-    HIT_DECLINE = "hit.decline"
-    NOTIFICATION_LIST = "notification.list"
-    NOTIFICATION_READ = "notification.read"
-
-
-class Outcome(StrEnum):
-    OK = "ok"
-    DENIED = "denied"
-    FAILED = "failed"
-
-
-def denied(principal: Principal, action: Action, object_id: str | None) -> Callable[[Session], None]:
-    """An on_rollback hook recording a refused access once the refused request's transaction is gone."""
-
-    def write(session: Session) -> None:
-        record(session, principal, action, object_id=object_id, outcome=Outcome.DENIED)
-
-    return write
-
-
-def detail_aad(entry_id_hint: str) -> bytes:
-    return b"arx/audit-detail|" + entry_id_hint.encode()
-
-
-def record(session: Session, principal: Principal, action: Action, *, object_id: str | None = None,
-           outcome: Outcome = Outcome.OK, detail: dict[str, Any] | None = None,
-           envelope: Envelope | None = None) -> AuditEntry:
-    """Append an entry in session's transaction: it commits with the action or not at all."""
-    entry = AuditEntry(username=principal.username, party=principal.party, role=str(principal.role),
-                       action=str(action), object_id=object_id, outcome=str(outcome),
-                       request_id=principal.request_id[:64])
-    if detail is not None:
-        if envelope is None:
-            raise ValueError("an audit detail is always encrypted: pass the envelope")
-        sealed = envelope.seal(json.dumps(detail, sort_keys=True).encode(),
-                               detail_aad(f"{principal.request_id}|{action}"))
-        entry.detail_key_version = sealed.key_version
-        entry.detail_wrapped_key = sealed.wrapped_key
-        entry.detail_nonce = sealed.nonce
-        entry.detail_ciphertext = sealed.ciphertext
-    # No flush here: the entry is INSERTed with the rest of the transaction at commit, in one batched
-    # statement with the request's other entries (a search or a listing records one per notice).
-    session.add(entry)
-    return entry
-
-
-# -- canonical entry bytes -----------------------------------------------------------------------------
-CANONICAL_COLUMNS = ("id", "created_at", "username", "party", "role", "action", "object_id", "outcome",
-                     "request_id", "detail_key_version", "detail_wrapped_key", "detail_nonce",
-                     "detail_ciphertext")
-ENTRY_TAG = "arx-audit-entry/1"
-_BINARY = ("detail_wrapped_key", "detail_nonce", "detail_ciphertext")
-_INTEGER = ("id", "detail_key_version")
-
-
-def _value_sql(dialect: str, column: str, alias: str) -> str:
-    ref = f"{alias}.{column}"
-    if dialect == "postgresql":
-        if column == "created_at":
-            return f"to_char({ref}, 'YYYY-MM-DD HH24:MI:SS.US')"
-        if column in _BINARY:
-            return f"encode({ref}, 'hex')"
-        return f"{ref}::text" if column in _INTEGER else ref
-    if column in _BINARY:
-        return f"CASE WHEN {ref} IS NULL THEN NULL ELSE lower(hex({ref})) END"  # hex(NULL) is ''
-    return f"CAST({ref} AS TEXT)" if column in _INTEGER else ref  # SQLite keeps created_at as that text
-
-
-def canonical_entry_sql(dialect: str, alias: str = "e") -> str:
-    """A SQL expression yielding an entry's canonical text (module doc) on dialect.
-
-    The database renders it, so the sequencer and verification hash one string per row instead of
-    building it from a dozen Python values (on PostgreSQL that work also runs beside Python, not in it).
-    """
-    # Both count characters; SQLite turns the integer into text by itself, PostgreSQL needs the cast.
-    length = "CAST(char_length({}) AS TEXT)" if dialect == "postgresql" else "length({})"
-    parts = [f"'{ENTRY_TAG}'"]
-    for column in CANONICAL_COLUMNS:
-        value = _value_sql(dialect, column, alias)
-        parts.append(f"COALESCE({length.format(value)} || ':' || {value}, '~')")
-    return " || ".join(parts)
-
-
-def leaf_of(canonical: str) -> bytes:
-    """The RFC 6962 leaf hash of an entry from its canonical text: SHA-256(0x00 ‖ UTF-8 text)."""
-    return hashlib.sha256(b"\x00" + canonical.encode()).digest()
-
 
 # -- reading the log -----------------------------------------------------------------------------------
 MAX_PAGE = 1000

@@ -26,10 +26,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.audit.canonical import UNSEALED_SQL, canonical_entry_sql
 from app.audit.checkpoint import AuditKey, NoteError, audit_keys, open_checkpoint
 from app.audit.merkle import EMPTY_ROOT, CompactRange, fold_root
 from app.audit.models import AuditLeaf
-from app.audit.service import canonical_entry_sql
 from app.db import Database
 from app.runtime import Runtime
 
@@ -184,8 +184,7 @@ def verify_log(runtime: Runtime, *, saved_note: str | None = None, workers: int 
         cur.execute("SELECT tree_size, root_hash, key_version, note, created_at FROM audit_checkpoint "
                     "ORDER BY tree_size")
         checkpoint_rows = cur.fetchall()
-        cur.execute("SELECT count(*) FROM audit_entry e WHERE NOT EXISTS "
-                    "(SELECT 1 FROM audit_leaf l WHERE l.entry_id = e.id)")
+        cur.execute(f"SELECT count(*) FROM audit_entry e WHERE {UNSEALED_SQL}")
         report.unsealed = cur.fetchone()[0]
         cur.execute("SELECT max(tree_index) FROM audit_leaf")
         last = cur.fetchone()[0]

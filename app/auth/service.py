@@ -10,7 +10,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from app.audit.service import Action, Outcome, denied, record
+from app.audit.record import Action, Outcome, denied, record
 from app.auth.passwords import verify_password
 from app.auth.principal import ANONYMOUS, Principal, Role
 from app.errors import TooManyRequests, Unauthorized

@@ -20,7 +20,7 @@ KindArg = Annotated[str, typer.Argument(help="data | index | signing | audit")]
 @contextmanager
 def _progress(label: str) -> Iterator[Any]:
     """A rich progress bar on stderr (stdout stays free for --json); yields the callback."""
-    from app.cli import err
+    from app.cli.common import err
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as bar:
@@ -35,7 +35,7 @@ def _progress(label: str) -> Iterator[Any]:
 @keys_app.command("status")
 def status(as_json: JsonOpt = False) -> None:
     """Each kind: active version, every version and how much still depends on it."""
-    from app.cli import emit, out, runtime_for
+    from app.cli.common import emit, out, runtime_for
     from app.crypto.rotation import key_status
 
     with runtime_for() as runtime, runtime.db.unit_of_work() as session:
@@ -56,7 +56,7 @@ def status(as_json: JsonOpt = False) -> None:
 @keys_app.command("rotate")
 def rotate(kind: KindArg, as_json: JsonOpt = False) -> None:
     """Create a new version of KIND and make it active (running services follow within seconds)."""
-    from app.cli import emit, operator, runtime_for
+    from app.cli.common import emit, operator, runtime_for
     from app.crypto.rotation import rotate_key
 
     with runtime_for() as runtime, runtime.db.unit_of_work() as session:
@@ -67,7 +67,7 @@ def rotate(kind: KindArg, as_json: JsonOpt = False) -> None:
 @keys_app.command("rewrap")
 def rewrap(batch_size: BatchOpt = 10_000, as_json: JsonOpt = False) -> None:
     """Re-wrap every data key under the active data KEK (resumable; content is never decrypted)."""
-    from app.cli import emit, fail, operator, runtime_for
+    from app.cli.common import emit, fail, operator, runtime_for
     from app.crypto.rotation import rewrap_data_keys
 
     with runtime_for() as runtime, _progress("rewrapping data keys") as progress:
@@ -85,7 +85,7 @@ def rewrap(batch_size: BatchOpt = 10_000, as_json: JsonOpt = False) -> None:
 @keys_app.command("reindex")
 def reindex(batch_size: BatchOpt = 2_000, as_json: JsonOpt = False) -> None:
     """Rebuild the blind index under the active index key (resumable; searches keep answering)."""
-    from app.cli import emit, operator, runtime_for
+    from app.cli.common import emit, operator, runtime_for
     from app.crypto.rotation import reindex_subjects
 
     with runtime_for() as runtime, _progress("reindexing notices") as progress:
@@ -103,7 +103,7 @@ def retire(kind: KindArg, version: Annotated[str, typer.Argument(help="Version, 
                help="Retire a data version even though append-only audit details use it.")] = False,
            as_json: JsonOpt = False) -> None:
     """Remove an old version's secret material; refused while anything depends on it."""
-    from app.cli import emit, operator, runtime_for
+    from app.cli.common import emit, operator, runtime_for
     from app.crypto.rotation import retire_key
 
     with runtime_for() as runtime:

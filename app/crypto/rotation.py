@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditCheckpoint, AuditEntry
-from app.audit.service import Action, Outcome, record
+from app.audit.record import Action, Outcome, record
 from app.auth.principal import Principal
 from app.crypto.envelope import DecryptionError
 from app.crypto.keyring import KINDS, KeyKind, Keyring, KeyringError

@@ -19,7 +19,7 @@ from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app import policy
-from app.audit.service import Action, denied, record
+from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.crypto.envelope import Sealed
 from app.db import utcnow

@@ -13,7 +13,7 @@ from sqlalchemy import and_, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app import policy
-from app.audit.service import Action, denied, record
+from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app import policy
-from app.audit.service import Action, denied, record
+from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import NotFound

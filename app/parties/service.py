@@ -6,7 +6,7 @@ import pycountry
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.audit.service import Action, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.errors import Conflict, InvalidInput
 from app.parties.models import Party

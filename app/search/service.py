@@ -15,7 +15,7 @@ from sqlalchemy import TextClause, and_, select, text
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
-from app.audit.service import Action, denied, record
+from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.errors import Forbidden, InvalidInput
 from app.notices.models import Notice, NoticeRevision

@@ -6,7 +6,7 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.audit.service import Action, record
+from app.audit.record import Action, record
 from app.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
 from app.auth.principal import Principal, Role
 from app.crypto.envelope import Envelope

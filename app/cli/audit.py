@@ -10,9 +10,12 @@ from typing import Annotated
 
 import typer
 
-audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+from app.audit.sequencer import TreeStateError, seal_pending
+from app.audit.service import latest_checkpoint
+from app.audit.verify import verify_log
+from app.cli.common import JsonOpt, emit, fail, runtime_for
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
 
 @audit_app.command("verify")
@@ -22,9 +25,6 @@ def verify(since_checkpoint: Annotated[Path | None, typer.Option(
            = None,
            as_json: JsonOpt = False) -> None:
     """Recompute every leaf, checkpoint root and signature; exit 0 when intact, else name the first bad entry."""
-    from app.audit.verify import verify_log
-    from app.cli import fail, runtime_for
-
     saved = since_checkpoint.read_text(encoding="utf-8") if since_checkpoint else None
     with runtime_for() as runtime:
         report = verify_log(runtime, saved_note=saved)
@@ -43,9 +43,6 @@ def verify(since_checkpoint: Annotated[Path | None, typer.Option(
 @audit_app.command("checkpoint")
 def checkpoint(as_json: JsonOpt = False) -> None:
     """Print the latest signed checkpoint note, for a party to keep and check the log against later."""
-    from app.audit.service import latest_checkpoint
-    from app.cli import fail, runtime_for
-
     with runtime_for() as runtime, runtime.db.unit_of_work() as session:
         latest = latest_checkpoint(session)
         if latest is None:
@@ -63,9 +60,6 @@ def checkpoint(as_json: JsonOpt = False) -> None:
 @audit_app.command("seal")
 def seal(as_json: JsonOpt = False) -> None:
     """Seal entries waiting for a tree position now (a running service does this by itself)."""
-    from app.audit.sequencer import TreeStateError, seal_pending
-    from app.cli import emit, fail, runtime_for
-
     with runtime_for() as runtime:
         try:
             count = seal_pending(runtime)

@@ -1,0 +1,66 @@
+"""The canonical bytes of an audit entry (the Merkle leaf data), its leaf hash, and which entries await sealing.
+
+Canonical entry bytes cover every stored column. They are the UTF-8 encoding of ``arx-audit-entry/1``
+followed, for each column in ``CANONICAL_COLUMNS`` order, by ``~`` for NULL or ``<n>:<text>``, where text
+is the value as text (integers in decimal, binary in lowercase hex, ``created_at`` as
+``YYYY-MM-DD HH:MM:SS.ffffff`` UTC, the same on SQLite and PostgreSQL) and n its length in characters.
+The length prefixes make the encoding injective, so changing any column of any entry changes its leaf.
+See docs/adr/0002-canonical-entry-text.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import ColumnElement, select
+
+from app.audit.models import AuditEntry, AuditLeaf
+
+CANONICAL_COLUMNS = ("id", "created_at", "username", "party", "role", "action", "object_id", "outcome",
+                     "request_id", "detail_key_version", "detail_wrapped_key", "detail_nonce",
+                     "detail_ciphertext")
+ENTRY_TAG = "arx-audit-entry/1"
+_BINARY = ("detail_wrapped_key", "detail_nonce", "detail_ciphertext")
+_INTEGER = ("id", "detail_key_version")
+
+
+def _value_sql(dialect: str, column: str, alias: str) -> str:
+    ref = f"{alias}.{column}"
+    if dialect == "postgresql":
+        if column == "created_at":
+            return f"to_char({ref}, 'YYYY-MM-DD HH24:MI:SS.US')"
+        if column in _BINARY:
+            return f"encode({ref}, 'hex')"
+        return f"{ref}::text" if column in _INTEGER else ref
+    if column in _BINARY:
+        return f"CASE WHEN {ref} IS NULL THEN NULL ELSE lower(hex({ref})) END"  # hex(NULL) is ''
+    return f"CAST({ref} AS TEXT)" if column in _INTEGER else ref  # SQLite keeps created_at as that text
+
+
+def canonical_entry_sql(dialect: str, alias: str = "e") -> str:
+    """A SQL expression yielding an entry's canonical text (module doc) on dialect.
+
+    The database renders it, so the sequencer and verification hash one string per row instead of
+    building it from a dozen Python values (on PostgreSQL that work also runs beside Python, not in it).
+    """
+    # Both count characters; SQLite turns the integer into text by itself, PostgreSQL needs the cast.
+    length = "CAST(char_length({}) AS TEXT)" if dialect == "postgresql" else "length({})"
+    parts = [f"'{ENTRY_TAG}'"]
+    for column in CANONICAL_COLUMNS:
+        value = _value_sql(dialect, column, alias)
+        parts.append(f"COALESCE({length.format(value)} || ':' || {value}, '~')")
+    return " || ".join(parts)
+
+
+def leaf_of(canonical: str) -> bytes:
+    """The RFC 6962 leaf hash of an entry from its canonical text: SHA-256(0x00 ‖ UTF-8 text)."""
+    return hashlib.sha256(b"\x00" + canonical.encode()).digest()
+
+
+# An entry is sealed once it has an audit_leaf row. The sequencer and verification both ask which are not.
+UNSEALED_SQL = "NOT EXISTS (SELECT 1 FROM audit_leaf l WHERE l.entry_id = e.id)"  # for audit_entry AS e
+
+
+def sealed() -> ColumnElement[bool]:
+    """The ORM form of the same test: true for an AuditEntry that has its leaf."""
+    return select(AuditLeaf.entry_id).where(AuditLeaf.entry_id == AuditEntry.id).exists()

@@ -1,0 +1,67 @@
+"""What every `arx` command group shares: the operator principal, one-line failures, output, runtime."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from app.auth.principal import Principal, Role
+from app.config import Settings, get_settings
+from app.crypto.keyring import KeyringError
+from app.errors import AppError
+from app.runtime import Runtime
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+T = TypeVar("T")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def operator() -> Principal:
+    """The CLI caller as its audit entries name it."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return Principal(username=f"cli:{who}"[:64], party="-", role=Role.ADMIN,
+                     request_id=f"cli-{uuid.uuid4().hex}")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"arx: error: {message}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def emit(as_json: bool, document: dict[str, Any], text: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(document) + "\n")
+    else:
+        out.print(text)
+
+
+@contextmanager
+def runtime_for(settings: Settings | None = None) -> Iterator[Runtime]:
+    runtime = Runtime.build(settings or get_settings())
+    try:
+        yield runtime
+    except (AppError, KeyringError) as exc:
+        fail(str(getattr(exc, "detail", exc)))
+    finally:
+        runtime.close()
+
+
+def run_in_unit_of_work(use_case: Callable[[Any, Runtime], T]) -> T:
+    """Call use_case(session, runtime) in one transaction; one-line error and non-zero exit on failure."""
+    with runtime_for() as runtime:
+        runtime.keys.current()  # fail fast on a missing, sealed-without-passphrase or damaged keyring
+        with runtime.db.unit_of_work() as session:
+            return use_case(session, runtime)
