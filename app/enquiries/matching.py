@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, and_, bindparam, func, select
 from sqlalchemy.orm import Session, aliased, lazyload
 
 from app.crypto.envelope import Envelope, Sealed
@@ -128,43 +128,98 @@ class NoticeCandidate:
     subject_no: int
 
 
-def notice_candidates(session: Session, keyring: Keyring, version: int, probes: Sequence[Probe],
-                      scope: ColumnElement[bool]) -> list[NoticeCandidate]:
-    """Subjects of current revisions within scope that may strongly match one of probes, at most
-    CANDIDATES_PER_SUBJECT per probe: identifier agreements first, then birth date plus most name
-    terms. Two indexed queries whatever the data."""
-    budget = CANDIDATES_PER_SUBJECT * len(probes)
-    id_terms: set[bytes] = set()
+Terms = tuple[set[bytes], set[bytes], set[bytes]]
+
+
+def collect_terms(keyring: Keyring, version: int, probes: Sequence[Probe]) -> Terms:
+    """(identifier, birth-date, name) terms of every probe, under one index version."""
+    ids: set[bytes] = set()
     birth: set[bytes] = set()
     names: set[bytes] = set()
     for probe in probes:
         i, b, n = probe.terms(keyring, version)
-        id_terms |= i
-        birth |= b
-        names |= n
+        ids, birth, names = ids | i, birth | b, names | n
+    return ids, birth, names
+
+
+def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
+                      scope: ColumnElement[bool]) -> list[NoticeCandidate]:
+    """Subjects of current revisions within scope that may strongly match (at most budget):
+    identifier agreements first, then birth date plus most name terms. Indexed queries, run on the
+    connection (no ORM entities are loaded)."""
+    id_terms, birth, names = terms
+    connection = session.connection()
     found: list[NoticeCandidate] = []
     current = and_(Notice.id == SubjectTerm.notice_id, Notice.current_revision == SubjectTerm.revision)
     if id_terms:
-        rows = session.execute(
+        rows = connection.execute(
             select(SubjectTerm.notice_id, SubjectTerm.subject_no).join(Notice, current)
-            .where(SubjectTerm.key_version == version, SubjectTerm.term.in_(sorted(id_terms)), scope)
-            .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no).limit(budget))
+            .where(SubjectTerm.key_version == version,
+                   SubjectTerm.term.in_(bindparam("ids", expanding=True)), scope)
+            .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no).limit(budget),
+            {"ids": sorted(id_terms)})
         found += [NoticeCandidate(n, s) for n, s in rows]
     if birth and names and len(found) < budget:
-        born, named = aliased(SubjectTerm), aliased(SubjectTerm)
-        agree = func.count(named.term)
-        rows = session.execute(
-            select(named.notice_id, named.subject_no)
-            .select_from(born)
-            .join(named, and_(named.notice_id == born.notice_id, named.revision == born.revision,
-                              named.subject_no == born.subject_no,
-                              named.key_version == born.key_version))
-            .join(Notice, and_(Notice.id == born.notice_id, Notice.current_revision == born.revision))
-            .where(born.key_version == version, born.term.in_(sorted(birth)),
-                   named.term.in_(sorted(names)), scope)
-            .group_by(named.notice_id, named.subject_no)
-            .order_by(agree.desc(), named.notice_id, named.subject_no).limit(budget))
+        rows = connection.execute(_NAMED_AND_BORN.where(scope).limit(budget),
+                                  {"version": version, "born": sorted(birth),
+                                   "named": sorted(names)})
         found += [NoticeCandidate(n, s) for n, s in rows]
+    return list(dict.fromkeys(found))[:budget]
+
+
+_born, _named = aliased(SubjectTerm), aliased(SubjectTerm)
+# Subjects indexed under one of the birth-date terms and some name terms, most name terms first.
+_NAMED_AND_BORN = (
+    select(_named.notice_id, _named.subject_no)
+    .select_from(_born)
+    .join(_named, and_(_named.notice_id == _born.notice_id, _named.revision == _born.revision,
+                       _named.subject_no == _born.subject_no, _named.key_version == _born.key_version))
+    .join(Notice, and_(Notice.id == _born.notice_id, Notice.current_revision == _born.revision))
+    .where(_born.key_version == bindparam("version"),
+           _born.term.in_(bindparam("born", expanding=True)),
+           _named.term.in_(bindparam("named", expanding=True)))
+    .group_by(_named.notice_id, _named.subject_no)
+    .order_by(func.count(_named.term).desc(), _named.notice_id, _named.subject_no))
+
+
+def _enquiry_statements() -> tuple[Any, Any]:
+    from app.enquiries.models import Enquiry, EnquiryTerm
+
+    standing = and_(Enquiry.open_until > bindparam("now"), Enquiry.party_code != bindparam("party"))
+    by_id = (select(EnquiryTerm.enquiry_id, EnquiryTerm.subject_no)
+             .join(Enquiry, Enquiry.id == EnquiryTerm.enquiry_id)
+             .where(EnquiryTerm.key_version == bindparam("version"),
+                    EnquiryTerm.term.in_(bindparam("ids", expanding=True)), standing)
+             .order_by(EnquiryTerm.enquiry_id, EnquiryTerm.subject_no).limit(bindparam("budget")))
+    born, named = aliased(EnquiryTerm), aliased(EnquiryTerm)
+    by_name = (select(named.enquiry_id, named.subject_no).select_from(born)
+               .join(named, and_(named.enquiry_id == born.enquiry_id,
+                                 named.subject_no == born.subject_no,
+                                 named.key_version == born.key_version))
+               .join(Enquiry, Enquiry.id == born.enquiry_id)
+               .where(born.key_version == bindparam("version"),
+                      born.term.in_(bindparam("born", expanding=True)),
+                      named.term.in_(bindparam("named", expanding=True)), standing)
+               .group_by(named.enquiry_id, named.subject_no)
+               .order_by(func.count(named.term).desc(), named.enquiry_id, named.subject_no)
+               .limit(bindparam("budget")))
+    return by_id, by_name
+
+
+def enquiry_candidates(session: Session, version: int, terms: Terms, budget: int, *,
+                       not_party: str, now: Any) -> list[tuple[str, int]]:
+    """(enquiry id, subject number) of open enquiries of other parties than not_party whose
+    subjects may strongly match (the same two lookups as notice_candidates, on enquiry terms)."""
+    by_id, by_name = _enquiry_statements()
+    ids, birth, names = terms
+    connection = session.connection()
+    common = {"version": version, "now": now, "party": not_party, "budget": budget}
+    found: list[tuple[str, int]] = []
+    if ids:
+        found += [(e, n) for e, n in connection.execute(by_id, {**common, "ids": sorted(ids)})]
+    if birth and names and len(found) < budget:
+        found += [(e, n) for e, n in connection.execute(
+            by_name, {**common, "born": sorted(birth), "named": sorted(names)})]
     return list(dict.fromkeys(found))[:budget]
 
 
@@ -210,8 +265,3 @@ def union_matched(values: Iterable[list[str]]) -> list[str]:
     return [v for v in order if v in seen]
 
 
-def term_filter(column_version: Any, column_term: Any,
-                terms_by_version: dict[int, set[bytes]]) -> ColumnElement[bool]:
-    """(key_version, term) in any of the given sets."""
-    return or_(false(), *(and_(column_version == v, column_term.in_(sorted(t)))
-                 for v, t in terms_by_version.items() if t))

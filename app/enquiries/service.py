@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, insert, or_, select
+from sqlalchemy.orm import Session
 
 from app import policy
 from app.audit.record import Action, denied, record
@@ -26,11 +26,13 @@ from app.db import utcnow
 from app.enquiries.matching import (
     CANDIDATES_PER_SUBJECT,
     Probe,
+    Terms,
+    collect_terms,
     confirm_notices,
+    enquiry_candidates,
     notice_candidates,
     pad_decryptions,
     strong_match,
-    term_filter,
     union_matched,
 )
 from app.enquiries.models import Enquiry, EnquiryTerm, Hit, HitMatch
@@ -160,7 +162,8 @@ def create_enquiry(session: Session, runtime: Runtime, principal: Principal,
     probes = [Probe.of(s) for s in document["subjects"]]
     keyring = runtime.keys.current()
     version = searchable_version(session, keyring)
-    candidates = notice_candidates(session, keyring, version, probes,
+    candidates = notice_candidates(session, version, collect_terms(keyring, version, probes),
+                                   CANDIDATES_PER_SUBJECT * len(probes),
                                    policy.hidden_notices(principal))
     book = _HitBook(session, principal, answered_directly=True)
     for match in confirm_notices(session, runtime, probes, candidates):
@@ -185,16 +188,21 @@ def deconflict_notice(session: Session, runtime: Runtime, principal: Principal, 
     subjects = [s.model_dump(mode="json") for s in doc.subjects]
     probes = [Probe.of(s) for s in subjects]
     book = _HitBook(session, principal)
-    _match_other_notices(session, runtime, principal, notice, doc, probes, book)
-    _match_standing_enquiries(session, runtime, notice, doc, subjects, probes, book)
+    keyring = runtime.keys.current()
+    terms = {v: collect_terms(keyring, v, probes) for v in keyring.usable_versions("index")}
+    # The revision is flushed; nothing here needs the hits being made flushed before each query.
+    with session.no_autoflush:
+        _match_other_notices(session, runtime, principal, notice, doc, probes, terms, book)
+        _match_standing_enquiries(session, runtime, notice, doc, subjects, probes, terms, book)
     book.finish()
 
 
 def _match_other_notices(session: Session, runtime: Runtime, principal: Principal, notice: Notice,
-                         doc: NoticeDocument, probes: list[Probe], book: _HitBook) -> None:
-    keyring = runtime.keys.current()
-    version = searchable_version(session, keyring)
-    candidates = notice_candidates(session, keyring, version, probes,
+                         doc: NoticeDocument, probes: list[Probe], terms: dict[int, Terms],
+                         book: _HitBook) -> None:
+    version = searchable_version(session, runtime.keys.current())
+    candidates = notice_candidates(session, version, terms[version],
+                                   CANDIDATES_PER_SUBJECT * len(probes),
                                    Notice.author_party != notice.author_party)
     matches = confirm_notices(session, runtime, probes, candidates)
     if not matches:
@@ -226,45 +234,16 @@ def _match_other_notices(session: Session, runtime: Runtime, principal: Principa
 
 def _match_standing_enquiries(session: Session, runtime: Runtime, notice: Notice,
                               doc: NoticeDocument, subjects: list[dict[str, Any]],
-                              probes: list[Probe], book: _HitBook) -> None:
-    """Open enquiries of other parties whose subjects strongly match this revision's subjects."""
-    keyring = runtime.keys.current()
-    by_version: dict[int, tuple[set[bytes], set[bytes], set[bytes]]] = {}
-    for version in keyring.usable_versions("index"):
-        ids: set[bytes] = set()
-        birth: set[bytes] = set()
-        names: set[bytes] = set()
-        for probe in probes:
-            i, b, n = probe.terms(keyring, version)
-            ids, birth, names = ids | i, birth | b, names | n
-        by_version[version] = (ids, birth, names)
+                              probes: list[Probe], by_version: dict[int, Terms],
+                              book: _HitBook) -> None:
+    """Open enquiries of other parties whose subjects strongly match this revision's subjects
+    (their terms were written under every index version usable when they were made)."""
     budget = CANDIDATES_PER_SUBJECT * len(probes)
-    open_now = and_(Enquiry.id == EnquiryTerm.enquiry_id, Enquiry.open_until > utcnow(),
-                    Enquiry.party_code != notice.author_party)
+    now = utcnow()
     found: list[tuple[str, int]] = []
-    id_filter = term_filter(EnquiryTerm.key_version, EnquiryTerm.term,
-                            {v: t[0] for v, t in by_version.items()})
-    if any(t[0] for t in by_version.values()):
-        found += list(session.execute(
-            select(EnquiryTerm.enquiry_id, EnquiryTerm.subject_no).join(Enquiry, open_now)
-            .where(id_filter).order_by(EnquiryTerm.enquiry_id, EnquiryTerm.subject_no)
-            .limit(budget)).tuples())
-    if any(t[1] and t[2] for t in by_version.values()) and len(found) < budget:
-        born, named = aliased(EnquiryTerm), aliased(EnquiryTerm)
-        born_open = and_(Enquiry.id == born.enquiry_id, Enquiry.open_until > utcnow(),
-                         Enquiry.party_code != notice.author_party)
-        found += list(session.execute(
-            select(named.enquiry_id, named.subject_no).select_from(born)
-            .join(named, and_(named.enquiry_id == born.enquiry_id,
-                              named.subject_no == born.subject_no,
-                              named.key_version == born.key_version))
-            .join(Enquiry, born_open)
-            .where(term_filter(born.key_version, born.term, {v: t[1] for v, t in by_version.items()}),
-                   term_filter(named.key_version, named.term,
-                               {v: t[2] for v, t in by_version.items()}))
-            .group_by(named.enquiry_id, named.subject_no)
-            .order_by(func.count(named.term).desc(), named.enquiry_id, named.subject_no)
-            .limit(budget)).tuples())
+    for version, terms in by_version.items():
+        found += enquiry_candidates(session, version, terms, budget, not_party=notice.author_party,
+                                    now=now)
     found = list(dict.fromkeys(found))[:budget]
     enquiries = {e.id: e for e in session.scalars(
         select(Enquiry).where(Enquiry.id.in_({e for e, _ in found})))} if found else {}
