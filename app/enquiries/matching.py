@@ -17,6 +17,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, func, select
@@ -177,12 +178,16 @@ _NAMED_AND_BORN = (
     .join(Notice, and_(Notice.id == _born.notice_id, Notice.current_revision == _born.revision))
     .where(_born.key_version == bindparam("version"),
            _born.term.in_(bindparam("born", expanding=True)),
-           _named.term.in_(bindparam("named", expanding=True)))
+           # Not an index condition (coalesce): the name rows are reached through each born subject
+           # (ix_subject_term_subject), never by scanning a common name token's rows.
+           func.coalesce(_named.term, _named.term).in_(bindparam("named", expanding=True)))
     .group_by(_named.notice_id, _named.subject_no)
     .order_by(func.count(_named.term).desc(), _named.notice_id, _named.subject_no))
 
 
+@cache
 def _enquiry_statements() -> tuple[Any, Any]:
+    """Built once: constructing these costs more than running them."""
     from app.enquiries.models import Enquiry, EnquiryTerm
 
     standing = and_(Enquiry.open_until > bindparam("now"), Enquiry.party_code != bindparam("party"))
@@ -199,7 +204,8 @@ def _enquiry_statements() -> tuple[Any, Any]:
                .join(Enquiry, Enquiry.id == born.enquiry_id)
                .where(born.key_version == bindparam("version"),
                       born.term.in_(bindparam("born", expanding=True)),
-                      named.term.in_(bindparam("named", expanding=True)), standing)
+                      func.coalesce(named.term, named.term).in_(bindparam("named", expanding=True)),
+                      standing)
                .group_by(named.enquiry_id, named.subject_no)
                .order_by(func.count(named.term).desc(), named.enquiry_id, named.subject_no)
                .limit(bindparam("budget")))
