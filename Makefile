@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## make serve: the service on the embedded default (SQLite, generated keys, self-signed TLS) at https://127.0.0.1:8443
+# Quick start: portal TOTP is optional here (ARX_PORTAL_REQUIRE_TOTP=false); leave it on in production.
 serve: $(STAMP)
 	$(BIN)/arx init
-	$(BIN)/arx serve
+	ARX_PORTAL_REQUIRE_TOTP=$${ARX_PORTAL_REQUIRE_TOTP:-false} $(BIN)/arx serve
 
 ## make test: the whole test suite (SQLite; set ARX_TEST_DATABASE_URL for PostgreSQL)
 test: $(STAMP)

@@ -37,6 +37,9 @@ def _session(request: Request) -> Iterator[Session]:
     runtime = get_runtime(request)
     try:
         with runtime.db.unit_of_work() as session:
+            # Portal pages answer errors with a page, inside this dependency's scope: they roll this
+            # session back themselves (app/web/deps.py, PortalRoute), so they need to reach it.
+            request.state.db_session = session
             yield session
     except AppError as exc:
         if exc.on_rollback is not None:

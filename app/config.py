@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     token_issuer: str = "urn:arx:platform"
     token_audience: str = "urn:arx:api"
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    # A page of GET /notices stops before its JSON would pass this size (always at least one notice).
+    max_page_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     expose_docs: bool = False
     cors_origins: list[str] = []
     # Seconds between checks of the keyring file by a running service (CONTRACT: changes reach it within 5 s).
@@ -58,6 +60,17 @@ class Settings(BaseSettings):
     request_due_days_standard: int = Field(default=30, ge=1, le=3650)
     request_due_soon_hours: int = Field(default=48, ge=1, le=24 * 30)
     request_deadline_poll_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # Focal-point directory: a contact not confirmed for this many days is stale; reminders are checked
+    # every directory_reminder_interval_seconds by one process at a time.
+    directory_stale_days: int = Field(default=180, ge=1)
+    directory_reminder_interval_seconds: float = Field(default=3600, gt=0)
+    # Legislation: a profile not revised for this many days is out of date.
+    legislation_outdated_days: int = Field(default=365, ge=1)
+    # Portal sessions (OWASP Session Management): idle and absolute lifetimes, enforced server-side.
+    portal_idle_timeout_seconds: int = Field(default=15 * 60, ge=1, le=86_400)
+    portal_absolute_timeout_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 86_400)
+    # Portal users must have TOTP: an account without one is taken to enrolment and nothing else.
+    portal_require_totp: bool = True
 
 
 @lru_cache

@@ -1,17 +1,27 @@
 """Every access decision in ARX: predicates and the SQL visibility filters derived from the same rules.
 
 Deny by default. Admins and auditors never see notice content. A notice is visible to the content roles
-of its author party and of every party it names as recipient (``*``: every party). Anything invisible is
+of its author party and of every party it names as recipient (``*``: every party). The same rule applies
+to each revision with the recipients that revision had: an earlier, more restricted revision is never
+shown to a party it was not shared with, whatever the notice's routing became. Anything invisible is
 answered 404 by the callers, exactly like anything absent.
 """
 
 from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, exists, false, not_, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.auth.principal import Principal, Role
+from app.directory.models import Contact
 from app.enquiries.models import Hit
-from app.notices.models import BROADCAST, Notice, NoticeRecipient
+from app.notices.models import (
+    BROADCAST,
+    Notice,
+    NoticeRecipient,
+    NoticeRevision,
+    NoticeRevisionRecipient,
+)
 from app.notifications.models import Notification
 from app.requests.models import CooperationRequest
 
@@ -28,34 +38,61 @@ def audience_of(principal: Principal) -> tuple[str, str]:
     return (principal.party, BROADCAST)
 
 
-# -- notices: the one rule, as a predicate and as SQL ------------------------------------------------
-def party_reads_notice(party: str, author_party: str, recipients: Iterable[str]) -> bool:
-    """The rule: a party's content roles read the notices it wrote and those naming it (or "*")."""
-    return author_party == party or not {party, BROADCAST}.isdisjoint(recipients)
+# -- the one rule, as a predicate and as SQL: the author party, or a party named (or "*") -----------
+def _shared_with(principal: Principal, author_party: str, recipients: Iterable[str]) -> bool:
+    if not sees_content(principal):
+        return False
+    return author_party == principal.party or not set(audience_of(principal)).isdisjoint(recipients)
 
 
-def _party_reads_sql(party: str) -> ColumnElement[bool]:
-    """party_reads_notice as SQL on Notice."""
-    shared = exists(select(NoticeRecipient.notice_id).where(
-        NoticeRecipient.notice_id == Notice.id, NoticeRecipient.party_code.in_((party, BROADCAST))))
-    return or_(Notice.author_party == party, shared)
+def _shared_with_sql(principal: Principal, author_party: InstrumentedAttribute[str],
+                     named: ColumnElement[bool]) -> ColumnElement[bool]:
+    """_shared_with in SQL; named(…) is an EXISTS over the recipient rows, given the audience."""
+    if not sees_content(principal):
+        return false()
+    return or_(author_party == principal.party, named)
 
 
+# -- notices (their current routing) ------------------------------------------------------------------
 def can_read_notice(principal: Principal, author_party: str, recipients: Iterable[str]) -> bool:
-    return sees_content(principal) and party_reads_notice(principal.party, author_party, recipients)
+    return _shared_with(principal, author_party, recipients)
 
 
 def visible_notices(principal: Principal) -> ColumnElement[bool]:
     """SQL filter on Notice selecting exactly the rows can_read_notice admits."""
-    if not sees_content(principal):
-        return false()
-    return _party_reads_sql(principal.party)
+    return _shared_with_sql(principal, Notice.author_party, exists(
+        select(NoticeRecipient.notice_id).where(
+            NoticeRecipient.notice_id == Notice.id,
+            NoticeRecipient.party_code.in_(audience_of(principal)))))
 
 
 def hidden_notices(principal: Principal) -> ColumnElement[bool]:
     """SQL filter on Notice: exactly the rows visible_notices refuses (what an enquiry looks into;
     what principal may see, search already shows)."""
     return not_(visible_notices(principal))
+
+
+def party_reads_notice(party: str, author_party: str, recipients: Iterable[str]) -> bool:
+    """can_read_notice for the content roles of a party (deconfliction and standing enquiries ask
+    it of parties, not of a signed-in user)."""
+    return _shared_with(Principal(username="-", party=party, role=Role.FOCAL_POINT), author_party,
+                        recipients)
+
+
+# -- revisions (the routing each revision had when it was written) ------------------------------------
+def can_read_revision(principal: Principal, author_party: str,
+                      revision_recipients: Iterable[str]) -> bool:
+    """A revision is shown only to parties that revision, as it stood, was shared with."""
+    return _shared_with(principal, author_party, revision_recipients)
+
+
+def visible_revisions(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on NoticeRevision (joined to its Notice) selecting what can_read_revision admits."""
+    return _shared_with_sql(principal, Notice.author_party, exists(
+        select(NoticeRevisionRecipient.notice_id).where(
+            NoticeRevisionRecipient.notice_id == NoticeRevision.notice_id,
+            NoticeRevisionRecipient.revision == NoticeRevision.revision,
+            NoticeRevisionRecipient.party_code.in_(audience_of(principal)))))
 
 
 def can_post_notice(principal: Principal) -> bool:
@@ -67,6 +104,11 @@ def revisable_notices(principal: Principal) -> ColumnElement[bool]:
     if not sees_content(principal):
         return false()
     return Notice.author_party == principal.party
+
+
+def can_revise_notice(principal: Principal, author_party: str) -> bool:
+    """The predicate of revisable_notices (for showing an edit form; revise_notice applies the SQL)."""
+    return sees_content(principal) and author_party == principal.party
 
 
 def can_read_access_log(principal: Principal, author_party: str) -> bool:
@@ -136,6 +178,30 @@ def can_list_request_routing(principal: Principal) -> bool:
 # -- audit ----------------------------------------------------------------------------------------------
 def can_read_audit_entries(principal: Principal) -> bool:
     return principal.role == Role.AUDITOR
+
+
+# -- legislation and the focal-point directory --------------------------------------------------------
+# One rule for both: every authenticated user reads (reads are audited); only the focal points of the
+# party a profile or contact belongs to write it. Bulk loading of profiles is the operators' (CLI).
+def can_read_reference(principal: Principal) -> bool:
+    """Legal profiles and the directory are read by every authenticated user."""
+    return principal.role in set(Role)
+
+
+def can_write_for_party(principal: Principal, party: str) -> bool:
+    """Profiles and contacts of party are written by that party's focal points only."""
+    return principal.role == Role.FOCAL_POINT and principal.party == party
+
+
+def writable_contacts(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Contact: the rows can_write_for_party admits."""
+    if principal.role != Role.FOCAL_POINT:
+        return false()
+    return Contact.party == principal.party
+
+
+def can_import_legislation(principal: Principal) -> bool:
+    return principal.role == Role.ADMIN
 
 
 # -- notifications: each user reads only its own ------------------------------------------------------

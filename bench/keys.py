@@ -112,7 +112,7 @@ def seed(target: Target, n: int) -> None:
             revisions.append({"notice_id": notice_id, "revision": 1, "author_user_id": target.user_id,
                               "created_at": now, "key_version": sealed.key_version,
                               "wrapped_key": sealed.wrapped_key, "nonce": sealed.nonce,
-                              "ciphertext": sealed.ciphertext})
+                              "ciphertext": sealed.ciphertext, "tlp": "AMBER"})
         with rt.db.engine.begin() as conn:
             conn.execute(insert(Notice.__table__), notices)
             conn.execute(insert(NoticeRevision.__table__), revisions)

@@ -2,7 +2,7 @@
 
 Set-up (bulk path): N synthetic subjects (Zipf-like first names and surnames, four subjects a notice,
 85 % of notices shared with the Court) plus the labelled identities and near-miss distractors of
-tests/search_variants.py, sealed and indexed once with one keyring and written into a throw-away
+tests/support/search_variants.py, sealed and indexed once with one keyring and written into a throw-away
 SQLite database and a throw-away PostgreSQL database. Measured: `search_subjects` through the service
 layer in its own unit of work (candidates, decryption, rescoring, audit entries, commit) as a Court
 investigator, on both databases; baseline: `similarity()` over the unencrypted names with a pg_trgm GIN
@@ -23,7 +23,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime
 from itertools import accumulate
 from pathlib import Path
@@ -31,7 +31,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import (LargeBinary, Select, column, create_engine, func, literal, select, text,
+                        values)
 
 from app.auth.principal import Principal, Role
 from app.config import Settings
@@ -43,10 +44,12 @@ from app.reference.service import ensure_shipped_paragraphs
 from app.runtime import Runtime
 from app.search.blind_index import subject_terms
 from app.search.schemas import SubjectQuery
+from app.search import service as search_service
+from app.search.models import SubjectTerm
 from app.search.service import search_subjects
 from app.users.service import add_user
 from bench.common import percentiles, print_table, throwaway_database
-from tests.search_variants import DISTRACTORS, IDENTITIES, VARIANTS, Variant, evaluate
+from tests.support.search_variants import DISTRACTORS, IDENTITIES, VARIANTS, Variant, evaluate
 
 ADMIN = Principal(username="bench", party="-", role=Role.ADMIN, request_id="bench")
 INVESTIGATOR = Principal(username="icc_inv", party="ICC", role=Role.COURT_INVESTIGATOR,
@@ -61,7 +64,7 @@ LABELLED_NOTICES = math.ceil((len(IDENTITIES) + len(DISTRACTORS)) / PER_NOTICE)
 NOTICE_COLS = ("id", "kind", "author_party", "author_user_id", "tlp", "asset_status",
                "current_revision", "created_at", "updated_at")
 REVISION_COLS = ("notice_id", "revision", "author_user_id", "created_at", "key_version",
-                 "wrapped_key", "nonce", "ciphertext")
+                 "wrapped_key", "nonce", "ciphertext", "tlp")
 TERM_COLS = ("notice_id", "revision", "subject_no", "key_version", "term")
 TERM_INDEXES = {"ix_subject_term_lookup": "subject_term (key_version, term)",
                 "ix_subject_term_subject": "subject_term (notice_id, revision, subject_no)"}
@@ -186,7 +189,7 @@ class Loader:
     def rows(self, notices: list[list[dict[str, Any]]]) -> dict[str, list[tuple[Any, ...]]]:
         out: dict[str, list[tuple[Any, ...]]] = {"notice": [], "notice_recipient": [],
                                                   "notice_paragraph": [], "notice_revision": [],
-                                                  "subject_term": []}
+                                                  "notice_revision_recipient": [], "subject_term": []}
         now = datetime.now(UTC).replace(tzinfo=None)
         for subjects in notices:
             notice_id = str(uuid.uuid4())
@@ -206,7 +209,9 @@ class Loader:
             out["notice_recipient"] += [(notice_id, r) for r in recipients]
             out["notice_paragraph"].append((notice_id, "13"))
             out["notice_revision"].append((notice_id, 1, uid, now, sealed.key_version,
-                                           sealed.wrapped_key, sealed.nonce, sealed.ciphertext))
+                                           sealed.wrapped_key, sealed.nonce, sealed.ciphertext,
+                                           "AMBER"))
+            out["notice_revision_recipient"] += [(notice_id, 1, r) for r in recipients]
             for no, raw in enumerate(subjects):
                 terms = subject_terms(self.keyring, 1, _subject_model(raw))
                 out["subject_term"] += [(notice_id, 1, no, 1, t) for t in terms]
@@ -237,6 +242,7 @@ def _json(doc: dict[str, Any]) -> bytes:
 def _write(runtime: Runtime, rows: dict[str, list[tuple[Any, ...]]]) -> None:
     columns = {"notice": NOTICE_COLS, "notice_recipient": ("notice_id", "party_code"),
                "notice_paragraph": ("notice_id", "paragraph"), "notice_revision": REVISION_COLS,
+               "notice_revision_recipient": ("notice_id", "revision", "party_code"),
                "subject_term": TERM_COLS}
     raw = runtime.db.engine.raw_connection()
     try:
@@ -308,6 +314,28 @@ def build(size: int, runtimes: dict[str, Runtime], pg_url: str) -> Loader:
 
 
 # -- measuring -----------------------------------------------------------------------------------------
+@contextmanager
+def platform_wide_counts() -> Iterator[None]:
+    """For comparison only: term counts over every State's notices, as search chose terms before
+    issue 11 (an oracle on invisible notices). The cost of counting only visible rows is the
+    difference between this row and ARX's own."""
+    def statement(principal: Principal, version: int, terms: list[bytes]) -> Select[Any]:
+        wanted = values(column("term", LargeBinary), name="wanted").data([(t,) for t in terms]).cte()
+        capped = (select(literal(1)).select_from(SubjectTerm)
+                  .where(SubjectTerm.key_version == version, SubjectTerm.term == wanted.c.term)
+                  .correlate(wanted).limit(search_service.ROW_BUDGET).subquery())
+        return select(wanted.c.term, select(func.count()).select_from(capped).scalar_subquery())
+
+    own = search_service._count_statement
+    search_service._count_statement = statement
+    search_service._term_counts.clear()
+    try:
+        yield
+    finally:
+        search_service._count_statement = own
+        search_service._term_counts.clear()
+
+
 def _query(variant: Variant) -> SubjectQuery:
     return SubjectQuery(name=variant.query, birth_date=variant.birth_date, limit=10)
 
@@ -367,7 +395,11 @@ def run(size: int) -> list[list[object]]:
         results: dict[str, tuple[list[float], dict[str, list[str]]]] = {
             "pg_trgm plaintext (baseline)": measure_baseline(urls["postgresql"], loader, queries)}
         for backend, rt in runtimes.items():
+            search_service._term_counts.clear()
             results[f"ARX blind index, {backend}"] = measure_arx(rt, loader, queries)
+            with platform_wide_counts():
+                results[f"ARX, platform-wide counts (pre-#11), {backend}"] = measure_arx(
+                    rt, loader, queries)
         base_p95 = percentiles(results["pg_trgm plaintext (baseline)"][0])["p95"]
         rows = []
         for label, (times, found) in results.items():

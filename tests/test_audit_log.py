@@ -22,8 +22,9 @@ from app.audit.verify import verify_log
 from app.auth.principal import Principal, Role
 from app.parties.models import Party
 from app.runtime import Runtime
-from tests.conftest import World
-from tests.test_audit_merkle import independent_consistency_ok, independent_inclusion_ok
+from tests.support.audit import drop_triggers
+from tests.support.factories import World
+from tests.support.merkle_reference import independent_consistency_ok, independent_inclusion_ok
 
 ACTOR = Principal(username="cli:tester", party="-", role=Role.ADMIN, request_id="audit-test")
 
@@ -199,17 +200,6 @@ class TestSequencer:
         assert verify_log(runtime).ok
 
 
-def drop_triggers(conn) -> None:  # type: ignore[no-untyped-def]
-    """What an insider with database access does first: remove the append-only triggers."""
-    for table in ("audit_entry", "audit_leaf", "audit_checkpoint"):
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        else:
-            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_update")
-            conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_delete")
-
-
 class TestCompleteness:
     def test_canonical_bytes_cover_every_stored_column(self) -> None:
         assert set(CANONICAL_COLUMNS) == {c.name for c in AuditEntry.__table__.columns}
@@ -269,7 +259,7 @@ class TestCompleteness:
 
 
 def _doc(**overrides: object) -> dict[str, object]:
-    from tests.conftest import notice_document
+    from tests.support.factories import notice_document
 
     return notice_document(**overrides)
 

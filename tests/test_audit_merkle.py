@@ -1,13 +1,12 @@
 """RFC 6962 / 9162 Merkle trees: the published test vectors, and our proofs checked by an independent
-verifier written here (recursive, top-down, straight from the RFC definitions — not app.audit.merkle)."""
+verifier (tests/support/merkle_reference.py: recursive, top-down, from the RFC, not app.audit.merkle)."""
 
 from __future__ import annotations
-
-import hashlib
 
 import pytest
 
 from app.audit import merkle
+from tests.support.merkle_reference import independent_consistency_ok, independent_inclusion_ok, mth
 
 # RFC 6962 test vectors, as published with Certificate Transparency and transparency-dev/merkle
 # (proof/verify_test.go): eight leaves, the root of every prefix, and known proofs.
@@ -48,73 +47,6 @@ CONSISTENCY = [  # (first, second, proof)
             "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"]),
 ]
-
-
-# -- the independent reference: RFC 9162 §2.1 definitions, recursively ---------------------------------
-def h(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
-
-
-def split(n: int) -> int:
-    k = 1
-    while k * 2 < n:
-        k *= 2
-    return k
-
-
-def mth(leaves: list[bytes]) -> bytes:
-    if not leaves:
-        return h(b"")
-    if len(leaves) == 1:
-        return h(b"\x00" + leaves[0])
-    k = split(len(leaves))
-    return h(b"\x01" + mth(leaves[:k]) + mth(leaves[k:]))
-
-
-def root_from_path(index: int, size: int, leaf_hash: bytes, proof: list[bytes]) -> bytes | None:
-    """Rebuild the root top-down: the last proof element is the sibling of the biggest subtree."""
-    if size == 1:
-        return leaf_hash if not proof and index == 0 else None
-    if not proof or index >= size:
-        return None
-    k = split(size)
-    if index < k:
-        sub = root_from_path(index, k, leaf_hash, proof[:-1])
-        return None if sub is None else h(b"\x01" + sub + proof[-1])
-    sub = root_from_path(index - k, size - k, leaf_hash, proof[:-1])
-    return None if sub is None else h(b"\x01" + proof[-1] + sub)
-
-
-def independent_inclusion_ok(index: int, size: int, leaf_hash: bytes, proof: list[bytes],
-                             root: bytes) -> bool:
-    return 0 <= index < size and root_from_path(index, size, leaf_hash, proof) == root
-
-
-def _consistency(m: int, n: int, proof: list[bytes], complete: bool,
-                 old_root: bytes) -> tuple[bytes, bytes] | None:
-    """(hash of the first m leaves, hash of all n) of a subtree, rebuilt from SUBPROOF(m, n, complete)."""
-    if m == n:
-        if complete:
-            return (old_root, old_root) if not proof else None
-        return (proof[0], proof[0]) if len(proof) == 1 else None
-    if not proof:
-        return None
-    k = split(n)
-    if m <= k:
-        sub = _consistency(m, k, proof[:-1], complete, old_root)
-        return None if sub is None else (sub[0], h(b"\x01" + sub[1] + proof[-1]))
-    sub = _consistency(m - k, n - k, proof[:-1], False, old_root)
-    if sub is None:
-        return None
-    return h(b"\x01" + proof[-1] + sub[0]), h(b"\x01" + proof[-1] + sub[1])
-
-
-def independent_consistency_ok(m: int, n: int, proof: list[bytes], old_root: bytes,
-                               new_root: bytes) -> bool:
-    if not 0 < m <= n:
-        return False
-    got = _consistency(m, n, proof, True, old_root)
-    return got is not None and got == (old_root, new_root)
 
 
 # -- vectors -------------------------------------------------------------------------------------------

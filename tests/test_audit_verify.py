@@ -24,7 +24,7 @@ from app.audit.sequencer import seal_pending
 from app.audit.verify import Report, verify_log
 from app.auth.principal import Principal, Role
 from app.runtime import Runtime
-from tests.test_audit_log import drop_triggers
+from tests.support.audit import drop_triggers
 
 ACTOR = Principal(username="fra_fp", party="FRA", role=Role.FOCAL_POINT, request_id="req-mutation")
 TABLES = ("audit_entry", "audit_leaf", "audit_checkpoint")

@@ -24,7 +24,15 @@ from app.audit.models import AuditEntry
 from app.runtime import Runtime
 from app.users.models import LoginThrottle, RevokedToken, User
 from app.users.service import disable_user
-from tests.conftest import ADMIN, PASSWORD, assert_problem, bearer, login, make_party, make_user
+from tests.support.factories import (
+    ADMIN,
+    PASSWORD,
+    assert_problem,
+    bearer,
+    login,
+    make_party,
+    make_user,
+)
 
 TOKEN = "/api/v1/auth/token"
 LOGOUT = "/api/v1/auth/logout"

@@ -10,11 +10,8 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,51 +26,14 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from sqlalchemy import update
 from starlette.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
-from app.parties.service import ensure_court
-from app.reference.service import ensure_shipped_paragraphs
-from app.requests.service import ensure_shipped_obstacles
 from app.runtime import Runtime
 from app.users.models import User
 from app.users.service import disable_user
-from tests.conftest import (
-    ADMIN,
-    DatabaseFactory,
-    assert_problem,
-    bearer,
-    login,
-    make_party,
-    make_user,
-)
+from tests.support.apps import serve
+from tests.support.database import DatabaseFactory
+from tests.support.factories import ADMIN, assert_problem, bearer, login, make_party, make_user
 
 ME = "/api/v1/me"
-
-
-@contextmanager
-def serve(databases: DatabaseFactory, keyring_template: Path, tmp: Path) -> Iterator[tuple[Runtime,
-                                                                                          TestClient]]:
-    """A migrated database, a private keyring and the real app, shared by a whole test module.
-
-    Server exceptions are not re-raised: a 5xx must show up as a status the tests can assert on.
-    """
-    keys = tmp / "keys"
-    shutil.copytree(keyring_template, keys)
-    os.chmod(keys, 0o700)
-    # The per-address login limit is not under test here; these modules log in many times.
-    settings = Settings(database_url=databases.clone(), keys_dir=keys, keyring_poll_seconds=0.2,
-                        audit_seal_interval_seconds=0.2, token_ip_rate_per_minute=100_000)
-    runtime = Runtime.build(settings)
-    with runtime.db.unit_of_work() as session:
-        ensure_court(session, ADMIN)
-        ensure_shipped_paragraphs(session, ADMIN)
-        ensure_shipped_obstacles(session, ADMIN)
-    try:
-        with TestClient(create_app(runtime=runtime), base_url="https://testserver",
-                        raise_server_exceptions=False) as client:
-            yield runtime, client
-    finally:
-        runtime.close()
 
 
 # -- crafting tokens by hand ---------------------------------------------------------------------------

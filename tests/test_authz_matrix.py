@@ -7,6 +7,7 @@ rules of DESIGN.md / CONTRACT.md written out here (the test oracle), not from ap
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,8 +24,9 @@ from app.audit.models import AuditEntry
 from app.notifications.models import Notification
 from app.runtime import Runtime
 from app.users.models import User
-from tests.conftest import (
-    DatabaseFactory,
+from tests.support.apps import serve
+from tests.support.database import DatabaseFactory
+from tests.support.factories import (
     assert_problem,
     bearer,
     login,
@@ -32,7 +34,6 @@ from tests.conftest import (
     make_user,
     notice_document,
 )
-from tests.test_auth_tokens import serve
 
 CONTENT_ROLES = {"focal_point", "court_investigator"}
 
@@ -132,14 +133,18 @@ def sees(caller: Caller, obj: Obj) -> bool:
 # -- the classification table -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rule:
-    """Who may call a route. kind: public | login | authenticated | content | auditor |
-    notice_read | notice_write | notice_author (the object-scoped kinds take a {notice_id})."""
+    """Who may call a route. kind: public | login | authenticated | content | auditor | focal_point |
+    fra_write (FRA's legal profile or contact: only FRA's focal points) |
+    notice_read | notice_write | notice_author (the object-scoped kinds take a {notice_id}) |
+    portal (a browser page: a session cookie, never a bearer token, signs in; without one a page
+    redirects to /login and a form post is refused) | portal_public (the sign-in page itself)."""
 
     kind: str
     ok: int = 200
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] | list[tuple[str, str]] = field(default_factory=dict)
     body: str | None = None  # "notice": the object's own document; "search": a subject query
     fresh_token: bool = False  # the call consumes its token (logout)
+    fresh_contact: bool = False  # the call retires its contact: each cell gets a new one
 
     @property
     def per_object(self) -> bool:
@@ -150,6 +155,10 @@ class Rule:
         if self.kind.startswith("request_"):
             return list(REQUEST_OBJECTS)
         return list(OBJECTS) if self.per_object else [None]
+
+    @property
+    def portal(self) -> bool:
+        return self.kind.startswith("portal")
 
 
 NOTICE = "/api/v1/notices/{notice_id}"
@@ -200,14 +209,64 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", REQUEST + "/transitions"): Rule("request_conflict", body="transition"),
     # Only consultations convert; the planted requests are formal: 409 likewise.
     ("POST", REQUEST + "/convert"): Rule("request_conflict"),
+    # CONTRACT: legal profiles and the directory are read by every authenticated user; a State's
+    # profile and contacts are written by that State's focal points only (here: FRA's).
+    ("GET", "/api/v1/legislation"): Rule("authenticated", params={"q": "freezing"}),
+    ("GET", "/api/v1/legislation/compare"): Rule("authenticated",
+                                                 params=[("party", "FRA"), ("party", "NLD")]),
+    ("GET", "/api/v1/legislation/freshness"): Rule("authenticated"),
+    ("GET", "/api/v1/legislation/{party}"): Rule("authenticated"),
+    ("GET", "/api/v1/legislation/{party}/revisions"): Rule("authenticated"),
+    ("PUT", "/api/v1/legislation/{party}"): Rule("fra_write", body="profile"),
+    ("GET", "/api/v1/directory"): Rule("authenticated", params={"party": "FRA"}),
+    ("GET", "/api/v1/directory/stale"): Rule("focal_point"),
+    ("POST", "/api/v1/directory"): Rule("focal_point", ok=201, body="contact"),
+    ("PUT", "/api/v1/directory/{contact_id}"): Rule("fra_write", body="contact"),
+    ("DELETE", "/api/v1/directory/{contact_id}"): Rule("fra_write", ok=204, fresh_contact=True),
+    ("POST", "/api/v1/directory/{contact_id}/confirm"): Rule("fra_write"),
+    # Portal pages (tests/test_web_*.py test them signed in; here: no bearer token opens them).
+    ("GET", "/"): Rule("portal"),
+    ("GET", "/login"): Rule("portal_public"),
+    ("POST", "/login"): Rule("portal_public", ok=403),  # no login CSRF cookie and token
+    ("POST", "/logout"): Rule("portal"),
+    ("GET", "/account"): Rule("portal"),
+    ("POST", "/account/password"): Rule("portal"),
+    ("POST", "/account/totp/start"): Rule("portal"),
+    ("POST", "/account/totp/confirm"): Rule("portal"),
+    ("GET", "/notices"): Rule("portal"),
+    ("GET", "/notices/new"): Rule("portal"),
+    ("POST", "/notices/new"): Rule("portal"),
+    ("GET", "/notices/{notice_id}"): Rule("portal"),
+    ("GET", "/notices/{notice_id}/edit"): Rule("portal"),
+    ("POST", "/notices/{notice_id}/edit"): Rule("portal"),
+    ("GET", "/search"): Rule("portal"),
+    ("POST", "/search"): Rule("portal"),
+    ("GET", "/parties"): Rule("portal"),
+    ("GET", "/paris-paragraphs"): Rule("portal"),
+    ("GET", "/legislation"): Rule("portal"),
+    ("GET", "/legislation/compare"): Rule("portal"),
+    ("GET", "/legislation/freshness"): Rule("portal"),
+    ("GET", "/legislation/{party}"): Rule("portal"),
+    ("GET", "/legislation/{party}/edit"): Rule("portal"),
+    ("POST", "/legislation/{party}/edit"): Rule("portal"),
+    ("GET", "/directory"): Rule("portal"),
+    ("GET", "/directory/stale"): Rule("portal"),
+    ("GET", "/directory/new"): Rule("portal"),
+    ("POST", "/directory/new"): Rule("portal"),
+    ("GET", "/directory/{contact_id}/edit"): Rule("portal"),
+    ("POST", "/directory/{contact_id}/edit"): Rule("portal"),
+    ("POST", "/directory/{contact_id}/confirm"): Rule("portal"),
+    ("POST", "/directory/{contact_id}/retire"): Rule("portal"),
 }
 NOTIFIED = "fra_fp"  # the owner of the notification the own_notification cells target
 
 
 def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
     """The one status the rule gives this caller on this object."""
-    if rule.kind in ("public", "login"):
+    if rule.kind in ("public", "login", "portal_public"):
         return rule.ok
+    if rule.kind == "portal":
+        return 303  # to /login: a bearer token is no portal session
     if caller.role is None:
         return 401
     if rule.kind == "authenticated":
@@ -220,6 +279,10 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
         return 404  # absent and not owned answer alike
     if rule.kind == "own_notification":
         return rule.ok if caller.name == NOTIFIED else 404
+    if rule.kind == "focal_point":
+        return rule.ok if caller.role == "focal_point" else 403
+    if rule.kind == "fra_write":
+        return rule.ok if (caller.role, caller.party) == ("focal_point", "FRA") else 403
     assert obj is not None
     if rule.kind.startswith("request_"):
         if not sees_request(caller, obj):
@@ -235,6 +298,20 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
     if rule.kind == "notice_author":
         return rule.ok if is_author else 404
     raise AssertionError(f"unknown rule kind {rule.kind}")
+
+
+PROFILE: dict[str, Any] = {
+    "language": "en", "summary": "Matrix profile: freezing at the Court's request.",
+    "measures": {"freezing": {"available": True, "legal_basis": "Matrix Act, s. 1"}},
+    "request_requirements": {"languages": ["en"], "channel": "central authority"}}
+CONTACT: dict[str, Any] = {"name": "Matrix Contact", "function": "Focal point", "areas": ["general"],
+                           "languages": ["en"], "availability": "office_hours"}
+
+
+def add_contact(client: TestClient, token: str) -> str:
+    response = client.post("/api/v1/directory", json=CONTACT, headers=bearer(token))
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
 
 
 # -- the service under test ---------------------------------------------------------------------------
@@ -256,6 +333,12 @@ class Service:
     routes: set[tuple[str, str]]
     tokens: dict[str, str]
     ids: dict[str, str]
+    fixed: dict[str, str]  # {party} and {contact_id} of the profile and contact the matrix plays on
+
+    def url(self, path: str, obj: Any, fixed: dict[str, str] | None = None) -> str:
+        notice = self.ids[obj.name] if obj is not None else self.ids["A-fra-to-deu"]
+        request = self.ids[obj.name] if obj is not None else self.ids["R-icc-to-fra"]
+        return path.format(notice_id=notice, request_id=request, **(fixed or self.fixed))
 
     def headers(self, caller: Caller, fresh: bool = False) -> dict[str, str]:
         if caller.role is None:
@@ -263,12 +346,16 @@ class Service:
         return bearer(login(self.client, caller.name) if fresh else self.tokens[caller.name])
 
     def call(self, method: str, path: str, rule: Rule, caller: Caller, obj: Obj | None) -> Any:
-        url = path.format(notice_id=self.ids[obj.name] if obj is not None else "",
-                          hit_id=ABSENT_HIT,
-                          request_id=self.ids[obj.name] if obj is not None else "",
-                          notification_id=self.ids["notification"])
+        fixed = self.fixed
+        if rule.fresh_contact:
+            fixed = {**fixed, "contact_id": add_contact(self.client, self.tokens["fra_fp"])}
+        url = self.url(path, obj, fixed)
         kwargs: dict[str, Any] = {"headers": self.headers(caller, rule.fresh_token),
                                   "params": rule.params}
+        if rule.portal:
+            url = url.format(notice_id=self.ids["A-fra-to-deu"])
+            kwargs["follow_redirects"] = False
+            kwargs["data"] = {"csrf_token": "x"} if method == "POST" else None
         if rule.body == "notice":
             assert obj is not None
             kwargs["json"] = obj.document()  # unchanged routing: visibility stays as planned
@@ -287,6 +374,10 @@ class Service:
             kwargs["json"] = {"status": "executed"}
         elif rule.body == "search":
             kwargs["json"] = {"name": "Jean-Pierre Exemple", "limit": 100}
+        elif rule.body == "profile":
+            kwargs["json"] = PROFILE
+        elif rule.body == "contact":
+            kwargs["json"] = CONTACT
         if rule.kind == "login":
             kwargs["data"] = {"username": caller.name if caller.role else "fra_fp",
                               "password": "correct horse battery staple"}
@@ -323,6 +414,12 @@ def service(databases: DatabaseFactory, keyring_template: Path,
             ids["notification"] = str(session.scalar(
                 select(Notification.id).join(User, User.id == Notification.user_id)
                 .where(User.username == NOTIFIED).order_by(Notification.id).limit(1)))
+        for code in ("FRA", "NLD"):
+            response = client.put(f"/api/v1/legislation/{code}", json=PROFILE,
+                                  headers=bearer(tokens[f"{code.lower()}_fp"]))
+            assert response.status_code == 200, response.text
+        fixed = {"party": "FRA", "contact_id": add_contact(client, tokens["fra_fp"]),
+                 "hit_id": ABSENT_HIT, "notification_id": ids["notification"]}
         routes = app_routes(client)
         if ("GET", "/api/v1/audit/checkpoint") in routes:
             # Proof and checkpoint cells need a signed tree head: wait for the sequencer's first.
@@ -331,7 +428,8 @@ def service(databases: DatabaseFactory, keyring_template: Path,
                              headers=bearer(tokens["fra_fp"])).status_code != 200:
                 assert time.monotonic() < deadline, "no audit checkpoint was signed"
                 time.sleep(0.1)
-        yield Service(runtime=runtime, client=client, routes=routes, tokens=tokens, ids=ids)
+        yield Service(runtime=runtime, client=client, routes=routes, tokens=tokens, ids=ids,
+                      fixed=fixed)
 
 
 # -- the tests ----------------------------------------------------------------------------------------
@@ -360,6 +458,10 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
     want = expected(rule, caller, obj)
     response = service.call(method, path, rule, caller, obj)
     assert response.status_code == want, (response.status_code, response.text)
+    if rule.portal:
+        if want == 303:
+            assert response.headers["location"].startswith("/login")
+        return
     if want >= 400:
         body = assert_problem(response, want)
         if want == 401:
@@ -441,11 +543,12 @@ def test_denied_object_access_is_audited(service: Service) -> None:
 
 @pytest.mark.parametrize("caller", [CALLERS[0], CALLERS[6]], ids=lambda c: c.name)
 def test_unrouted_methods_are_405_for_everyone(service: Service, caller: Caller) -> None:
+    templates = {(m, p): re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", p) + "$")
+                 for m, p in service.routes}
     for path in sorted({p for _, p in service.routes}):
-        allowed = {m for m, p in service.routes if p == path}
-        url = path.format(notice_id=service.ids["A-fra-to-deu"], hit_id=ABSENT_HIT,
-                          request_id=service.ids["R-icc-to-fra"],
-                          notification_id=service.ids["notification"])
+        url = service.url(path, OBJECTS[0])
+        # A URL may fit several templates (/legislation/compare is also /legislation/{party}).
+        allowed = {m for (m, _), pattern in templates.items() if pattern.match(url)}
         for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed):
             response = service.client.request(method, url, headers=service.headers(caller))
             assert_problem(response, 405)

@@ -18,8 +18,9 @@ from app.config import Settings
 from app.crypto.keyring import FileKeyProvider
 from app.main import create_app
 from app.runtime import Runtime
-from tests.conftest import DatabaseFactory, World, notice_document
-from tests.e2e import Site
+from tests.support.database import DatabaseFactory
+from tests.support.e2e import Site
+from tests.support.factories import World, notice_document
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import World, login
+from tests.support.factories import World, login
 
 
 class TestBearerChallenge:

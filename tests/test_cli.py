@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD, DatabaseFactory
+from tests.support.database import DatabaseFactory
+from tests.support.factories import PASSWORD
 
 
 def arx(env: dict[str, str], *args: str, stdin: str | None = None, cwd: Path | None = None

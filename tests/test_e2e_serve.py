@@ -21,8 +21,9 @@ import pytest
 
 from app.crypto.rotation import data_dependents
 from app.db import Database
-from tests.conftest import DatabaseFactory, notice_document
-from tests.e2e import ARX, Server, Site, make_site
+from tests.support.database import DatabaseFactory
+from tests.support.e2e import ARX, Server, Site, make_site
+from tests.support.factories import notice_document
 
 pytestmark = pytest.mark.slow
 

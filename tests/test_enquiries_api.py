@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 
 from app.audit.models import AuditEntry
-from tests.conftest import World, assert_problem, notice_document
+from tests.support.factories import World, assert_problem, notice_document
 
 CANARY_NAME = "Zebulon Quartermaine-Canary"
 CANARY_TEXT = "canary-narrative-7f3a"
@@ -320,7 +320,7 @@ class TestNotifications:
 class TestKeyRotation:
     def test_rewrap_moves_sealed_enquiries_and_reasons_then_retire(self, world: World) -> None:
         from app.crypto.rotation import data_dependents, retire_key, rewrap_data_keys, rotate_key
-        from tests.conftest import ADMIN
+        from tests.support.factories import ADMIN
 
         post(world, "fra_fp", recipients=["DEU"])
         hit_id = enquire(world, "icc_inv", subject()).json()["hits"][0]["hit_id"]

@@ -7,7 +7,7 @@ A strong match needs the birth date to agree as well, so only same-day near miss
 
 from app.enquiries.matching import STRONG_NAME, strong_name
 from app.search.normalise import name_form
-from tests.search_variants import DISTRACTORS, IDENTITIES, VARIANTS
+from tests.support.search_variants import DISTRACTORS, IDENTITIES, VARIANTS
 
 IDENTITY = {i.key: i for i in IDENTITIES}
 PEOPLE = ([(i.key, [i.name, *i.aliases], i.birth_date) for i in IDENTITIES]

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from app.runtime import Runtime
-from tests.conftest import World, assert_problem, notice_document
+from tests.support.factories import World, assert_problem, notice_document
 
 REQUIRED_HEADERS = {
     "strict-transport-security": "max-age=63072000; includeSubDomains",

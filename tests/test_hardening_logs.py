@@ -18,7 +18,7 @@ import pytest
 from stdnum import iban
 
 from app.logging import ACCESS_LOGGER, JsonFormatter, configure_logging
-from tests.conftest import World, make_user, notice_document
+from tests.support.factories import World, make_user, notice_document
 
 
 def unique_iban() -> str:

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from app.runtime import Runtime
-from tests.conftest import PASSWORD, World, assert_problem, bearer, notice_document
+from tests.support.factories import PASSWORD, World, assert_problem, bearer, notice_document
 
 SEARCH = "/api/v1/search/subjects"
 

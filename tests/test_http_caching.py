@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import World, notice_document
+from tests.support.factories import World, notice_document
 
 
 class TestNoticeValidators:

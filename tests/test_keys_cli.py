@@ -20,14 +20,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.notices.models import Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
+from app.notices.models import (Notice, NoticeParagraph, NoticeRecipient, NoticeRevision,
+                                NoticeRevisionRecipient)
 from app.notices.schemas import NoticeDocument
 from app.notices.service import revision_aad
 from app.runtime import Runtime
 from app.search.indexer import index_subjects
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import User
-from tests.conftest import World, bearer, notice_document
+from tests.support.factories import World, bearer, notice_document
 
 FIRST = ["Amadou", "Beatriz", "Chen", "Dmitri", "Elif", "Farid", "Greta", "Hiroshi", "Ines", "Jonas",
          "Kwame", "Leila", "Mateo", "Nadia", "Oskar", "Priya", "Quentin", "Rania", "Sven", "Tariq"]
@@ -61,7 +62,9 @@ def seed_notices(runtime: Runtime, count: int, *, author: str = "fra_fp") -> lis
                                 author_user_id=user_id, tlp=doc.tlp, asset_status="frozen",
                                 current_revision=1, recipients=[NoticeRecipient(party_code="ICC")],
                                 paragraphs=[NoticeParagraph(paragraph="13")])
-                revision = NoticeRevision(notice_id=notice.id, revision=1, author_user_id=user_id)
+                revision = NoticeRevision(notice_id=notice.id, revision=1, author_user_id=user_id,
+                                          tlp=doc.tlp, recipients=[NoticeRevisionRecipient(
+                                              party_code="ICC")])
                 revision.store(runtime.envelope.seal(doc.model_dump_json().encode(),
                                                      revision_aad(notice, revision)))
                 session.add_all([notice, revision])

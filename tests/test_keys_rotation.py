@@ -22,7 +22,7 @@ from app.notices.models import NoticeRevision
 from app.runtime import Runtime
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import User
-from tests.conftest import ADMIN, World, assert_problem, bearer, login, make_user
+from tests.support.factories import ADMIN, World, assert_problem, bearer, login, make_user
 
 
 def rotate(runtime: Runtime, kind: str) -> int:
@@ -232,7 +232,7 @@ class TestIndex:
 
 
 def test_status_counts_totp_secrets(runtime: Runtime) -> None:
-    from tests.conftest import make_party
+    from tests.support.factories import make_party
     make_party(runtime, code="FRA")
     make_user(runtime, username="with_totp", party="FRA", role="focal_point", totp=True)
     with runtime.db.unit_of_work() as session:

@@ -5,7 +5,8 @@ from sqlalchemy import func, inspect, select
 
 from app.db import Database, alembic_config, migrate
 from app.notices.models import Notice
-from tests.conftest import DatabaseFactory, World
+from tests.support.database import DatabaseFactory
+from tests.support.factories import World
 
 
 def test_models_and_migrations_do_not_drift(database_url: str) -> None:

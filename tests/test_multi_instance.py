@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_URL, DatabaseFactory, notice_document
-from tests.e2e import Server, Site, make_site
+from tests.support.database import PG_URL, DatabaseFactory
+from tests.support.e2e import Server, Site, make_site
+from tests.support.factories import notice_document
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not PG_URL.startswith("postgresql"),

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.notices.models import Notice, NoticeRevision
-from tests.conftest import World, assert_problem, make_party, notice_document
+from tests.support.factories import World, assert_problem, make_party, notice_document
 
 API = "/api/v1/notices"
 

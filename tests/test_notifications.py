@@ -29,7 +29,7 @@ from app.notifications.service import notify
 from app.runtime import Runtime
 from app.users.models import User
 from app.users.service import disable_user
-from tests.conftest import ADMIN, World, assert_problem, make_user
+from tests.support.factories import ADMIN, World, assert_problem, make_user
 
 TITLE_CANARY = "Canary-Title-Xq7Zt9"
 SUBJECT_CANARY = "Canaryname Wqzkvlm"

@@ -17,7 +17,7 @@ import pytest
 from openapi_spec_validator import validate
 from starlette.testclient import TestClient
 
-from tests.conftest import PASSWORD, World, notice_document
+from tests.support.factories import PASSWORD, World, notice_document
 
 pytestmark = pytest.mark.slow
 GENERATOR = Path(sys.executable).with_name("openapi-python-client")

@@ -21,7 +21,7 @@ from app.requests.models import CooperationRequest, RequestMessage, RequestTrans
 from app.requests.schemas import Status, TransitionCreate
 from app.requests.tasks import run_deadlines
 from app.runtime import Runtime
-from tests.conftest import World, assert_problem
+from tests.support.factories import World, assert_problem
 
 API = "/api/v1/requests"
 

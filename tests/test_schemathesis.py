@@ -26,7 +26,8 @@ from app.parties.service import ensure_court
 from app.reference.service import ensure_shipped_paragraphs
 from app.runtime import Runtime
 from app.users.models import User
-from tests.conftest import ADMIN, USERS, DatabaseFactory, make_party, make_user, notice_document
+from tests.support.database import DatabaseFactory
+from tests.support.factories import ADMIN, USERS, make_party, make_user, notice_document
 
 EXAMPLES = int(os.environ.get("ARX_FUZZ_EXAMPLES", "12"))
 ROLES = ("fra_fp", "icc_inv", "fra_auditor")

@@ -17,7 +17,7 @@ from app.ratelimit import SlidingWindowLimiter
 from app.search.indexer import searchable_version
 from app.search.models import IndexBuild, SubjectTerm
 from app.search.service import index_notice_revision
-from tests.conftest import World, assert_problem
+from tests.support.factories import World, assert_problem
 
 API = "/api/v1/search/subjects"
 SUSPECT = {"name": "Viktor Yanovenko", "birth_date": "1959-12-01", "nationality": "UKR",

@@ -1,9 +1,9 @@
-"""Recall of suspect search over the labelled variant set (tests/search_variants.py)."""
+"""Recall of suspect search over the labelled variant set (tests/support/search_variants.py)."""
 
 from __future__ import annotations
 
-from tests.conftest import World
-from tests.search_variants import DISTRACTORS, IDENTITIES, Variant, evaluate
+from tests.support.factories import World
+from tests.support.search_variants import DISTRACTORS, IDENTITIES, Variant, evaluate
 
 POSTERS = ("fra_fp", "nld_fp", "deu_fp")
 

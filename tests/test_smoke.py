@@ -4,7 +4,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from tests.conftest import World, assert_problem, require_problem_documents
+from tests.support.factories import World, assert_problem, require_problem_documents
 
 
 def test_health_needs_no_authentication(client: TestClient) -> None:

@@ -1,4 +1,4 @@
-"""The canonical bytes of an audit entry (the Merkle leaf data), its leaf hash, and which entries await sealing.
+"""An audit entry's canonical bytes (the Merkle leaf data), its leaf hash, and which entries await sealing.
 
 Canonical entry bytes cover every stored column. They are the UTF-8 encoding of ``arx-audit-entry/1``
 followed, for each column in ``CANONICAL_COLUMNS`` order, by ``~`` for NULL or ``<n>:<text>``, where text

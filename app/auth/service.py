@@ -93,9 +93,11 @@ def _failed(runtime: Runtime, username: str, request_id: str):  # type: ignore[n
     return write
 
 
-def login(session: Session, runtime: Runtime, *, username: str, password: str, otp: str | None,
-          request_id: str) -> tuple[str, int]:
-    """A fresh access token, or Unauthorized with the same answer whatever was wrong."""
+def authenticate(session: Session, runtime: Runtime, *, username: str, password: str,
+                 otp: str | None, request_id: str) -> Principal:
+    """The account behind a password (and TOTP code), audited as a login; or Unauthorized with the same
+    answer whatever was wrong, TooManyRequests while locked. The token endpoint and the portal both
+    sign in through here: one lockout, one audit trail."""
     username = normalise_username(username)
     if not USERNAME.fullmatch(username):
         username = INVALID_USERNAME
@@ -112,11 +114,21 @@ def login(session: Session, runtime: Runtime, *, username: str, password: str, o
         raise Unauthorized(LOGIN_FAILED, on_rollback=_failed(runtime, username, request_id))
     if throttle is not None:
         session.delete(throttle)
-    token, ttl = runtime.tokens.issue(username=user.username, party=user.party_code, role=user.role,
-                                      token_version=user.token_version)
     principal = Principal(username=user.username, party=user.party_code, role=Role(user.role),
                           user_id=user.id, request_id=request_id)
     record(session, principal, Action.LOGIN)
+    return principal
+
+
+def login(session: Session, runtime: Runtime, *, username: str, password: str, otp: str | None,
+          request_id: str) -> tuple[str, int]:
+    """A fresh access token, or Unauthorized with the same answer whatever was wrong."""
+    principal = authenticate(session, runtime, username=username, password=password, otp=otp,
+                             request_id=request_id)
+    user = session.get(User, principal.user_id)
+    assert user is not None
+    token, ttl = runtime.tokens.issue(username=user.username, party=user.party_code, role=user.role,
+                                      token_version=user.token_version)
     record(session, principal, Action.TOKEN_ISSUE)
     return token, ttl
 

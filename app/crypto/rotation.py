@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, tuple_, update
+from sqlalchemy import delete, func, insert, literal, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,8 @@ from app.auth.principal import Principal
 from app.crypto.envelope import DecryptionError
 from app.crypto.keyring import KINDS, KeyKind, Keyring, KeyringError
 from app.db import utcnow
+from app.directory.models import Contact, ContactRevision
+from app.directory.service import contact_aad
 from app.enquiries.keys import SEALED, rewrap_batch
 from app.errors import Conflict, InvalidInput
 from app.notices.models import Notice, NoticeRevision
@@ -104,12 +106,14 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
             "emails": _grouped(session, User.email_key_version),
             **{where: _grouped(session, getattr(model, column))
                for where, (model, column, _, _) in SEALED.items()},
+            "contacts": _grouped(session, ContactRevision.key_version),
             "audit_details": _grouped(session, AuditEntry.detail_key_version)}
 
 
 def _rewrappable(deps: dict[str, dict[int, int]], version: int) -> int:
-    """Data keys under version that rewrap can move (everything but the append-only audit details)."""
-    return sum(d.get(version, 0) for where, d in deps.items() if where != "audit_details")
+    """Data keys under version that rewrap can move (audit details are append-only)."""
+    return sum(by_version.get(version, 0) for name, by_version in deps.items()
+               if name != "audit_details")
 
 
 def _completed_builds(session: Session) -> set[int]:
@@ -218,9 +222,11 @@ def _pending_data_keys(session: Session, active: int) -> int:
                              .where(User.totp_key_version != active)) or 0
     emails = session.scalar(select(func.count()).select_from(User)
                             .where(User.email_key_version != active)) or 0
+    contacts = session.scalar(select(func.count()).select_from(ContactRevision)
+                              .where(ContactRevision.key_version != active)) or 0
     sealed = sum(session.scalar(select(func.count()).select_from(model).where(
         getattr(model, column) != active)) or 0 for model, column, _, _ in SEALED.values())
-    return int(revisions) + int(secrets) + int(emails) + int(sealed)
+    return int(revisions) + int(secrets) + int(emails) + int(contacts) + int(sealed)
 
 
 # Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
@@ -337,6 +343,33 @@ def _rewrap_user_batch(session: Session, runtime: Runtime, active: int, after: i
     return done, unreadable, users[-1].id
 
 
+def _rewrap_contact_batch(session: Session, runtime: Runtime, active: int, after: tuple[str, int],
+                          batch_size: int) -> tuple[int, int, tuple[str, int] | None]:
+    """Directory contacts' data keys (their AAD names contact, revision and party)."""
+    rows = list(session.execute(
+        select(ContactRevision, Contact.party).join(Contact, Contact.id == ContactRevision.contact_id)
+        .where(ContactRevision.key_version != active,
+               tuple_(ContactRevision.contact_id, ContactRevision.revision)
+               > tuple_(literal(after[0]), literal(after[1])))
+        .order_by(ContactRevision.contact_id, ContactRevision.revision).limit(batch_size)).tuples())
+    if not rows:
+        return 0, 0, None
+    done = unreadable = 0
+    for revision, party in rows:
+        try:
+            new, wrapped = runtime.envelope.rewrapped(
+                revision.key_version, revision.wrapped_key,
+                contact_aad(revision.contact_id, revision.revision, party))
+        except DecryptionError:
+            unreadable += 1
+            continue
+        revision.key_version, revision.wrapped_key = new, wrapped
+        done += 1
+    session.flush()
+    last = rows[-1][0]
+    return done, unreadable, (last.contact_id, last.revision)
+
+
 def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int = DEFAULT_BATCH,
                      progress: Progress = _noop, wait: bool = True) -> RewrapReport:
     """Re-wrap every data key under the active KEK; one transaction per batch; resumable, idempotent."""
@@ -375,6 +408,14 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
             report.rewrapped += done
             report.unreadable += bad
             advance(done + bad)
+    contact_cursor: tuple[str, int] | None = ("", 0)
+    while contact_cursor is not None:
+        with runtime.db.unit_of_work() as session:
+            done, bad, contact_cursor = _rewrap_contact_batch(session, runtime, active, contact_cursor,
+                                                              batch_size)
+        report.rewrapped += done
+        report.unreadable += bad
+        advance(done + bad)
     with runtime.db.unit_of_work() as session:
         report.audit_details_left = {v: n for v, n in _grouped(session, AuditEntry.detail_key_version)
                                      .items() if v != active}

@@ -35,7 +35,7 @@ from app.search.normalise import NameForm, identifier_key, name_form
 from app.search.service import _token_similarity, name_similarity
 
 # "Very similar name": the search engine's name score, capped by its weakest token (every token of
-# the shorter name must have a close counterpart). On the labelled set of tests/search_variants.py,
+# the shorter name must have a close counterpart). On the labelled set of tests/support/search_variants.py,
 # with the birth date equal, 0.90 keeps 78 % of true variants and admits 14 % of the deliberately
 # near-miss distractors (the plain search score needs 0.95 for as few, and keeps only 68 %):
 # tests/test_enquiries_threshold.py measures it.

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.crypto.columns import SealedColumns
@@ -52,7 +52,8 @@ class NoticeParagraph(Base):
 
 
 class NoticeRevision(SealedColumns, Base):
-    """One immutable revision: the whole notice document, envelope-encrypted."""
+    """One immutable revision: the whole notice document, envelope-encrypted, with the routing it
+    had (TLP and recipients in clear), so that each revision is shown only to whom it was shared."""
 
     __tablename__ = "notice_revision"
 
@@ -60,3 +61,19 @@ class NoticeRevision(SealedColumns, Base):
     revision: Mapped[int] = mapped_column(Integer, primary_key=True)
     author_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    tlp: Mapped[str] = mapped_column(String(16))
+
+    recipients: Mapped[list["NoticeRevisionRecipient"]] = relationship(
+        cascade="all, delete-orphan", order_by="NoticeRevisionRecipient.party_code")
+
+
+class NoticeRevisionRecipient(Base):
+    """A party one revision was shared with, as that revision stood; ``*`` means every party."""
+
+    __tablename__ = "notice_revision_recipient"
+    __table_args__ = (ForeignKeyConstraint(["notice_id", "revision"],
+                                           ["notice_revision.notice_id", "notice_revision.revision"]),)
+
+    notice_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    party_code: Mapped[str] = mapped_column(String(8), primary_key=True, index=True)

@@ -10,7 +10,8 @@ from pydantic import BeforeValidator
 from app.api import CurrentPrincipal, DbSession, RuntimeDep
 from app.errors import InvalidInput
 from app.notices import service
-from app.notices.schemas import NoticeDocument, NoticeKind, NoticeList, NoticeRead, RevisionList
+from app.notices.schemas import (NoticeDocument, NoticeKind, NoticeList, NoticeRead, RevisionList,
+                                 canonical_code)
 from app.ratelimit import per_ip, per_user
 
 router = APIRouter(prefix="/notices", tags=["notices"])
@@ -45,7 +46,8 @@ def _tagged(response: Response, notice: NoticeRead) -> NoticeRead:
 def list_notices(session: DbSession, runtime: RuntimeDep, principal: CurrentPrincipal,
                  kind: NoticeKind | None = None,
                  paris_paragraph: Annotated[str | None, Query(max_length=16)] = None,
-                 author_party: Annotated[str | None, Query(pattern=r"^[A-Z][A-Z0-9]{1,7}$")] = None,
+                 author_party: Annotated[str | None, BeforeValidator(canonical_code),
+                                         Query(pattern=r"^[A-Z][A-Z0-9]{1,7}$")] = None,
                  since: Annotated[datetime | None, BeforeValidator(_rfc3339_only)] = None,
                  limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
                  cursor: Annotated[str | None, Query(max_length=512)] = None) -> NoticeList:

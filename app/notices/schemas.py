@@ -10,30 +10,43 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 import pycountry
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo,
+                      field_validator, model_validator)
 from stdnum import bic, iban, imo, isin, lei
 from stdnum.exceptions import ValidationError as StdnumError
 
 from app.notices.models import BROADCAST
+from app.unicode_policy import describe, refused_character
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def _clean(value: str) -> str:
-    """Refuse control, zero-width and bidi-override characters (hostile Unicode); normalise to NFC."""
-    if _CONTROL.search(value):
-        raise ValueError("contains control or invisible formatting characters")
+def _checked(value: str, *, free_text: bool) -> str:
+    """Refuse what app.unicode_policy refuses (hostile or invisible Unicode); normalise to NFC."""
+    if free_text:
+        value = value.replace("\r\n", "\n")
+    if (char := refused_character(value, free_text=free_text)) is not None:
+        # The code point only: the surrounding text may be a name.
+        raise ValueError(f"contains a character that is not allowed ({describe(char)})")
     value = unicodedata.normalize("NFC", value).strip()
     if not value:
         raise ValueError("must not be blank")
+    return value
+
+
+def _clean(value: str) -> str:
+    return _checked(value, free_text=False)
+
+
+def _clean_free_text(value: str) -> str:
+    return _checked(value, free_text=True)
+
+
+def canonical_code(value: object) -> object:
+    """ISO and party codes are upper case: "cod", "che", "eur", "icc" are read as COD, CHE, EUR, ICC.
+    Only ASCII is folded: a look-alike such as a dotless "ı" (which upper-cases to "I") or a
+    full-width letter is left as typed, and then refused by the code's check, never guessed at."""
+    if isinstance(value, str) and value.isascii():
+        return value.upper()
     return value
 
 
@@ -56,8 +69,11 @@ def _past_date(value: date) -> date:
 
 
 Text = Annotated[str, AfterValidator(_clean)]
-Country = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_alpha3)]
-Currency = Annotated[str, Field(min_length=3, max_length=3), AfterValidator(_currency)]
+FreeText = Annotated[str, AfterValidator(_clean_free_text)]  # may hold newlines and tabs
+Country = Annotated[str, BeforeValidator(canonical_code), Field(min_length=3, max_length=3),
+                   AfterValidator(_alpha3)]
+Currency = Annotated[str, BeforeValidator(canonical_code), Field(min_length=3, max_length=3),
+                     AfterValidator(_currency)]
 PastDate = Annotated[date, AfterValidator(_past_date)]
 
 
@@ -118,7 +134,7 @@ _ASSET_IDENTIFIER_SCHEME = {"bank_account": "iban", "securities": "isin", "vesse
 
 class Asset(Strict):
     type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")]
-    description: Annotated[Text, Field(max_length=2000)] | None = None
+    description: Annotated[FreeText, Field(max_length=2000)] | None = None
     jurisdiction: Country | None = None
     identifier: Annotated[Text, Field(max_length=200)] | None = None
     value: Money | None = None
@@ -138,7 +154,8 @@ class Asset(Strict):
 
 NoticeKind = Literal["financial_investigation", "frozen_asset"]
 Tlp = Literal["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]
-PartyCode = Annotated[str, Field(pattern=r"^(\*|[A-Z][A-Z0-9]{1,7})$")]
+PartyCode = Annotated[str, BeforeValidator(canonical_code),
+                      Field(pattern=r"^(\*|[A-Z][A-Z0-9]{1,7})$")]
 NO_BROADCAST_TLP = {"RED", "AMBER+STRICT"}
 
 
@@ -154,7 +171,7 @@ class NoticeDocument(Strict):
     reference: Annotated[Text, Field(max_length=200)] | None = None
     subjects: Annotated[list[Subject], Field(max_length=200)] = []
     assets: Annotated[list[Asset], Field(max_length=500)] = []
-    narrative: Annotated[Text, Field(max_length=50_000)] | None = None
+    narrative: Annotated[FreeText, Field(max_length=50_000)] | None = None
 
     @field_validator("recipients")
     @classmethod

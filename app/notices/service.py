@@ -9,7 +9,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from app import policy
@@ -17,7 +17,8 @@ from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.notices.models import BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision
+from app.notices.models import (BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision,
+                                NoticeRevisionRecipient)
 from app.notices.schemas import NoticeDocument, NoticeRead
 from app.notifications.service import notify_parties
 from app.parties.models import Party
@@ -66,8 +67,11 @@ def _route(notice: Notice, doc: NoticeDocument) -> None:
 
 def _seal(runtime: Runtime, notice: Notice, number: int, doc: NoticeDocument, principal: Principal,
           now: datetime) -> NoticeRevision:
+    # The revision keeps the routing it was written with: who may see it never widens later.
     revision = NoticeRevision(notice_id=notice.id, revision=number, author_user_id=principal.user_id,
-                              created_at=now)
+                              created_at=now, tlp=doc.tlp, recipients=[
+                                  NoticeRevisionRecipient(party_code=code)
+                                  for code in sorted(set(doc.recipients))])
     plaintext = doc.model_dump_json().encode()
     revision.store(runtime.envelope.seal(plaintext, revision_aad(notice, revision)))
     return revision
@@ -211,11 +215,12 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
                                    .limit(limit + 1)))
     more = len(notices) > limit
     notices = notices[:limit]
+    kept = _within_budget(session, notices, runtime.settings.max_page_bytes)
+    more = more or len(kept) < len(notices)
+    notices = kept
     revisions = {}
     if notices:
-        keys = [(n.id, n.current_revision) for n in notices]
-        rows = session.scalars(select(NoticeRevision).where(
-            or_(*(and_(NoticeRevision.notice_id == i, NoticeRevision.revision == r) for i, r in keys))))
+        rows = session.scalars(select(NoticeRevision).where(_current_revisions(notices)))
         revisions = {r.notice_id: r for r in rows}
     items = [_open(runtime, n, revisions[n.id], n.updated_at) for n in notices]
     for n in notices:
@@ -223,6 +228,35 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
     if not notices:
         record(session, principal, Action.NOTICE_LIST)
     return items, (encode_cursor(notices[-1]) if more else None)
+
+
+# A listed notice's JSON is its sealed document (ciphertext minus the 16-byte GCM tag) plus id,
+# author party, revision and timestamps; a page adds its envelope and next_cursor.
+ITEM_OVERHEAD_BYTES = 256
+PAGE_OVERHEAD_BYTES = 1024
+GCM_TAG_BYTES = 16
+
+
+def _current_revisions(notices: list[Notice]) -> ColumnElement[bool]:
+    return or_(*(and_(NoticeRevision.notice_id == n.id, NoticeRevision.revision == n.current_revision)
+                 for n in notices))
+
+
+def _within_budget(session: Session, notices: list[Notice], budget: int) -> list[Notice]:
+    """The longest prefix of notices whose page fits budget bytes (at least one notice: a single
+    notice is bounded by the request body limit). Sizes come from the database, so notices that
+    do not fit are neither loaded nor decrypted; the caller continues from next_cursor."""
+    if not notices:
+        return []
+    sizes = dict(session.execute(select(NoticeRevision.notice_id, func.length(NoticeRevision.ciphertext))
+                                 .where(_current_revisions(notices))).tuples().all())
+    total, kept = PAGE_OVERHEAD_BYTES, list[Notice]()
+    for notice in notices:
+        total += sizes[notice.id] - GCM_TAG_BYTES + ITEM_OVERHEAD_BYTES
+        if kept and total > budget:
+            break
+        kept.append(notice)
+    return kept
 
 
 def revise_notice(session: Session, runtime: Runtime, principal: Principal, notice_id: str,
@@ -257,9 +291,13 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
 
 def list_revisions(session: Session, runtime: Runtime, principal: Principal,
                    notice_id: str) -> list[NoticeRead]:
-    """Every revision, oldest first, each the whole notice as it stood."""
+    """The revisions principal may see, oldest first, each the whole notice as it stood: a revision
+    is shown only to parties it was shared with when it was written (policy.visible_revisions)."""
     notice = _visible(session, principal, notice_id, Action.NOTICE_REVISIONS)
-    revisions = session.scalars(select(NoticeRevision).where(NoticeRevision.notice_id == notice.id)
+    revisions = session.scalars(select(NoticeRevision)
+                                .join(Notice, Notice.id == NoticeRevision.notice_id)
+                                .where(NoticeRevision.notice_id == notice.id,
+                                       policy.visible_revisions(principal))
                                 .order_by(NoticeRevision.revision))
     record(session, principal, Action.NOTICE_REVISIONS, object_id=notice.id)
     return [_open(runtime, notice, r, r.created_at) for r in revisions]

@@ -15,6 +15,8 @@ from itertools import combinations, pairwise
 
 from unidecode import unidecode
 
+from app.unicode_policy import strip_invisible
+
 # Titles, ranks and honorifics carry no identity: dropped (when a real name token remains).
 HONORIFICS = frozenset([
     "mr", "mrs", "ms", "miss", "mx", "mme", "mlle", "mgr", "dr", "prof", "sir", "dame", "lord",
@@ -54,8 +56,9 @@ _REPEATS = re.compile(r"(.)\1+")
 
 
 def fold(text: str) -> str:
-    """NFKC, transliterated to ASCII Latin, case-folded, apostrophes removed, other marks to spaces."""
-    text = _ARABIC_ARTICLE.sub("al ", unicodedata.normalize("NFKC", text))
+    """Invisible characters stripped, NFKC, transliterated to ASCII Latin, case-folded, apostrophes
+    removed, other marks to spaces."""
+    text = _ARABIC_ARTICLE.sub("al ", unicodedata.normalize("NFKC", strip_invisible(text)))
     text = unidecode(text).casefold()
     return _NON_ALNUM.sub(" ", _APOSTROPHES.sub("", text)).strip()
 
@@ -96,7 +99,9 @@ def _is_title(word: str) -> bool:
 
 
 def name_form(text: str) -> NameForm:
-    """Tokens of a name, whatever its script, punctuation, honorifics or order."""
+    """Tokens of a name, whatever its script, punctuation, honorifics or order (invisible
+    characters such as a Persian ZWNJ are stripped first, so they never split or change a token)."""
+    text = strip_invisible(text)
     raw = [w for w in _WORDS.split(unicodedata.normalize("NFKC", text)) if w]
     content = [t for w in raw if not _is_title(w) for t in fold(w).split() if not t.isdigit()]
     if not content:
@@ -112,4 +117,4 @@ def name_form(text: str) -> NameForm:
 
 def identifier_key(value: str) -> str:
     """An identifier reduced to upper-case letters and digits (spacing and dashes vary by writer)."""
-    return _NOT_ID.sub("", unidecode(unicodedata.normalize("NFKC", value)).upper())
+    return _NOT_ID.sub("", unidecode(unicodedata.normalize("NFKC", strip_invisible(value))).upper())

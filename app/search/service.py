@@ -6,12 +6,11 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 from statistics import fmean
 from typing import Any
 
 from rapidfuzz.distance import JaroWinkler
-from sqlalchemy import TextClause, and_, select, text
+from sqlalchemy import LargeBinary, Select, and_, column, func, literal, select, values
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
@@ -33,7 +32,9 @@ CANDIDATES_PER_RESULT = 3
 MIN_CANDIDATES = 30
 # Index rows one search may read: terms are taken rarest first (the most telling, like IDF) until
 # their rows would exceed the budget, so a very common name token or a birth year is left out like a
-# stop word and the work of a search stays bounded whatever the index size. Counts stop at the budget.
+# stop word and the work of a search stays bounded whatever the index size. Rows are counted among
+# current revisions of notices the caller may see, never platform-wide: otherwise which terms are
+# kept would tell a caller how common a name is in notices it cannot read. Counts stop at the budget.
 ROW_BUDGET = 1000
 NAME_AGREES = 0.85  # name similarity from which "name"/"alias" is reported in matched_on
 NAME_FLOOR = 0.6  # below this (and without an identifier hit) a candidate is not a match
@@ -100,46 +101,59 @@ def score_subject(probe: _Probe, subject: dict[str, Any]) -> tuple[float, list[s
         parts.append((WEIGHT_BIRTH, agreement))
         matched += [what] if what else []
     if probe.query.nationality is not None:
+        # Compared upper-cased: revisions sealed before codes were canonicalised may hold "cod".
         stored = subject.get("nationality")
-        parts.append((WEIGHT_NATIONALITY, 0.5 if stored is None else float(stored == probe.query.nationality)))
-        matched += ["nationality"] if stored == probe.query.nationality else []
+        same = stored is not None and stored.upper() == probe.query.nationality
+        parts.append((WEIGHT_NATIONALITY, 0.5 if stored is None else float(same)))
+        matched += ["nationality"] if same else []
     score = sum(w * v for w, v in parts) / sum(w for w, _ in parts)
     return (round(score, 4), matched) if score >= MIN_SCORE else None
 
 
-@lru_cache(maxsize=128)
-def _count_statement(terms: int) -> TextClause:
-    # One round trip for every term; each count is an index range scan that stops at the cap. Plain
-    # SQL (one cached text per term count) because building the equivalent expression tree cost more
-    # than running it.
-    counts = ", ".join(f"(SELECT count(*) FROM (SELECT 1 FROM subject_term WHERE key_version = "
-                       f":version AND term = :t{i} LIMIT :cap) AS c{i})" for i in range(terms))
-    return text(f"SELECT {counts}")
+def _count_statement(principal: Principal, version: int, terms: list[bytes]) -> Select[Any]:
+    """(term, capped count of its visible rows) for every term, in one round trip: one correlated
+    count over a VALUES list (a CTE: SQLite has no column aliases on a derived table), each stopping at the cap. Only rows of current revisions of notices
+    principal may see are counted (policy's filter, in SQL), which keeps the choice of terms, hence
+    candidates, matches, order and scores, independent of every notice it cannot see (issue 11)."""
+    wanted = values(column("term", LargeBinary), name="wanted").data([(t,) for t in terms]).cte()
+    visible = (select(literal(1)).select_from(SubjectTerm)
+               .join(Notice, and_(Notice.id == SubjectTerm.notice_id,
+                                  Notice.current_revision == SubjectTerm.revision))
+               .where(SubjectTerm.key_version == version, SubjectTerm.term == wanted.c.term,
+                      policy.visible_notices(principal))
+               .correlate(wanted).limit(ROW_BUDGET).subquery())
+    return select(wanted.c.term, select(func.count()).select_from(visible).scalar_subquery())
 
 
 class _TermCounts:
-    """Capped row counts of recently queried terms. Common terms recur in many searches and their
-    counts change slowly, so each is counted once per TTL rather than on every search."""
+    """Capped counts of visible rows of recently queried terms, per party (what a party may see
+    depends on nothing else). Common terms recur in many searches and their counts change slowly,
+    so each is counted once per TTL rather than on every search."""
 
     TTL_SECONDS = 300.0
     MAX_ENTRIES = 200_000
 
     def __init__(self) -> None:
-        self._counts: dict[tuple[str, int, bytes], tuple[int, float]] = {}
+        self._counts: dict[tuple[str, int, str, bytes], tuple[int, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, session: Session, db: str, version: int, terms: list[bytes]) -> dict[bytes, int]:
-        now = time.monotonic()
+    def clear(self) -> None:
         with self._lock:
-            known = {t: c for t in terms if (c := self._counts.get((db, version, t))) and c[1] > now}
+            self._counts.clear()
+
+    def get(self, session: Session, db: str, principal: Principal, version: int,
+            terms: list[bytes]) -> dict[bytes, int]:
+        now = time.monotonic()
+        scope = (db, version, principal.party)
+        with self._lock:
+            known = {t: c for t in terms if (c := self._counts.get((*scope, t))) and c[1] > now}
         missing = [t for t in terms if t not in known]
-        counted = dict(zip(missing, session.execute(_count_statement(len(missing)), {
-            "version": version, "cap": ROW_BUDGET, **{f"t{i}": t for i, t in enumerate(missing)}
-        }).one(), strict=True)) if missing else {}
+        counted = {bytes(t): n for t, n in session.execute(
+            _count_statement(principal, version, missing)).tuples()} if missing else {}
         with self._lock:
             if len(self._counts) > self.MAX_ENTRIES:
                 self._counts.clear()
-            self._counts.update({(db, version, t): (n, now + self.TTL_SECONDS)
+            self._counts.update({(*scope, t): (n, now + self.TTL_SECONDS)
                                  for t, n in counted.items()})
         return {**{t: c for t, (c, _) in known.items()}, **counted}
 
@@ -147,10 +161,11 @@ class _TermCounts:
 _term_counts = _TermCounts()
 
 
-def _selective_terms(session: Session, runtime: Runtime, version: int,
+def _selective_terms(session: Session, runtime: Runtime, principal: Principal, version: int,
                      weights: dict[bytes, float]) -> dict[bytes, float]:
-    """The rarest query terms whose rows fit ROW_BUDGET (at least the rarest one)."""
-    counts = _term_counts.get(session, runtime.db.url, version, list(weights))
+    """The rarest query terms (among what principal may see) whose rows fit ROW_BUDGET (at least
+    the rarest one)."""
+    counts = _term_counts.get(session, runtime.db.url, principal, version, list(weights))
     kept: dict[bytes, float] = {}
     rows = 0
     for term in sorted(weights, key=lambda t: (counts[t], t)):
@@ -204,7 +219,7 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
                            errors=[{"field": "name", "message": "no name tokens"}])
     keyring = runtime.keys.current()
     version = searchable_version(session, keyring)
-    weights = _selective_terms(session, runtime, version, query_terms(
+    weights = _selective_terms(session, runtime, principal, version, query_terms(
         keyring, version, name=query.name, birth_date=query.birth_date))
     candidates = _candidates(session, principal, version, weights,
                              max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * query.limit))

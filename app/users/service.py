@@ -1,6 +1,8 @@
 """User administration: create, disable."""
 
+import hmac
 import re
+from datetime import UTC, datetime
 
 import pyotp
 from sqlalchemy import select
@@ -84,4 +86,48 @@ def disable_user(session: Session, actor: Principal, username: str) -> User:
     user.disabled = True
     user.token_version += 1  # every token it holds dies at once
     record(session, actor, Action.USER_DISABLE, object_id=user.username)
+    return user
+
+
+def change_password(session: Session, actor: Principal, *, current: str, new: str) -> User:
+    """The caller's own password; every other session and token of the account dies (token_version)."""
+    from app.auth.passwords import verify_password
+
+    user = session.get(User, actor.user_id)
+    if user is None or user.disabled:
+        raise NotFound("no such user")
+    if not verify_password(user.password_hash, current):
+        raise InvalidInput("current password is wrong",
+                           errors=[{"field": "current_password", "message": "wrong"}])
+    if not MIN_PASSWORD_LENGTH <= len(new) <= MAX_PASSWORD_LENGTH:
+        raise InvalidInput(f"password must be {MIN_PASSWORD_LENGTH}–{MAX_PASSWORD_LENGTH} characters",
+                           errors=[{"field": "new_password", "message": "length"}])
+    user.password_hash = hash_password(new)
+    user.token_version += 1
+    record(session, actor, Action.PASSWORD_CHANGE, object_id=user.username)
+    return user
+
+
+def new_totp_secret() -> str:
+    return pyotp.random_base32(length=32)
+
+
+def enrol_totp(session: Session, actor: Principal, envelope: Envelope, *, secret: str,
+               code: str) -> User:
+    """Give the caller's account this TOTP secret once a code from it proves the authenticator has it."""
+    user = session.get(User, actor.user_id)
+    if user is None or user.disabled:
+        raise NotFound("no such user")
+    totp = pyotp.TOTP(secret)
+    matched = None
+    if code.isascii() and code.isdigit() and len(code) == 6:
+        now = totp.timecode(datetime.now(UTC))
+        matched = next((step for step in (now - 1, now, now + 1)
+                        if hmac.compare_digest(totp.generate_otp(step), code)), None)
+    if matched is None:
+        raise InvalidInput("the code does not match", errors=[{"field": "code", "message": "wrong"}])
+    user.store_totp(envelope.seal(secret.encode(), totp_aad(user.username)))
+    # The confirming code may not be replayed to sign in.
+    user.totp_last_step = matched
+    record(session, actor, Action.TOTP_ENROL, object_id=user.username)
     return user

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import PASSWORD
+from tests.support.factories import PASSWORD
 
 ARX = str(Path(sys.executable).with_name("arx"))
 

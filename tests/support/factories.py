@@ -1,0 +1,110 @@
+"""Building test data through the real services, and the small assertions every test module uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+from starlette.testclient import TestClient
+
+from app.auth.principal import Principal, Role
+from app.parties.service import add_party
+from app.runtime import Runtime
+from app.users.service import add_user
+
+PASSWORD = "correct horse battery staple"
+ADMIN = Principal(username="cli:test", party="-", role=Role.ADMIN, request_id="test-setup")
+
+
+def require_problem_documents(response: httpx.Response) -> None:
+    """Every error the suite ever sees must be an RFC 9457 problem document (CONTRACT.md)."""
+    if response.status_code >= 400:
+        kind = response.headers.get("content-type", "")
+        assert kind.startswith("application/problem+json"), (response.status_code, kind)
+
+
+def make_party(runtime: Runtime, *, code: str, kind: str = "state", name: str | None = None) -> str:
+    with runtime.db.unit_of_work() as session:
+        add_party(session, ADMIN, code=code, name=name or f"Party {code}", kind=kind)
+    return code
+
+
+def make_user(runtime: Runtime, *, username: str, party: str, role: str, password: str = PASSWORD,
+              totp: bool = False) -> str | None:
+    """Create a user; returns its TOTP secret when enrolled."""
+    with runtime.db.unit_of_work() as session:
+        _, secret = add_user(session, ADMIN, runtime.envelope, username=username, party=party, role=role,
+                             password=password, totp=totp)
+    return secret
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD, otp: str | None = None) -> str:
+    form = {"username": username, "password": password}
+    if otp is not None:
+        form["otp"] = otp
+    response = client.post("/api/v1/auth/token", data=form)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def notice_document(**overrides: object) -> dict[str, object]:
+    """A valid notice document (CONTRACT.md example), with overrides."""
+    doc: dict[str, object] = {
+        "kind": "frozen_asset",
+        "title": "Accounts frozen under order 2026/114",
+        "recipients": ["ICC"],
+        "tlp": "AMBER",
+        "paris_paragraphs": ["13"],
+        "reference": "national case reference",
+        "subjects": [{"name": "Jean-Pierre Exemple", "aliases": ["J.P. Exemple"],
+                      "birth_date": "1962-11-04", "nationality": "COD",
+                      "identifiers": [{"scheme": "passport", "value": "OB0123456"}]}],
+        "assets": [{"type": "bank_account", "description": "Current account", "jurisdiction": "CHE",
+                    "identifier": "CH9300762011623852957",
+                    "value": {"amount": "1250000.00", "currency": "EUR"}, "status": "frozen",
+                    "status_date": "2026-10-02", "order_reference": "2026/114"}],
+        "narrative": "free text",
+    }
+    doc.update(overrides)
+    return doc
+
+
+@dataclass
+class World:
+    """Parties FRA, NLD, DEU and ICC with one user per role, each logged in."""
+
+    client: TestClient
+    runtime: Runtime
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, who: str) -> dict[str, str]:
+        return bearer(self.tokens[who])
+
+    def post_notice(self, who: str, **overrides: object) -> dict[str, object]:
+        response = self.client.post("/api/v1/notices", json=notice_document(**overrides),
+                                    headers=self.headers(who))
+        assert response.status_code == 201, response.text
+        return response.json()
+
+
+USERS = {
+    "fra_fp": ("FRA", "focal_point"),
+    "nld_fp": ("NLD", "focal_point"),
+    "deu_fp": ("DEU", "focal_point"),
+    "icc_inv": ("ICC", "court_investigator"),
+    "fra_auditor": ("FRA", "auditor"),
+    "icc_admin": ("ICC", "admin"),
+}
+
+
+def assert_problem(response, status: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """The response is an RFC 9457 problem document with this status."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["type"] and "detail" in body
+    return body
