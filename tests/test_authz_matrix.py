@@ -257,6 +257,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/directory/{contact_id}/edit"): Rule("portal"),
     ("POST", "/directory/{contact_id}/confirm"): Rule("portal"),
     ("POST", "/directory/{contact_id}/retire"): Rule("portal"),
+    ("GET", "/enquiries"): Rule("portal"),
+    ("POST", "/enquiries"): Rule("portal"),
+    ("GET", "/hits"): Rule("portal"),
+    ("POST", "/hits/{hit_id}/share"): Rule("portal"),
+    ("POST", "/hits/{hit_id}/decline"): Rule("portal"),
 }
 NOTIFIED = "fra_fp"  # the owner of the notification the own_notification cells target
 

@@ -5,11 +5,23 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from app.api import CurrentPrincipal, DbSession, RuntimeDep
+from app.auth.principal import Principal
 from app.enquiries import service
 from app.enquiries.schemas import EnquiryCreate, EnquiryCreated, HitDecline, HitList, ReceivedHit
 from app.ratelimit import limiter_for, per_ip
+from app.runtime import Runtime
 
 router = APIRouter(tags=["enquiries"])
+
+
+def limit_enquiries(request: Request, runtime: Runtime, principal: Principal) -> None:
+    """An enquiry probes data the caller may not see: limited per user and per party (API and
+    portal share the limiters)."""
+    settings = runtime.settings
+    limiter_for(request.app.state, "enquiry_user", settings.enquiry_rate_per_minute).hit(
+        principal.username)
+    limiter_for(request.app.state, "enquiry_party", settings.enquiry_party_rate_per_minute).hit(
+        principal.party)
 
 
 @router.post("/enquiries", status_code=201, response_model=EnquiryCreated,
@@ -17,12 +29,7 @@ router = APIRouter(tags=["enquiries"])
 def post_enquiry(body: EnquiryCreate, request: Request, session: DbSession, runtime: RuntimeDep,
                  principal: CurrentPrincipal) -> EnquiryCreated:
     """Hit/no-hit: which parties hold a strong match in notices the caller may not see."""
-    # An enquiry probes data the caller may not see: limited per user and per party.
-    settings = runtime.settings
-    limiter_for(request.app.state, "enquiry_user", settings.enquiry_rate_per_minute).hit(
-        principal.username)
-    limiter_for(request.app.state, "enquiry_party", settings.enquiry_party_rate_per_minute).hit(
-        principal.party)
+    limit_enquiries(request, runtime, principal)
     return service.create_enquiry(session, runtime, principal, body)
 
 
