@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # Per client address (OWASP API4): token requests, and search or write requests of all its users.
     token_ip_rate_per_minute: int = Field(default=60, ge=1)
     ip_rate_per_minute: int = Field(default=1200, ge=1)
+    # Slow clients (slowloris): `arx serve` closes a connection whose request headers are not complete
+    # within this time, or whose body stalls this long between two reads (app/serving.py).
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     audit_seal_interval_seconds: float = Field(default=0.5, gt=0, le=2)
     audit_origin: str = "arx.example/audit-log"
     # Hit/no-hit enquiries (README, "Hit/no-hit enquiries"): standing period, and rate limits per
@@ -42,6 +46,12 @@ class Settings(BaseSettings):
     enquiry_party_rate_per_minute: int = Field(default=30, ge=1)
     # Posting or revising a notice matches it against other parties' notices and standing enquiries.
     deconfliction_enabled: bool = True
+    # Focal-point directory: a contact not confirmed for this many days is stale; reminders are checked
+    # every directory_reminder_interval_seconds by one process at a time.
+    directory_stale_days: int = Field(default=180, ge=1)
+    directory_reminder_interval_seconds: float = Field(default=3600, gt=0)
+    # Legislation: a profile not revised for this many days is out of date.
+    legislation_outdated_days: int = Field(default=365, ge=1)
     # Where people open the portal: e-mails link there (ids only, never content).
     public_url: str = "https://localhost:8443"
     # Notification e-mail: smtp://host:port, smtp+starttls://host:port or smtps://host:port, with
@@ -60,12 +70,6 @@ class Settings(BaseSettings):
     request_due_days_standard: int = Field(default=30, ge=1, le=3650)
     request_due_soon_hours: int = Field(default=48, ge=1, le=24 * 30)
     request_deadline_poll_seconds: float = Field(default=60.0, gt=0, le=3600)
-    # Focal-point directory: a contact not confirmed for this many days is stale; reminders are checked
-    # every directory_reminder_interval_seconds by one process at a time.
-    directory_stale_days: int = Field(default=180, ge=1)
-    directory_reminder_interval_seconds: float = Field(default=3600, gt=0)
-    # Legislation: a profile not revised for this many days is out of date.
-    legislation_outdated_days: int = Field(default=365, ge=1)
     # Portal sessions (OWASP Session Management): idle and absolute lifetimes, enforced server-side.
     portal_idle_timeout_seconds: int = Field(default=15 * 60, ge=1, le=86_400)
     portal_absolute_timeout_seconds: int = Field(default=8 * 3600, ge=60, le=7 * 86_400)

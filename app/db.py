@@ -4,10 +4,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
+from alembic.config import Config
+from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from app.errors import AppError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -59,7 +63,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             # Let SQLAlchemy, not pysqlite, emit BEGIN: see _sqlite_begin below.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -70,7 +74,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+        def _sqlite_begin(conn: Connection) -> None:
             # Every ARX transaction writes (each access is audited), so take the write lock up front:
             # a deferred transaction upgrading to a writer fails with SQLITE_BUSY instead of waiting.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -93,25 +97,39 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: commits on clean exit, rolls back on any exception. Services only flush."""
+        """One transaction: commits on clean exit, rolls back on any exception. Services only flush.
+
+        An AppError may carry work that must outlive the rollback (the denied audit entry of a refusal,
+        a failed-login count): it runs here, in its own short transaction, once the refused one is
+        gone. Every entry point opens its transactions here, so none can skip it."""
         session = self.sessions()
         try:
             yield session
             session.commit()
-        except BaseException:
-            session.rollback()
+        except BaseException as exc:
+            self.abandon(session, exc)
             raise
         finally:
             session.close()
+
+    def abandon(self, session: Session | None, exc: BaseException | None) -> None:
+        """Roll session back, then run what exc must leave behind (its on_rollback hook) in its own short
+        transaction — once, however deeply units of work nest. unit_of_work calls it on any exception;
+        an entry point that turns an error into an answer inside a unit of work (the portal's pages)
+        calls it itself."""
+        if session is not None:
+            session.rollback()
+        if isinstance(exc, AppError) and exc.on_rollback is not None:
+            hook, exc.on_rollback = exc.on_rollback, None
+            with self.unit_of_work() as after:
+                hook(after)
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str) -> Config:
     """Alembic configuration pointing at the repository's migrations/, whatever the working directory."""
-    from alembic.config import Config
-
     root = Path(__file__).resolve().parent.parent
     cfg = Config(str(root / "alembic.ini"))
     cfg.set_main_option("script_location", str(root / "migrations"))

@@ -1,6 +1,7 @@
 """The FastAPI application: routers, RFC 9457 error handlers, middleware."""
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     runtime = runtime or Runtime.build(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from app.audit.sequencer import run_sequencer
         from app.directory.tasks import run_reminder_job
         from app.notifications.mailer import run_mailer

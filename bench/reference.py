@@ -16,11 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pycountry
 from starlette.testclient import TestClient
@@ -39,8 +35,14 @@ ADMIN = Principal(username="bench", party="-", role=Role.ADMIN, request_id="benc
 PASSWORD = "benchmark password 123"
 STATES = 200
 CONTACTS_PER_STATE = 10
-EN = ["assets", "frozen", "freezing", "order", "court", "prosecutor", "confiscation", "seizure", "bank", "account", "tracing", "identification", "value", "based", "conviction", "interim", "measures", "request", "mutual", "assistance", "judge", "property", "proceeds", "crime", "laundering", "registry", "evidence", "warrant", "authority", "central", "office"]
-FR = ["avoirs", "gel", "gelés", "saisie", "saisies", "confiscation", "parquet", "juge", "demande", "cour", "biens", "produits", "infraction", "blanchiment", "registre", "preuve", "mandat", "autorité", "centrale", "office", "mesures", "conservatoires", "entraide", "identification", "dépistage", "valeur", "condamnation"]
+EN = ["assets", "frozen", "freezing", "order", "court", "prosecutor", "confiscation", "seizure", "bank",
+      "account", "tracing", "identification", "value", "based", "conviction", "interim", "measures",
+      "request", "mutual", "assistance", "judge", "property", "proceeds", "crime", "laundering", "registry",
+      "evidence", "warrant", "authority", "central", "office"]
+FR = ["avoirs", "gel", "gelés", "saisie", "saisies", "confiscation", "parquet", "juge", "demande", "cour",
+      "biens", "produits", "infraction", "blanchiment", "registre", "preuve", "mandat", "autorité",
+      "centrale", "office", "mesures", "conservatoires", "entraide", "identification", "dépistage",
+      "valeur", "condamnation"]
 QUERIES = ["frozen", "freezing", "gelé", "saisie", "confiscation", "bank account", "juge demande",
            "interim measures", "blanchiment", "warrant", "registre", "value based confiscation"]
 

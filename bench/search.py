@@ -8,8 +8,8 @@ layer in its own unit of work (candidates, decryption, rescoring, audit entries,
 investigator, on both databases; baseline: `similarity()` over the unencrypted names with a pg_trgm GIN
 index in the same PostgreSQL database (no encryption, no visibility filter, no audit). Same queries.
 
-    python bench/search.py --size 100000            # ~2-3 min on a 2-core machine
-    python bench/search.py --size 100000 --size 1000000
+    python -m bench.search --size 100000            # ~2-3 min on a 2-core machine
+    python -m bench.search --size 100000 --size 1000000
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import random
-import sys
 import tempfile
 import time
 import uuid
@@ -29,10 +28,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from sqlalchemy import (LargeBinary, Select, column, create_engine, func, literal, select, text,
-                        values)
+from sqlalchemy import LargeBinary, Select, column, create_engine, func, literal, select, text, values
 
 from app.auth.principal import Principal, Role
 from app.config import Settings
@@ -42,10 +38,10 @@ from app.notices.service import content_aad
 from app.parties.service import add_party, ensure_court
 from app.reference.service import ensure_shipped_paragraphs
 from app.runtime import Runtime
-from app.search.blind_index import subject_terms
-from app.search.schemas import SubjectQuery
 from app.search import service as search_service
+from app.search.blind_index import subject_terms
 from app.search.models import SubjectTerm
+from app.search.schemas import SubjectQuery
 from app.search.service import search_subjects
 from app.users.service import add_user
 from bench.common import percentiles, print_table, throwaway_database
@@ -173,7 +169,7 @@ def _batches(size: int, people: People) -> Iterator[list[list[dict[str, Any]]]]:
 class Loader:
     """Builds notice, revision, recipient, paragraph and term rows once; writes them to every DB."""
 
-    def __init__(self, runtimes: dict[str, Runtime], users: dict[str, dict[str, int]]) -> None:
+    def __init__(self, runtimes: dict[str, Runtime], users: dict[str, int]) -> None:
         self.runtimes = runtimes
         self.users = users
         self.sealer = next(iter(runtimes.values()))  # same keyring everywhere: seal once
@@ -298,7 +294,8 @@ def build(size: int, runtimes: dict[str, Runtime], pg_url: str) -> Loader:
                           "name text)"))
     raw = engine.raw_connection()
     try:
-        with raw.cursor() as cur, cur.copy("COPY plain_subject FROM STDIN") as copy:
+        driver: Any = raw.driver_connection  # psycopg's connection: its cursor has copy()
+        with driver.cursor() as cur, cur.copy("COPY plain_subject FROM STDIN") as copy:
             for row in loader.plain:
                 copy.write_row(row)
         raw.commit()
@@ -401,10 +398,14 @@ def run(size: int) -> list[list[object]]:
                 results[f"ARX, platform-wide counts (pre-#11), {backend}"] = measure_arx(
                     rt, loader, queries)
         base_p95 = percentiles(results["pg_trgm plaintext (baseline)"][0])["p95"]
-        rows = []
+        rows: list[list[object]] = []
         for label, (times, found) in results.items():
             pct = percentiles(times)
-            report = evaluate(lambda v, f=found: f[v.query + "|" + str(v.birth_date)])
+
+            def lookup(v: Variant, f: dict[str, list[str]] = found) -> list[str]:
+                return f[v.query + "|" + str(v.birth_date)]
+
+            report = evaluate(lookup)
             synthetic_recall = sum(q.key in found[q.query + "|" + str(q.birth_date)][:3]
                                    for q in synthetic) / max(1, len(synthetic))
             rows.append([f"{size:,}", label, f"{pct['p50']:.1f}", f"{pct['p95']:.1f}",

@@ -6,7 +6,6 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,6 +20,9 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from app.audit.models import AuditEntry
+from app.auth import service
+from app.auth.service import audit_name
+from app.errors import TooManyRequests, Unauthorized
 from app.runtime import Runtime
 from app.users.models import LoginThrottle, RevokedToken, User
 from app.users.service import disable_user
@@ -65,22 +67,30 @@ def comparable(response: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
     return response.status_code, headers, response.json()
 
 
+def stored_name(runtime: Runtime, username: str) -> str:
+    """The name an attempt is audited and throttled under: the account's, else a keyed hash."""
+    with runtime.db.unit_of_work() as session:
+        known = session.scalar(select(User.id).where(User.username == username)) is not None
+    return audit_name(runtime, username, known)
+
+
 def audit_rows(runtime: Runtime, username: str, action: str = "auth.login") -> list[str]:
+    name = stored_name(runtime, username)
     with runtime.db.unit_of_work() as session:
         return list(session.scalars(select(AuditEntry.outcome).where(
-            AuditEntry.username == username, AuditEntry.action == action).order_by(AuditEntry.id)))
+            AuditEntry.username == name, AuditEntry.action == action).order_by(AuditEntry.id)))
 
 
 def throttle(runtime: Runtime, username: str) -> LoginThrottle | None:
     with runtime.db.unit_of_work() as session:
-        row = session.get(LoginThrottle, username)
+        row = session.get(LoginThrottle, stored_name(runtime, username))
         if row is not None:
             session.expunge(row)
         return row
 
 
 @pytest.fixture
-def argon2_verifications(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def argon2_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Spy on the argon2 library (not our code): every hash it is asked to verify a password against."""
     seen: list[str] = []
     original = argon2.PasswordHasher.verify
@@ -90,7 +100,7 @@ def argon2_verifications(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]
         return original(self, hash, password)
 
     monkeypatch.setattr(argon2.PasswordHasher, "verify", spy)
-    yield seen
+    return seen
 
 
 # -- no username oracle -------------------------------------------------------------------------------
@@ -212,6 +222,104 @@ class TestLockout:
         assert row is not None and row.failures == statuses.count(401)
         assert audit_rows(runtime, "fra_fp").count("failed") == statuses.count(401)
         assert attempt(client, "fra_fp").status_code == 429
+
+
+class TestHashingOutsideTransactions:
+    """Issue 11, item 9: the argon2 check runs with no transaction open; lockout stays exact."""
+
+    def test_the_password_is_checked_with_no_transaction_open(
+            self, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_party(runtime, code="FRA")
+        make_user(runtime, username="fra_fp", party="FRA", role="focal_point")
+        during: list[tuple[int, str]] = []
+        original = argon2.PasswordHasher.verify
+
+        def probe(self: argon2.PasswordHasher, hash: str | bytes, password: str | bytes) -> bool:
+            # From inside the hash: does this process hold a connection (an open transaction), and
+            # can another writer take the database's write lock right now (no waiting)?
+            checked_out = runtime.db.engine.pool.checkedout()  # type: ignore[attr-defined]
+            during.append((checked_out, another_writer_goes_first(runtime)))
+            return original(self, hash, password)
+
+        monkeypatch.setattr(argon2.PasswordHasher, "verify", probe)
+        for username, password in (("nobody_here", "wrong"), ("fra_fp", "wrong"), ("fra_fp", PASSWORD)):
+            try:
+                service.login(runtime, username=username, password=password, otp=None,
+                              request_id="probe")
+            except Unauthorized:
+                pass
+        assert during == [(0, "writer first")] * 3
+
+    def test_concurrent_guesses_past_the_limit_are_never_checked(
+            self, runtime: Runtime, argon2_verifications: list[str]) -> None:
+        make_party(runtime, code="FRA")
+        make_user(runtime, username="fra_fp", party="FRA", role="focal_point")
+        limit, guesses = runtime.settings.login_max_failures, 12
+
+        def guess(i: int) -> str:
+            try:
+                service.login(runtime, username="fra_fp", password=f"guess {i}", otp=None,
+                              request_id=f"g{i}")
+            except (Unauthorized, TooManyRequests) as exc:
+                return type(exc).__name__
+            return "ok"
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            outcomes = list(pool.map(guess, range(guesses)))
+        # Exactly `limit` guesses were admitted and hashed; every later one was refused unchecked.
+        assert len(argon2_verifications) == limit
+        assert sorted(outcomes) == sorted(["TooManyRequests"] * (guesses - limit)
+                                          + ["Unauthorized"] * limit)
+        row = throttle(runtime, "fra_fp")
+        assert row is not None and row.failures == limit and row.locked_until is not None
+        assert audit_rows(runtime, "fra_fp").count("denied") == guesses - limit
+        try:
+            service.login(runtime, username="fra_fp", password=PASSWORD, otp=None, request_id="late")
+            raise AssertionError("the right password got through a lock")
+        except TooManyRequests:
+            pass
+        assert len(argon2_verifications) == limit
+
+    def test_unknown_usernames_never_reach_the_database_in_clear(self, runtime: Runtime) -> None:
+        typed = "Hunter2-my-password"  # typed into the username field by mistake
+        with pytest.raises(Unauthorized):
+            service.login(runtime, username=typed, password="x", otp=None, request_id="typo")
+        with runtime.db.unit_of_work() as session:
+            names = list(session.scalars(select(AuditEntry.username)
+                                         .where(AuditEntry.action == "auth.login")))
+            throttled = list(session.scalars(select(LoginThrottle.username)))
+        assert names == throttled == [audit_name(runtime, typed.lower(), known=False)]
+        assert names[0].startswith("~") and typed.lower() not in names[0]
+
+
+def another_writer_goes_first(runtime: Runtime) -> str:
+    """Commit a write from another connection without waiting; which one went first, as text."""
+    url = runtime.settings.database_url
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(url.split("///", 1)[1], timeout=0, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # fails at once if a transaction holds the write lock
+            conn.execute("UPDATE login_throttle SET failures = failures")
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError:
+            return "writer blocked"
+        finally:
+            conn.close()
+        return "writer first"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '1ms'"))
+            conn.execute(text("UPDATE login_throttle SET failures = failures"))  # every row lock
+    except Exception:
+        return "writer blocked"
+    finally:
+        engine.dispose()
+    return "writer first"
 
 
 # -- TOTP ---------------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from tests.support.factories import (
     notice_document,
 )
 
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CONTENT_ROLES = {"focal_point", "court_investigator"}
 
 
@@ -162,9 +163,9 @@ class Rule:
 
 
 NOTICE = "/api/v1/notices/{notice_id}"
+REQUEST = "/api/v1/requests/{request_id}"
 HIT = "/api/v1/hits/{hit_id}"
 ABSENT_HIT = str(uuid.UUID(int=0x417))
-REQUEST = "/api/v1/requests/{request_id}"
 ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
     ("GET", "/.well-known/jwks.json"): Rule("public"),
@@ -190,25 +191,6 @@ ACCESS: dict[tuple[str, str], Rule] = {
                                                        params={"first": 1, "second": 1}),
     # Public keys, like the JWKS: anyone holding a checkpoint must be able to verify it.
     ("GET", "/api/v1/audit/keys"): Rule("public"),
-    ("POST", "/api/v1/enquiries"): Rule("content", ok=201, body="enquiry"),
-    ("GET", "/api/v1/hits"): Rule("content", params={"box": "received"}),
-    # Hits are decided by their owner party only; nobody owns the hit id the matrix names.
-    ("POST", HIT + "/share"): Rule("hit_owner"),
-    ("POST", HIT + "/decline"): Rule("hit_owner"),
-    # Each user's own inbox (empty for roles nothing is sent to); another user's notification is 404.
-    ("GET", "/api/v1/notifications"): Rule("authenticated", params={"unread": "true"}),
-    ("POST", "/api/v1/notifications/{notification_id}/read"): Rule("own_notification"),
-    ("GET", "/api/v1/obstacles"): Rule("authenticated"),
-    ("POST", "/api/v1/requests"): Rule("content", ok=201, body="new-request"),
-    ("GET", "/api/v1/requests"): Rule("content", params={"box": "inbox", "limit": 100}),
-    ("GET", REQUEST): Rule("request_party"),
-    ("GET", REQUEST + "/messages"): Rule("request_party"),
-    ("POST", REQUEST + "/messages"): Rule("request_party", ok=201, body="message"),
-    # Executing a request that was only sent is impossible for either side: 409 for its two parties
-    # (it may see it, so 404 would be a lie), 404 for everyone else. Stateless, so cells don't interact.
-    ("POST", REQUEST + "/transitions"): Rule("request_conflict", body="transition"),
-    # Only consultations convert; the planted requests are formal: 409 likewise.
-    ("POST", REQUEST + "/convert"): Rule("request_conflict"),
     # CONTRACT: legal profiles and the directory are read by every authenticated user; a State's
     # profile and contacts are written by that State's focal points only (here: FRA's).
     ("GET", "/api/v1/legislation"): Rule("authenticated", params={"q": "freezing"}),
@@ -224,6 +206,25 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("PUT", "/api/v1/directory/{contact_id}"): Rule("fra_write", body="contact"),
     ("DELETE", "/api/v1/directory/{contact_id}"): Rule("fra_write", ok=204, fresh_contact=True),
     ("POST", "/api/v1/directory/{contact_id}/confirm"): Rule("fra_write"),
+    # Each user's own inbox (empty for roles nothing is sent to); another user's notification is 404.
+    ("GET", "/api/v1/notifications"): Rule("authenticated", params={"unread": "true"}),
+    ("POST", "/api/v1/notifications/{notification_id}/read"): Rule("own_notification"),
+    ("GET", "/api/v1/obstacles"): Rule("authenticated"),
+    ("POST", "/api/v1/requests"): Rule("content", ok=201, body="new-request"),
+    ("GET", "/api/v1/requests"): Rule("content", params={"box": "inbox", "limit": 100}),
+    ("GET", REQUEST): Rule("request_party"),
+    ("GET", REQUEST + "/messages"): Rule("request_party"),
+    ("POST", REQUEST + "/messages"): Rule("request_party", ok=201, body="message"),
+    # Executing a request that was only sent is impossible for either side: 409 for its two parties
+    # (it may see it, so 404 would be a lie), 404 for everyone else. Stateless, so cells don't interact.
+    ("POST", REQUEST + "/transitions"): Rule("request_conflict", body="transition"),
+    # Only consultations convert; the planted requests are formal: 409 likewise.
+    ("POST", REQUEST + "/convert"): Rule("request_conflict"),
+    ("POST", "/api/v1/enquiries"): Rule("content", ok=201, body="enquiry"),
+    ("GET", "/api/v1/hits"): Rule("content", params={"box": "received"}),
+    # Hits are decided by their owner party only; nobody owns the hit id the matrix names.
+    ("POST", HIT + "/share"): Rule("hit_owner"),
+    ("POST", HIT + "/decline"): Rule("hit_owner"),
     # Portal pages (tests/test_web_*.py test them signed in; here: no bearer token opens them).
     ("GET", "/"): Rule("portal"),
     ("GET", "/login"): Rule("portal_public"),
@@ -280,14 +281,14 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
         return rule.ok if caller.role in CONTENT_ROLES else 403
     if rule.kind == "auditor":
         return rule.ok if caller.role == "auditor" else 403
-    if rule.kind == "hit_owner":
-        return 404  # absent and not owned answer alike
-    if rule.kind == "own_notification":
-        return rule.ok if caller.name == NOTIFIED else 404
     if rule.kind == "focal_point":
         return rule.ok if caller.role == "focal_point" else 403
     if rule.kind == "fra_write":
         return rule.ok if (caller.role, caller.party) == ("focal_point", "FRA") else 403
+    if rule.kind == "hit_owner":
+        return 404  # absent and not owned answer alike
+    if rule.kind == "own_notification":
+        return rule.ok if caller.name == NOTIFIED else 404
     assert obj is not None
     if rule.kind.startswith("request_"):
         if not sees_request(caller, obj):
@@ -340,10 +341,10 @@ class Service:
     ids: dict[str, str]
     fixed: dict[str, str]  # {party} and {contact_id} of the profile and contact the matrix plays on
 
-    def url(self, path: str, obj: Any, fixed: dict[str, str] | None = None) -> str:
-        notice = self.ids[obj.name] if obj is not None else self.ids["A-fra-to-deu"]
-        request = self.ids[obj.name] if obj is not None else self.ids["R-icc-to-fra"]
-        return path.format(notice_id=notice, request_id=request, **(fixed or self.fixed))
+    def url(self, path: str, obj: Obj | None) -> str:
+        default = "R-icc-to-fra" if "{request_id}" in path else "A-fra-to-deu"
+        target = self.ids[obj.name if obj is not None else default]
+        return path.format(notice_id=target, request_id=target, **self.fixed)
 
     def headers(self, caller: Caller, fresh: bool = False) -> dict[str, str]:
         if caller.role is None:
@@ -354,11 +355,12 @@ class Service:
         fixed = self.fixed
         if rule.fresh_contact:
             fixed = {**fixed, "contact_id": add_contact(self.client, self.tokens["fra_fp"])}
-        url = self.url(path, obj, fixed)
+        default = "R-icc-to-fra" if "{request_id}" in path else "A-fra-to-deu"
+        target = self.ids[obj.name if obj is not None else default]
+        url = path.format(notice_id=target, request_id=target, **fixed)
         kwargs: dict[str, Any] = {"headers": self.headers(caller, rule.fresh_token),
                                   "params": rule.params}
         if rule.portal:
-            url = url.format(notice_id=self.ids["A-fra-to-deu"])
             kwargs["follow_redirects"] = False
             kwargs["data"] = {"csrf_token": "x"} if method == "POST" else None
         if rule.body == "notice":
@@ -407,6 +409,11 @@ def service(databases: DatabaseFactory, keyring_template: Path,
                                    headers=bearer(tokens[obj.author]))
             assert response.status_code == 201, response.text
             ids[obj.name] = response.json()["id"]
+        for code in ("FRA", "NLD"):
+            response = client.put(f"/api/v1/legislation/{code}", json=PROFILE,
+                                  headers=bearer(tokens[f"{code.lower()}_fp"]))
+            assert response.status_code == 200, response.text
+        contact_id = add_contact(client, tokens["fra_fp"])
         for robj in REQUEST_OBJECTS:
             if robj.author is None:
                 ids[robj.name] = str(robj.fixed_id)
@@ -419,12 +426,8 @@ def service(databases: DatabaseFactory, keyring_template: Path,
             ids["notification"] = str(session.scalar(
                 select(Notification.id).join(User, User.id == Notification.user_id)
                 .where(User.username == NOTIFIED).order_by(Notification.id).limit(1)))
-        for code in ("FRA", "NLD"):
-            response = client.put(f"/api/v1/legislation/{code}", json=PROFILE,
-                                  headers=bearer(tokens[f"{code.lower()}_fp"]))
-            assert response.status_code == 200, response.text
-        fixed = {"party": "FRA", "contact_id": add_contact(client, tokens["fra_fp"]),
-                 "hit_id": ABSENT_HIT, "notification_id": ids["notification"]}
+        fixed = {"party": "FRA", "contact_id": contact_id, "notification_id": ids["notification"],
+                 "hit_id": ABSENT_HIT}
         routes = app_routes(client)
         if ("GET", "/api/v1/audit/checkpoint") in routes:
             # Proof and checkpoint cells need a signed tree head: wait for the sequencer's first.
@@ -472,6 +475,8 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
         if want == 401:
             assert response.headers["www-authenticate"] == "Bearer"
         assert body.get("instance") == response.request.url.path
+        if want in (403, 404):
+            assert_refusal_audited(service, caller, obj, response)
     elif rule.kind == "content" and path == "/api/v1/requests" and method == "GET":
         planted = {service.ids[o.name]: o for o in REQUEST_OBJECTS if o.author is not None}
         ids = [i["id"] for i in response.json()["items"]]
@@ -490,6 +495,20 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
         assert not any(service.ids[o.name] in response.text for o in OBJECTS if o.author)
     elif rule.kind == "content" and path.endswith("/search/subjects"):
         assert_only_visible(service, caller, [m["notice_id"] for m in response.json()["matches"]])
+
+
+def assert_refusal_audited(service: Service, caller: Caller, obj: Any, response: Any) -> None:
+    """Every refusal of an authenticated caller (role or visibility) leaves exactly one denied entry,
+    under the request id the server gave it, naming an object only by a well-formed id."""
+    with service.runtime.db.unit_of_work() as session:
+        entries = list(session.scalars(select(AuditEntry).where(
+            AuditEntry.request_id == response.headers["x-request-id"])))
+    assert [(e.username, e.outcome) for e in entries] == [(caller.name, "denied")], response.text
+    object_id = entries[0].object_id
+    assert object_id is None or CANONICAL_UUID.fullmatch(object_id), object_id
+    if obj is not None and obj in OBJECTS:
+        attempted = service.ids[obj.name]
+        assert object_id == (attempted if CANONICAL_UUID.fullmatch(attempted) else None)
 
 
 def assert_only_visible(service: Service, caller: Caller, ids: list[str],
@@ -551,7 +570,7 @@ def test_unrouted_methods_are_405_for_everyone(service: Service, caller: Caller)
     templates = {(m, p): re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", p) + "$")
                  for m, p in service.routes}
     for path in sorted({p for _, p in service.routes}):
-        url = service.url(path, OBJECTS[0])
+        url = service.url(path, None)
         # A URL may fit several templates (/legislation/compare is also /legislation/{party}).
         allowed = {m for (m, _), pattern in templates.items() if pattern.match(url)}
         for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed):

@@ -17,6 +17,8 @@ from app.crypto.envelope import DecryptionError
 from app.directory.models import Contact, ContactReminder, ContactRevision
 from app.directory.service import contact_aad
 from app.directory.tasks import send_stale_reminders
+from app.notifications.models import Notification
+from app.users.models import User
 from tests.support.database import raw_database_bytes
 from tests.support.factories import World, assert_problem
 
@@ -165,7 +167,16 @@ class TestStaleness:
         assert send_stale_reminders(runtime) == 0  # idempotent
         with runtime.db.unit_of_work() as session:
             reminded = set(session.scalars(select(ContactReminder.contact_id)))
+            notified = set(session.execute(
+                select(User.username, Notification.object_id)
+                .join(User, User.id == Notification.user_id)
+                .where(Notification.kind == "directory.stale")).tuples())
         assert reminded == {old["id"], foreign["id"]}
+        # The parties' users are told which contact (an id, never its content), once.
+        assert notified == {("fra_fp", old["id"]), ("nld_fp", foreign["id"])}
+        inbox = world.client.get("/api/v1/notifications", headers=world.headers("fra_fp")).json()
+        assert [(n["kind"], n["object_id"]) for n in inbox["items"]] == [("directory.stale",
+                                                                           old["id"])]
 
         # Confirming restarts the clock; going stale again earns a new reminder.
         world.client.post(f"{API}/{old['id']}/confirm", headers=world.headers("fra_fp"))

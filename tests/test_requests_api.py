@@ -379,3 +379,20 @@ def test_past_due_date_is_refused_by_the_service(world: World) -> None:
 
     with pytest.raises(InvalidInput):
         service.due_at_of(world.runtime, "standard", date.today() - timedelta(days=1), utcnow())
+
+
+def test_request_subjects_are_searchable_by_both_parties_only(world: World) -> None:
+    rid = create(world, subjects=[{"name": "Wojciech Przybylski-Canary", "birth_date": "1970-03-04"}])["id"]
+    query = {"name": "Wojciech Przybylski Canary", "birth_date": "1970-03-04"}
+    for who in ("icc_inv", "fra_fp"):
+        found = world.client.post("/api/v1/search/subjects", json=query, headers=world.headers(who))
+        assert found.status_code == 200, found.text
+        hits = found.json()["request_matches"]
+        assert [h["request_id"] for h in hits] == [rid]
+        assert hits[0]["subject"]["name"] == "Wojciech Przybylski-Canary"
+        assert "birth_date" in hits[0]["matched_on"] and hits[0]["score"] > 0.8
+    for who in ("nld_fp", "deu_fp"):
+        found = world.client.post("/api/v1/search/subjects", json=query, headers=world.headers(who))
+        assert found.json()["request_matches"] == []
+    assert count(world.runtime, AuditEntry, AuditEntry.action == "search.hit",
+                 AuditEntry.object_id == rid) == 2

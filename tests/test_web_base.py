@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -21,8 +22,8 @@ from app.runtime import Runtime
 from app.users.models import User
 from app.web.i18n import direction, from_accept_language
 from app.web.models import PortalSession
-from tests.conftest import PASSWORD, make_party, make_user
-from tests.portal import Browser, csrf_of
+from tests.support.factories import PASSWORD, make_party, make_user
+from tests.support.portal import Browser, csrf_of
 from tools.i18n import languages, missing
 
 
@@ -51,7 +52,7 @@ class Clock:
     def __init__(self) -> None:
         self.now = utcnow()
 
-    def __call__(self):  # type: ignore[no-untyped-def]
+    def __call__(self) -> datetime:
         return self.now
 
     def advance(self, **delta: float) -> None:
@@ -65,7 +66,7 @@ def clock(app_client: TestClient) -> Clock:
     return clock
 
 
-def count(runtime: Runtime, model: type, *where: object) -> int:
+def count(runtime: Runtime, model: type, *where: Any) -> int:
     with runtime.db.unit_of_work() as session:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
@@ -167,7 +168,7 @@ class TestSessions:
 
     def test_disabling_the_account_ends_its_sessions(self, browser: Browser, runtime: Runtime) -> None:
         from app.users.service import disable_user
-        from tests.conftest import ADMIN
+        from tests.support.factories import ADMIN
 
         browser.sign_in("fra_fp")
         with runtime.db.unit_of_work() as session:

@@ -1,16 +1,24 @@
 """What every feature imports from the audit log: the actions, the outcomes, and recording an entry.
 
 An entry is written in the caller's transaction (it commits with the action or not at all); a refusal is
-recorded by the `denied` hook once the refused transaction has rolled back. See docs/architecture.md.
+recorded by the `denied` hook once the refused transaction has rolled back (Database.unit_of_work runs
+it, for the API, the CLI and jobs alike). See docs/architecture.md.
+
+What an entry may hold in clear (README, "Security model"): the caller's identity as the token or the
+login established it, the action, a well-formed object id, the outcome and the server-generated
+request id. Nothing a client typed freely: an attempted object id that is not a canonical UUID is
+dropped, and failed logins of unknown accounts name a keyed hash (app/auth/service.py).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
@@ -44,18 +52,6 @@ class Action(StrEnum):
     HIT_LIST = "hit.list"
     HIT_SHARE = "hit.share"
     HIT_DECLINE = "hit.decline"
-    NOTIFICATION_LIST = "notification.list"
-    NOTIFICATION_READ = "notification.read"
-    REQUEST_CREATE = "request.create"
-    REQUEST_READ = "request.read"
-    REQUEST_LIST = "request.list"
-    REQUEST_MESSAGE = "request.message"
-    REQUEST_MESSAGES = "request.messages"
-    REQUEST_TRANSITION = "request.transition"
-    REQUEST_CONVERT = "request.convert"
-    REQUEST_DEADLINES = "request.deadlines"
-    REQUEST_ROUTING_LIST = "admin.request_list"
-    OBSTACLES_LOAD = "admin.obstacles_load"
     LEGISLATION_READ = "legislation.read"
     LEGISLATION_SEARCH = "legislation.search"
     LEGISLATION_REVISE = "legislation.revise"
@@ -70,6 +66,18 @@ class Action(StrEnum):
     DIRECTORY_RETIRE = "directory.retire"
     DIRECTORY_CONFIRM = "directory.confirm"
     DIRECTORY_REMIND = "directory.remind"
+    NOTIFICATION_LIST = "notification.list"
+    NOTIFICATION_READ = "notification.read"
+    REQUEST_CREATE = "request.create"
+    REQUEST_READ = "request.read"
+    REQUEST_LIST = "request.list"
+    REQUEST_MESSAGE = "request.message"
+    REQUEST_MESSAGES = "request.messages"
+    REQUEST_TRANSITION = "request.transition"
+    REQUEST_CONVERT = "request.convert"
+    REQUEST_DEADLINES = "request.deadlines"
+    REQUEST_ROUTING_LIST = "admin.request_list"
+    OBSTACLES_LOAD = "admin.obstacles_load"
     SESSION_START = "portal.session_start"
     SESSION_END = "portal.session_end"
     PASSWORD_CHANGE = "account.password_change"
@@ -82,11 +90,27 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+def well_formed_id(value: str | None) -> str | None:
+    """value when it is a canonical UUID (every object id ARX issues is one), else None.
+
+    An attempted id in a refused request is whatever the client typed: a name, a passport number, a
+    password pasted in the wrong place. Only ids that could name one of our objects are kept."""
+    if value is None or len(value) != 36:
+        return None
+    try:
+        return value if str(uuid.UUID(value)) == value else None
+    except ValueError:
+        return None
+
+
 def denied(principal: Principal, action: Action, object_id: str | None) -> Callable[[Session], None]:
-    """An on_rollback hook recording a refused access once the refused request's transaction is gone."""
+    """An on_rollback hook recording a refused access once the refused request's transaction is gone.
+
+    An attempted object id is kept only when well formed (well_formed_id)."""
+    attempted = well_formed_id(object_id)
 
     def write(session: Session) -> None:
-        record(session, principal, action, object_id=object_id, outcome=Outcome.DENIED)
+        record(session, principal, action, object_id=attempted, outcome=Outcome.DENIED)
 
     return write
 
@@ -115,3 +139,14 @@ def record(session: Session, principal: Principal, action: Action, *, object_id:
     # statement with the request's other entries (a search or a listing records one per notice).
     session.add(entry)
     return entry
+
+
+def record_each(session: Session, principal: Principal, action: Action, object_ids: list[str]) -> None:
+    """record() for each of object_ids (a listing audits every row it shows), as one Core INSERT: the
+    same rows in the same transaction, without building an ORM object per entry."""
+    if not object_ids:
+        return
+    common = {"username": principal.username, "party": principal.party, "role": str(principal.role),
+              "action": str(action), "outcome": str(Outcome.OK),
+              "request_id": principal.request_id[:64]}
+    session.execute(insert(AuditEntry), [{**common, "object_id": oid} for oid in object_ids])

@@ -16,12 +16,13 @@ wellknown = APIRouter(tags=["auth"])
 # Per client address on top of the per-account lockout: spraying many usernames from one host is slowed too.
 @router.post("/auth/token", response_model=TokenResponse,
              dependencies=[Depends(per_ip("token", "token_ip_rate_per_minute"))])
-def issue_token(request: Request, session: DbSession, runtime: RuntimeDep,
+def issue_token(request: Request, runtime: RuntimeDep,
                 username: Annotated[str, Form(max_length=256)],
                 password: Annotated[str, Form(max_length=1024)],
                 otp: Annotated[str | None, Form(max_length=16)] = None) -> TokenResponse:
-    """OAuth2 password grant (+ otp when the user has TOTP)."""
-    token, ttl = service.login(session, runtime, username=username, password=password, otp=otp,
+    """OAuth2 password grant (+ otp when the user has TOTP). No request-wide unit of work: the login
+    opens its own short transactions around the password check (app/auth/service.py)."""
+    token, ttl = service.login(runtime, username=username, password=password, otp=otp,
                                request_id=request_id(request))
     return TokenResponse(access_token=token, expires_in=ttl)
 

@@ -25,9 +25,9 @@ app.add_typer(user_app, name="user")
 app.add_typer(paragraphs_app, name="paragraphs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(legislation_app, name="legislation")
 app.add_typer(request_app, name="request")
 app.add_typer(obstacles_app, name="obstacles")
-app.add_typer(legislation_app, name="legislation")
 
 
 def main() -> None:

@@ -62,7 +62,7 @@ def parse_kind(kind: str) -> KeyKind:
     if kind not in KINDS:
         raise InvalidInput(f"key kind must be one of {', '.join(KINDS)}",
                            errors=[{"field": "kind", "message": "unknown"}])
-    return kind  # type: ignore[return-value]
+    return kind
 
 
 def parse_version(kind: KeyKind, version: str) -> int:
@@ -103,17 +103,16 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
     """Rows whose data key each KEK version wraps, by where they live."""
     return {"revisions": _grouped(session, NoticeRevision.key_version),
             "totp_secrets": _grouped(session, User.totp_key_version),
+            "contacts": _grouped(session, ContactRevision.key_version),
             "emails": _grouped(session, User.email_key_version),
             **{where: _grouped(session, getattr(model, column))
                for where, (model, column, _, _) in SEALED.items()},
-            "contacts": _grouped(session, ContactRevision.key_version),
             "audit_details": _grouped(session, AuditEntry.detail_key_version)}
 
 
 def _rewrappable(deps: dict[str, dict[int, int]], version: int) -> int:
-    """Data keys under version that rewrap can move (audit details are append-only)."""
-    return sum(by_version.get(version, 0) for name, by_version in deps.items()
-               if name != "audit_details")
+    """Data keys under version that rewrap can move (everything but the append-only audit details)."""
+    return sum(d.get(version, 0) for where, d in deps.items() if where != "audit_details")
 
 
 def _completed_builds(session: Session) -> set[int]:
@@ -272,8 +271,9 @@ def _revision_batch(session: Session, active: int, after: tuple[str, int] | None
              .where(NoticeRevision.key_version != active)
              .order_by(NoticeRevision.notice_id, NoticeRevision.revision).limit(batch_size))
     if after is not None:
-        query = query.where(tuple_(NoticeRevision.notice_id, NoticeRevision.revision) > tuple_(*after))
-    return [tuple(row) for row in session.connection().execute(query)]  # type: ignore[misc]
+        position = tuple_(NoticeRevision.notice_id, NoticeRevision.revision)
+        query = query.where(position > tuple_(literal(after[0]), literal(after[1])))
+    return [tuple(row) for row in session.connection().execute(query)]
 
 
 def _rewrapped_rows(runtime: Runtime, rows: list[Row]) -> tuple[list[Change], int]:

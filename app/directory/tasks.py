@@ -14,11 +14,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from app.audit.record import Action, record
 from app.auth.principal import Principal, Role
 from app.directory.models import Contact, ContactReminder
 from app.directory.service import stale_before
+from app.notifications.service import notify
 from app.runtime import Runtime
 
 log = logging.getLogger("arx.directory")
@@ -48,8 +50,9 @@ def send_stale_reminders(runtime: Runtime) -> int:
         return len(due)
 
 
-def notify_stale(session: object, party: str, contact_id: str) -> None:
+def notify_stale(session: Session, party: str, contact_id: str) -> None:
     """Tell the party's users that one of its contacts needs confirming (an id, never its content)."""
+    notify(session, party=party, kind="directory.stale", object_type="contact", object_id=contact_id)
 
 
 @asynccontextmanager

@@ -26,7 +26,10 @@ _IRREGULAR = {"froze": "freeze", "frozen": "freeze", "seen": "see", "sought": "s
               "held": "hold", "laid": "lay", "taken": "take", "took": "take", "given": "give",
               "gave": "give", "brought": "bring", "sold": "sell",
               "kept": "keep", "made": "make", "found": "find", "stolen": "steal", "stole": "steal"}
-_STOP = frozenset(["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "in", "is", "it", "of", "on", "or", "that", "the", "this", "to", "was", "were", "with", "au", "aux", "ce", "ces", "dans", "de", "des", "du", "en", "et", "est", "il", "la", "le", "les", "leur", "ou", "par", "pas", "pour", "qui", "que", "sa", "se", "ses", "son", "sur", "un", "une"])
+_STOP = frozenset(["a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "in", "is", "it",
+                   "of", "on", "or", "that", "the", "this", "to", "was", "were", "with", "au", "aux", "ce",
+                   "ces", "dans", "de", "des", "du", "en", "et", "est", "il", "la", "le", "les", "leur",
+                   "ou", "par", "pas", "pour", "qui", "que", "sa", "se", "ses", "son", "sur", "un", "une"])
 
 
 @lru_cache(maxsize=65_536)

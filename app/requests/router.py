@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from app.api import CurrentPrincipal, DbSession, RuntimeDep
 from app.ratelimit import per_ip, per_user
@@ -39,11 +39,14 @@ def list_requests(session: DbSession, runtime: RuntimeDep, principal: CurrentPri
                   box: Literal["inbox", "outbox"] = "inbox", status: Status | None = None,
                   overdue: bool | None = None, sort: Literal["due", "created"] = "due",
                   limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
-                  cursor: Annotated[str | None, Query(max_length=512)] = None) -> RequestList:
+                  cursor: Annotated[str | None, Query(max_length=512)] = None) -> Response:
     """The caller's inbox or outbox, soonest due first (sort=created: newest first)."""
     items, next_cursor = service.list_requests(session, runtime, principal, box=box, status=status,
                                                overdue=overdue, sort=sort, limit=limit, cursor=cursor)
-    return RequestList(items=items, next_cursor=next_cursor)
+    # Items were validated when their content was opened: serialise once instead of FastAPI's
+    # dump-and-revalidate of the response model (which would validate every subject a second time).
+    return Response(RequestList(items=items, next_cursor=next_cursor).model_dump_json(),
+                    media_type="application/json")
 
 
 @router.get("/{request_id}", response_model=RequestRead)

@@ -1,14 +1,35 @@
 """Blind-index terms for request subjects, so the requester and addressee find them by name like notices."""
 
-from collections.abc import Sequence
+from __future__ import annotations
 
-from sqlalchemy import insert
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from app import policy
+from app.audit.record import Action, record
+from app.auth.principal import Principal
 from app.notices.schemas import Subject
-from app.requests.models import RequestSubjectTerm
+from app.requests.models import CooperationRequest, RequestSubjectTerm
 from app.runtime import Runtime
-from app.search.blind_index import subject_terms
+from app.search.blind_index import query_terms, subject_terms
+from app.search.indexer import searchable_version
+from app.search.schemas import RequestSubjectMatch, SubjectQuery
+from app.search.service import (
+    CANDIDATES_PER_RESULT,
+    MIN_CANDIDATES,
+    ROW_BUDGET,
+    _Probe,
+    score_subject,
+)
+
+
+def content_aad(request_id: str, requester: str, addressee: str) -> bytes:
+    """Binds a request's sealed content to its row and both parties: moved or re-routed, it won't open."""
+    return f"arx/request|{request_id}|{requester}|{addressee}".encode()
 
 
 def index_request_subjects(session: Session, runtime: Runtime, request_id: str,
@@ -21,3 +42,48 @@ def index_request_subjects(session: Session, runtime: Runtime, request_id: str,
             for term in sorted(subject_terms(keyring, version, subject))]
     if rows:
         session.execute(insert(RequestSubjectTerm), rows)
+
+
+def search_request_subjects(session: Session, runtime: Runtime, principal: Principal,
+                            query: SubjectQuery) -> list[RequestSubjectMatch]:
+    """Subjects of requests the caller's party sent or received matching the query, best first: the
+    same blind-index terms and scoring as notice search, filtered by policy.visible_requests in SQL
+    before anything is decrypted; one audit hit entry per returned request."""
+    if not policy.can_search_subjects(principal):
+        return []
+    probe = _Probe.of(query)
+    keyring = runtime.keys.current()
+    version = searchable_version(session, keyring)
+    weights = query_terms(keyring, version, name=query.name, birth_date=query.birth_date)
+    if not weights:
+        return []
+    rows = session.execute(
+        select(RequestSubjectTerm.request_id, RequestSubjectTerm.subject_no, RequestSubjectTerm.term)
+        .join(CooperationRequest, CooperationRequest.id == RequestSubjectTerm.request_id)
+        .where(RequestSubjectTerm.key_version == version, RequestSubjectTerm.term.in_(list(weights)),
+               policy.visible_requests(principal))
+        .limit(ROW_BUDGET))
+    scores: dict[tuple[str, int], float] = {}
+    for request_id, subject_no, term in rows:
+        scores[(request_id, subject_no)] = scores.get((request_id, subject_no), 0.0) + weights[term]
+    candidates = sorted(scores, key=lambda k: (-scores[k], k))[:max(MIN_CANDIDATES,
+                                                                   CANDIDATES_PER_RESULT * query.limit)]
+    requests = {r.id: r for r in session.scalars(select(CooperationRequest).where(
+        CooperationRequest.id.in_({i for i, _ in candidates}), policy.visible_requests(principal)))}
+    subjects: dict[str, list[dict[str, Any]]] = {}
+    for rid, request in requests.items():
+        content = json.loads(runtime.envelope.open(request.sealed(), content_aad(
+            request.id, request.requester, request.addressee)))
+        subjects[rid] = content.get("subjects", [])
+    scored = []
+    for request_id, subject_no in candidates:
+        stored = subjects.get(request_id, [])
+        if subject_no < len(stored) and (found := score_subject(probe, stored[subject_no])):
+            scored.append((found[0], request_id, subject_no, found[1]))
+    scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+    matches = [RequestSubjectMatch(request_id=rid, subject=Subject.model_validate(
+        subjects[rid][no]), score=score, matched_on=matched)
+        for score, rid, no, matched in scored[:query.limit]]
+    for rid in dict.fromkeys(m.request_id for m in matches):
+        record(session, principal, Action.SEARCH_HIT, object_id=rid)
+    return matches

@@ -19,10 +19,10 @@ from sqlalchemy import ColumnElement, and_, literal, or_, select, true, union_al
 from sqlalchemy.orm import Session
 
 from app import policy
-from app.audit.record import Action, denied, record
+from app.audit.record import Action, denied, record, record_each
 from app.auth.principal import Principal
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.notices.models import Notice
 from app.notifications.service import notify
 from app.parties.service import registered_codes_query
@@ -46,18 +46,13 @@ from app.requests.schemas import (
     Status,
     TransitionCreate,
 )
-from app.requests.search import index_request_subjects
+from app.requests.search import content_aad, index_request_subjects
 from app.runtime import Runtime
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
 SHIPPED_OBSTACLES = "obstacles.json"
 CR = CooperationRequest
-
-
-def content_aad(request_id: str, requester: str, addressee: str) -> bytes:
-    """Binds a request's sealed content to its row and both parties: moved or re-routed, it won't open."""
-    return f"arx/request|{request_id}|{requester}|{addressee}".encode()
 
 
 def message_aad(request_id: str, message_id: str, author_party: str) -> bytes:
@@ -168,8 +163,8 @@ def list_requests(session: Session, runtime: Runtime, principal: Principal, *, b
                   now: datetime | None = None) -> tuple[list[RequestRead], str | None]:
     """The caller's inbox (addressed to its party) or outbox (sent by it), soonest due first (or newest
     first with sort=created); each listed request audited."""
-    if not policy.sees_content(principal):
-        raise Forbidden("this role never sees request content")
+    policy.require(policy.sees_content(principal), principal, Action.REQUEST_LIST,
+                   detail="this role never sees request content")
     now = now or utcnow()
     side = CR.addressee if box == "inbox" else CR.requester
     query = select(CR).where(policy.visible_requests(principal), side == principal.party)
@@ -189,8 +184,7 @@ def list_requests(session: Session, runtime: Runtime, principal: Principal, *, b
     rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    for row in rows:
-        record(session, principal, Action.REQUEST_LIST, object_id=row.id)
+    record_each(session, principal, Action.REQUEST_LIST, [row.id for row in rows])
     if not rows:
         record(session, principal, Action.REQUEST_LIST)
     items = [_read(runtime, principal, r, now) for r in rows]
@@ -226,8 +220,8 @@ def _check_references(session: Session, principal: Principal, doc: RequestCreate
 def create_request(session: Session, runtime: Runtime, principal: Principal, doc: RequestCreate,
                    *, now: datetime | None = None) -> RequestRead:
     """Send a request from the caller's party (requester from the token, never from the body)."""
-    if not policy.can_create_request(principal):
-        raise Forbidden("this role may not send requests")
+    policy.require(policy.can_create_request(principal), principal, Action.REQUEST_CREATE,
+                   detail="this role may not send requests")
     now = now or utcnow()
     due_at = due_at_of(runtime, doc.priority, doc.due_date, now)
     _check_references(session, principal, doc)
@@ -367,8 +361,8 @@ def convert_to_formal(session: Session, runtime: Runtime, principal: Principal, 
 def list_routing(session: Session, principal: Principal, *, party: str | None = None,
                  overdue: bool = False, now: datetime | None = None) -> list[dict[str, Any]]:
     """Every request's routing data (never content), for operators: who to whom, type, status, dates."""
-    if not policy.can_list_request_routing(principal):
-        raise Forbidden("only operators list request routing")
+    policy.require(policy.can_list_request_routing(principal), principal,
+                   Action.REQUEST_ROUTING_LIST, detail="only operators list request routing")
     now = now or utcnow()
     query = select(CR.id, CR.requester, CR.addressee, CR.type, CR.priority, CR.status, CR.created_at,
                    CR.due_at, CR.obstacles)

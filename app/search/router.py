@@ -17,4 +17,8 @@ def search_subjects(query: SubjectQuery, request: Request, session: DbSession, r
     """Subjects of notices visible to the caller, best first (rate-limited per user)."""
     limiter_for(request.app.state, "search", runtime.settings.search_rate_per_minute).hit(
         principal.username)
-    return SubjectMatches(matches=service.search_subjects(session, runtime, principal, query))
+    from app.requests.search import search_request_subjects
+
+    matches = service.search_subjects(session, runtime, principal, query)
+    return SubjectMatches(matches=matches,
+                          request_matches=search_request_subjects(session, runtime, principal, query))

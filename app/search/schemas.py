@@ -25,5 +25,16 @@ class SubjectMatch(BaseModel):
     matched_on: list[str]
 
 
+class RequestSubjectMatch(BaseModel):
+    """A subject of a request for cooperation the caller's party sent or received."""
+
+    request_id: str
+    subject: Subject
+    score: Annotated[float, Field(ge=0, le=1)]
+    matched_on: list[str]
+
+
 class SubjectMatches(BaseModel):
     matches: list[SubjectMatch]
+    # Added to the contract: subjects of the caller's requests, ranked the same way (best first).
+    request_matches: list[RequestSubjectMatch] = Field(default_factory=list)

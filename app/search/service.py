@@ -14,9 +14,9 @@ from sqlalchemy import LargeBinary, Select, and_, column, func, literal, select,
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
-from app.audit.record import Action, denied, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal
-from app.errors import Forbidden, InvalidInput
+from app.errors import InvalidInput
 from app.notices.models import Notice, NoticeRevision
 from app.notices.schemas import Subject
 from app.notices.service import open_content
@@ -112,7 +112,8 @@ def score_subject(probe: _Probe, subject: dict[str, Any]) -> tuple[float, list[s
 
 def _count_statement(principal: Principal, version: int, terms: list[bytes]) -> Select[Any]:
     """(term, capped count of its visible rows) for every term, in one round trip: one correlated
-    count over a VALUES list (a CTE: SQLite has no column aliases on a derived table), each stopping at the cap. Only rows of current revisions of notices
+    count over a VALUES list (a CTE: SQLite has no column aliases on a derived table), each stopping
+    at the cap. Only rows of current revisions of notices
     principal may see are counted (policy's filter, in SQL), which keeps the choice of terms, hence
     candidates, matches, order and scores, independent of every notice it cannot see (issue 11)."""
     wanted = values(column("term", LargeBinary), name="wanted").data([(t,) for t in terms]).cte()
@@ -210,9 +211,8 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
                     query: SubjectQuery) -> list[SubjectMatch]:
     """Subjects of visible notices' current revisions matching the query, best first; audited with
     the query sealed and one hit entry per returned notice (originating States see who found them)."""
-    if not policy.can_search_subjects(principal):
-        raise Forbidden("this role may not search subjects",
-                        on_rollback=denied(principal, Action.SEARCH, None))
+    policy.require(policy.can_search_subjects(principal), principal, Action.SEARCH,
+                   detail="this role may not search subjects")
     probe = _Probe.of(query)
     if not probe.form.tokens and len(probe.identifier) < 4:
         raise InvalidInput("name: nothing searchable once titles and punctuation are removed",

@@ -1,7 +1,7 @@
 """Notifications (in-app inbox, e-mail outbox), encrypted user e-mail; requests for cooperation.
 
 Revision ID: 0006
-Revises: 0011
+Revises: 0005
 Create Date: 2026-12-01 22:07:00.612782
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0006'
-down_revision: str | None = '0007'
+down_revision: str | None = '0005'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

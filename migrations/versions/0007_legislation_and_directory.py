@@ -5,7 +5,7 @@ SQLite gets an FTS5 table over the Python-computed tokens, kept in step by trigg
 index over to_tsvector('simple', search_tokens). migrations/env.py keeps both out of `alembic check`.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0007'
-down_revision: str | None = '0005'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
