@@ -120,8 +120,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from app.audit.router import router as audit_router
     from app.auth.router import router as auth_router
     from app.auth.router import wellknown
-    from app.enquiries.router import router as enquiries_router
     from app.directory.router import router as directory_router
+    from app.enquiries.router import router as enquiries_router
     from app.legislation.router import router as legislation_router
     from app.notices.router import router as notices_router
     from app.notifications.router import router as notifications_router

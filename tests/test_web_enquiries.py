@@ -14,11 +14,7 @@ from app.config import Settings
 from app.main import create_app
 from app.runtime import Runtime
 from tests.support.factories import bearer, login, make_party, make_user, notice_document
-
-try:
-    from tests.support.portal import Browser
-except ImportError:  # the portal helpers before they moved to tests/support
-    from tests.portal import Browser  # type: ignore[no-redef]
+from tests.support.portal import Browser
 
 CANARY = "Ottoline Canary-Vasquez"
 PASSPORT = "QX7712093"
