@@ -168,6 +168,7 @@ HIT = "/api/v1/hits/{hit_id}"
 ABSENT_HIT = str(uuid.UUID(int=0x417))
 ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
+    ("GET", "/health/ready"): Rule("public"),
     ("GET", "/.well-known/jwks.json"): Rule("public"),
     ("POST", "/api/v1/auth/token"): Rule("login"),
     ("POST", "/api/v1/auth/logout"): Rule("authenticated", ok=204, fresh_token=True),

@@ -319,7 +319,10 @@ class TestNotifications:
 
 class TestKeyRotation:
     def test_rewrap_moves_sealed_enquiries_and_reasons_then_retire(self, world: World) -> None:
-        from app.crypto.rotation import data_dependents, retire_key, rewrap_data_keys, rotate_key
+        from app.keys.dependents import data_dependents
+        from app.keys.retire import retire_key
+        from app.keys.rewrap import rewrap_data_keys
+        from app.keys.rotate import rotate_key
         from tests.support.factories import ADMIN
 
         post(world, "fra_fp", recipients=["DEU"])

@@ -1,5 +1,5 @@
 """Key rotation for what enquiries seal: enquiry documents and decline reasons (used by
-app/crypto/rotation.py, so that `arx keys rewrap` moves them and `retire` counts them)."""
+app/keys/rewrap.py and app/keys/dependents.py: `arx keys rewrap` moves them, `retire` counts them)."""
 
 from __future__ import annotations
 
