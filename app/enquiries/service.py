@@ -281,17 +281,17 @@ def _received(runtime: Runtime, hit: Hit, enquiries: dict[str, dict[str, Any]]) 
     asked = enquiries.get(hit.enquiry_id or "", {})
     matches = [HitMatchRead(notice_id=m.notice_id, matched_on=m.matched_on.split(","))
                for m in hit.matches]
-    return ReceivedHit(id=hit.id, origin=_origin(hit), enquirer=hit.counterpart_party,  # type: ignore[arg-type]
+    return ReceivedHit(id=hit.id, origin=_origin(hit), enquirer=hit.counterpart_party,
                        purpose=asked.get("purpose"), legal_basis=asked.get("legal_basis"),
                        notice_id=matches[0].notice_id,
                        matched_on=union_matched(m.matched_on for m in matches), matches=matches,
-                       revealed=hit.revealed, status=hit.status, reason=_reason(runtime, hit),  # type: ignore[arg-type]
+                       revealed=hit.revealed, status=hit.status, reason=_reason(runtime, hit),
                        created_at=hit.created_at, decided_at=hit.decided_at)
 
 
 def _sent(runtime: Runtime, hit: Hit) -> SentHit:
-    return SentHit(id=hit.id, origin=_origin(hit), party=hit.owner_party,  # type: ignore[arg-type]
-                   status=hit.status, reason=_reason(runtime, hit),  # type: ignore[arg-type]
+    return SentHit(id=hit.id, origin=_origin(hit), party=hit.owner_party,
+                   status=hit.status, reason=_reason(runtime, hit),
                    created_at=hit.created_at)
 
 
