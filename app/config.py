@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     audit_seal_interval_seconds: float = Field(default=0.5, gt=0, le=2)
     audit_origin: str = "arx.example/audit-log"
+    # Hit/no-hit enquiries (README, "Hit/no-hit enquiries"): standing period, and rate limits per
+    # user and per party (an enquiry is a probe into data the caller may not see).
+    enquiry_open_days: int = Field(default=90, ge=0, le=3650)
+    enquiry_rate_per_minute: int = Field(default=10, ge=1)
+    enquiry_party_rate_per_minute: int = Field(default=30, ge=1)
+    # Posting or revising a notice matches it against other parties' notices and standing enquiries.
+    deconfliction_enabled: bool = True
     # Focal-point directory: a contact not confirmed for this many days is stale; reminders are checked
     # every directory_reminder_interval_seconds by one process at a time.
     directory_stale_days: int = Field(default=180, ge=1)

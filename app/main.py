@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from app.auth.router import router as auth_router
     from app.auth.router import token_router, wellknown
     from app.directory.router import router as directory_router
+    from app.enquiries.router import router as enquiries_router
     from app.legislation.router import router as legislation_router
     from app.notices.router import router as notices_router
     from app.notifications.router import router as notifications_router
@@ -130,8 +131,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from app.search.router import router as search_router
 
     for router in (auth_router, parties_router, reference_router, notices_router, search_router,
-                   audit_router, notifications_router, requests_router, obstacles_router,
-                   legislation_router, directory_router):
+                   enquiries_router, audit_router, notifications_router, requests_router,
+                   obstacles_router, legislation_router, directory_router):
         app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(wellknown, responses=PROBLEM_RESPONSES)
     # The token endpoint answers its refusals as RFC 6749 errors (app/auth/router.py); only what the

@@ -2,6 +2,7 @@
 
 from app.audit.models import AuditCheckpoint, AuditDetailKey, AuditEntry, AuditLeaf
 from app.directory.models import Contact, ContactReminder, ContactRevision
+from app.enquiries.models import Enquiry, EnquiryTerm, Hit, HitMatch
 from app.keys.models import KeyVersionRecord
 from app.legislation.models import (
     LegislationLanguage,
@@ -35,7 +36,7 @@ from app.web.models import PortalSession
 
 __all__ = ["AuditCheckpoint", "AuditDetailKey", "AuditEntry", "AuditLeaf", "Contact",
            "ContactReminder", "ContactRevision", "CooperationRequest", "DeadlineNotice", "EmailOutbox",
-           "IndexBuild", "KeyVersionRecord",
+           "Enquiry", "EnquiryTerm", "Hit", "HitMatch", "IndexBuild", "KeyVersionRecord",
            "LegislationLanguage", "LegislationMeasure", "LegislationProfile", "LegislationRevision",
            "LoginThrottle", "Notice", "NoticeParagraph", "NoticeRecipient", "NoticeRevision",
            "NoticeRevisionRecipient", "Notification", "Obstacle", "ParisParagraph", "Party",

@@ -9,12 +9,13 @@ answered 404 by the callers, exactly like anything absent.
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, exists, false, or_, select
+from sqlalchemy import ColumnElement, exists, false, not_, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.audit.record import Action, denied
 from app.auth.principal import Principal, Role
 from app.directory.models import Contact
+from app.enquiries.models import Hit
 from app.errors import AppError, Forbidden, NotFound
 from app.notices.models import BROADCAST, Notice, NoticeRecipient, NoticeRevision, NoticeRevisionRecipient
 from app.notifications.models import Notification
@@ -97,6 +98,19 @@ def visible_notices(principal: Principal) -> ColumnElement[bool]:
             NoticeRecipient.party_code.in_(audience_of(principal)))))
 
 
+def hidden_notices(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Notice: exactly the rows visible_notices refuses (what an enquiry looks into;
+    what principal may see, search already shows)."""
+    return not_(visible_notices(principal))
+
+
+def party_reads_notice(party: str, author_party: str, recipients: Iterable[str]) -> bool:
+    """can_read_notice for the content roles of a party (deconfliction and standing enquiries ask
+    it of parties, not of a signed-in user)."""
+    return _shared_with(Principal(username="-", party=party, role=Role.FOCAL_POINT), author_party,
+                        recipients)
+
+
 # -- revisions (the routing each revision had when it was written) ------------------------------------
 def can_read_revision(principal: Principal, author_party: str,
                       revision_recipients: Iterable[str]) -> bool:
@@ -139,6 +153,26 @@ def can_read_access_log(principal: Principal, author_party: str) -> bool:
 
 def can_search_subjects(principal: Principal) -> bool:
     return sees_content(principal)
+
+
+# -- enquiries and hits ----------------------------------------------------------------------------------
+def can_enquire(principal: Principal) -> bool:
+    return sees_content(principal)
+
+
+def received_hits(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Hit: hits on the caller's party's notices (its owner decides them)."""
+    if not sees_content(principal):
+        return false()
+    return Hit.owner_party == principal.party
+
+
+def sent_hits(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Hit: hits the caller's party may know of as enquirer. A hit on a notice that may
+    not reveal itself (RED, AMBER+STRICT) is never among them."""
+    if not sees_content(principal):
+        return false()
+    return (Hit.counterpart_party == principal.party) & Hit.revealed.is_(True)
 
 
 # -- requests for cooperation: the requester and addressee parties only, as a predicate and as SQL --------
@@ -203,6 +237,8 @@ def writable_contacts(principal: Principal) -> ColumnElement[bool]:
 
 def can_import_legislation(principal: Principal) -> bool:
     return principal.role == Role.ADMIN
+
+
 # -- notifications: each user reads only its own ------------------------------------------------------
 def own_notifications(principal: Principal) -> ColumnElement[bool]:
     """SQL filter on Notification: the caller's own rows (nobody else's, whatever the role)."""

@@ -164,6 +164,8 @@ class Rule:
 
 NOTICE = "/api/v1/notices/{notice_id}"
 REQUEST = "/api/v1/requests/{request_id}"
+HIT = "/api/v1/hits/{hit_id}"
+ABSENT_HIT = str(uuid.UUID(int=0x417))
 ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
     ("GET", "/health/ready"): Rule("public"),
@@ -219,6 +221,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", REQUEST + "/transitions"): Rule("request_conflict", body="transition"),
     # Only consultations convert; the planted requests are formal: 409 likewise.
     ("POST", REQUEST + "/convert"): Rule("request_conflict"),
+    ("POST", "/api/v1/enquiries"): Rule("content", ok=201, body="enquiry"),
+    ("GET", "/api/v1/hits"): Rule("content", params={"box": "received"}),
+    # Hits are decided by their owner party only; nobody owns the hit id the matrix names.
+    ("POST", HIT + "/share"): Rule("hit_owner"),
+    ("POST", HIT + "/decline"): Rule("hit_owner"),
     # Portal pages (tests/test_web_*.py test them signed in; here: no bearer token opens them).
     ("GET", "/"): Rule("portal"),
     ("GET", "/login"): Rule("portal_public"),
@@ -252,6 +259,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/directory/{contact_id}/edit"): Rule("portal"),
     ("POST", "/directory/{contact_id}/confirm"): Rule("portal"),
     ("POST", "/directory/{contact_id}/retire"): Rule("portal"),
+    ("GET", "/enquiries"): Rule("portal"),
+    ("POST", "/enquiries"): Rule("portal"),
+    ("GET", "/hits"): Rule("portal"),
+    ("POST", "/hits/{hit_id}/share"): Rule("portal"),
+    ("POST", "/hits/{hit_id}/decline"): Rule("portal"),
 }
 NOTIFIED = "fra_fp"  # the owner of the notification the own_notification cells target
 
@@ -274,6 +286,8 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
         return rule.ok if caller.role == "focal_point" else 403
     if rule.kind == "fra_write":
         return rule.ok if (caller.role, caller.party) == ("focal_point", "FRA") else 403
+    if rule.kind == "hit_owner":
+        return 404  # absent and not owned answer alike
     if rule.kind == "own_notification":
         return rule.ok if caller.name == NOTIFIED else 404
     assert obj is not None
@@ -360,6 +374,10 @@ class Service:
         elif rule.body == "new-notice":
             kwargs["json"] = notice_document(recipients=[caller.party or "FRA"], subjects=[
                 {"name": "Wenqiang Zhou-Matrix", "birth_date": "1970-01-01"}])
+        elif rule.body == "enquiry":
+            kwargs["json"] = {"subjects": [{"name": "Jean-Pierre Exemple",
+                                            "birth_date": "1962-11-04"}],
+                              "purpose": "matrix", "legal_basis": "matrix"}
         elif rule.body == "new-request":
             kwargs["json"] = request_document("NLD" if caller.party == "FRA" else "FRA")
         elif rule.body == "message":
@@ -413,7 +431,8 @@ def service(databases: DatabaseFactory, keyring_template: Path,
             ids["notification"] = str(session.scalar(
                 select(Notification.id).join(User, User.id == Notification.user_id)
                 .where(User.username == NOTIFIED).order_by(Notification.id).limit(1)))
-        fixed = {"party": "FRA", "contact_id": contact_id, "notification_id": ids["notification"]}
+        fixed = {"party": "FRA", "contact_id": contact_id, "notification_id": ids["notification"],
+                 "hit_id": ABSENT_HIT}
         routes = app_routes(client)
         if ("GET", "/api/v1/audit/checkpoint") in routes:
             # Proof and checkpoint cells need a signed tree head: wait for the sequencer's first.
@@ -470,9 +489,15 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: O
             i for i, o in planted.items() if sees_request(caller, o) and o.addressee == caller.party}
         for item in response.json()["items"]:  # inbox: addressed to the caller's party, always
             assert item["addressee"] == caller.party, item["id"]
-    elif rule.kind == "content" and method == "GET":
+    elif rule.kind == "content" and method == "GET" and path != "/api/v1/hits":
         assert_only_visible(service, caller, [i["id"] for i in response.json()["items"]],
                             response.json()["items"])
+    elif rule.kind == "content" and path.endswith("/enquiries"):
+        # Hit/no-hit: the parties of exactly the planted notices (all the same subject) it may not
+        # see, as party codes and nothing else.
+        hidden = sorted({str(o.author_party) for o in OBJECTS if o.author and not sees(caller, o)})
+        assert [h["party"] for h in response.json()["hits"]] == hidden
+        assert not any(service.ids[o.name] in response.text for o in OBJECTS if o.author)
     elif rule.kind == "content" and path.endswith("/search/subjects"):
         assert_only_visible(service, caller, [m["notice_id"] for m in response.json()["matches"]])
 

@@ -12,6 +12,7 @@ from app.audit.record import Action, Outcome
 from app.crypto.keyring import Keyring
 from app.db import utcnow
 from app.directory.models import ContactRevision
+from app.enquiries.keys import SEALED
 from app.keys.jobs import grouped, propagation_seconds
 from app.notices.models import NoticeRevision
 from app.runtime import Runtime
@@ -28,11 +29,13 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
             "totp_secrets": grouped(session, User.totp_key_version),
             "contacts": grouped(session, ContactRevision.key_version),
             "emails": grouped(session, User.email_key_version),
+            **{where: grouped(session, getattr(model, column))
+               for where, (model, column, _, _) in SEALED.items()},
             "audit_details": grouped(session, AuditDetailKey.key_version),
             "legacy_audit_details": grouped(session, AuditEntry.detail_key_version)}
 
 
-REWRAPPABLE = ("revisions", "totp_secrets", "contacts", "emails", "audit_details")
+REWRAPPABLE = ("revisions", "totp_secrets", "contacts", "emails", *SEALED, "audit_details")
 
 
 def rewrappable_dependents(session: Session, version: int) -> int:

@@ -20,6 +20,7 @@ from app.auth.principal import Principal
 from app.crypto.envelope import DecryptionError
 from app.directory.models import Contact, ContactRevision
 from app.directory.service import contact_aad
+from app.enquiries.keys import SEALED, rewrap_batch
 from app.keys.jobs import (
     DEFAULT_BATCH,
     Progress,
@@ -55,7 +56,9 @@ def _pending_data_keys(session: Session, active: int) -> int:
                               .where(ContactRevision.key_version != active)) or 0
     details = session.scalar(select(func.count()).select_from(AuditDetailKey)
                              .where(AuditDetailKey.key_version != active)) or 0
-    return int(revisions) + int(secrets) + int(emails) + int(contacts) + int(details)
+    sealed = sum(session.scalar(select(func.count()).select_from(model).where(
+        getattr(model, column) != active)) or 0 for model, column, _, _ in SEALED.values())
+    return int(revisions) + int(secrets) + int(emails) + int(contacts) + int(details) + int(sealed)
 
 
 # Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
@@ -259,6 +262,14 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
         report.rewrapped += done
         report.unreadable += bad
         advance(done + bad)
+    for where in SEALED:
+        cursor: str | None = ""
+        while cursor is not None:
+            with runtime.db.unit_of_work() as session:
+                done, bad, cursor = rewrap_batch(session, runtime, where, active, cursor, batch_size)
+            report.rewrapped += done
+            report.unreadable += bad
+            advance(done + bad)
     detail_cursor: str | None = ""
     while detail_cursor is not None:
         with runtime.db.unit_of_work() as session:

@@ -129,7 +129,24 @@ def create_notice(session: Session, runtime: Runtime, principal: Principal,
     index_subjects(session, runtime, notice.id, 1, doc.subjects, new_notice=True)
     _notify_shared(session, notice)
     record(session, principal, Action.NOTICE_CREATE, object_id=notice.id)
+    _deconflict(session, runtime, principal, notice, doc)
     return _as_stored(notice, doc, 1, now)
+
+
+def _deconflict(session: Session, runtime: Runtime, principal: Principal, notice: Notice,
+                doc: NoticeDocument) -> None:
+    """Automatic deconfliction in the posting transaction (app/enquiries, which builds on this module)."""
+    from app.enquiries.service import deconflict_notice
+
+    deconflict_notice(session, runtime, principal, notice, doc)
+
+
+def current_document(session: Session, runtime: Runtime, principal: Principal,
+                     notice_id: str) -> NoticeDocument:
+    """The current document of a notice principal may see (404 otherwise), for a use case that
+    revises it on the caller's behalf (sharing after a hit); the revision is what gets audited."""
+    notice = _visible(session, principal, notice_id, Action.NOTICE_REVISE)
+    return NoticeDocument.model_validate(open_content(runtime, notice, _current(session, notice)))
 
 
 def _valid_id(notice_id: str) -> bool:
@@ -264,6 +281,7 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
     index_subjects(session, runtime, notice.id, number, doc.subjects)
     _notify_shared(session, notice)
     record(session, principal, Action.NOTICE_REVISE, object_id=notice.id)
+    _deconflict(session, runtime, principal, notice, doc)
     return _as_stored(notice, doc, number, now)
 
 

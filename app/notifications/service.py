@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "request.overdue": "A request of your party is overdue.",
     "hit.received": "Your party holds a match for another party's enquiry.",
     "hit.answered": "A match for your party's enquiry was answered.",
+    "hit.found": "A standing enquiry or a notice of your party has a new match.",
     "directory.stale": "A directory contact of your party is due for confirmation.",
 }
 # Where the portal shows each kind of object (the e-mail's link; an id, never content).

@@ -102,3 +102,15 @@ def query_terms(keyring: Keyring, version: int, *, name: str,
             term = _term(keys[purpose], value)
             weights[term] = max(weights.get(term, 0.0), WEIGHTS[purpose])
     return weights
+
+
+def purpose_terms(keyring: Keyring, version: int, purpose: Purpose, values: set[str]) -> set[bytes]:
+    """Terms of already normalised values under one purpose (what the indexer wrote for them)."""
+    key = _keys(keyring, version)[purpose]
+    return {_term(key, v) for v in values}
+
+
+def name_terms(keyring: Keyring, version: int, name: str) -> set[bytes]:
+    """The token, phonetic and pair terms one name is indexed under."""
+    keys = _keys(keyring, version)
+    return {_term(keys[p], v) for p, found in _name_values(name).items() for v in found}

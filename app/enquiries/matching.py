@@ -1,0 +1,273 @@
+"""Strong matching over the blind index: which stored subjects share an identifier, or a very similar
+name with the same birth date, with a probed subject. The same engine serves enquiries, automatic
+deconfliction and standing enquiries.
+
+Candidates come from the blind index (truncated terms, so each term also selects a few unrelated
+rows); the server then opens a fixed number of candidate documents per probed subject and confirms on
+the plaintext, padding with decryptions of a dummy document when fewer candidates exist. So the work of
+a match does not depend on what matched (README, "Hit/no-hit enquiries"). Nothing opened here is ever
+returned to the caller: only party codes leave this module's callers.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import weakref
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, bindparam, func, select
+from sqlalchemy.orm import Session, aliased, lazyload
+
+from app.crypto.envelope import Envelope, Sealed
+from app.crypto.keyring import Keyring
+from app.enquiries.identifiers import normalise_identifier
+from app.notices.models import Notice, NoticeRevision
+from app.notices.service import open_content
+from app.runtime import Runtime
+from app.search.blind_index import Purpose, name_terms, purpose_terms
+from app.search.models import SubjectTerm
+from app.search.normalise import NameForm, identifier_key, name_form
+from app.search.service import _token_similarity, name_similarity
+
+# "Very similar name": the search engine's name score, capped by its weakest token (every token of
+# the shorter name must have a close counterpart). On the labelled set of tests/support/search_variants.py,
+# with the birth date equal, 0.90 keeps 78 % of true variants and admits 14 % of the deliberately
+# near-miss distractors (the plain search score needs 0.95 for as few, and keeps only 68 %):
+# tests/test_enquiries_threshold.py measures it.
+STRONG_NAME = 0.90
+# Candidate subjects opened per probed subject (identifier candidates first, then name and birth
+# date candidates by how many name terms agree). Always this many decryptions, real or dummy.
+CANDIDATES_PER_SUBJECT = 8
+MAX_PROBE_NAMES = 5  # a notice subject's name and its first aliases
+
+
+def strong_name(query: NameForm, candidate: NameForm) -> bool:
+    if not query.tokens or not candidate.tokens:
+        return False
+    short, long_ = (query, candidate) if len(query.tokens) <= len(candidate.tokens) else (candidate, query)
+    weakest = min(max(_token_similarity(t, c) for c in long_.words) for t in short.tokens)
+    return min(name_similarity(query, candidate), weakest) >= STRONG_NAME
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One subject to match, normalised once."""
+
+    names: tuple[str, ...]
+    forms: tuple[NameForm, ...]
+    birth_date: str | None
+    identifiers: frozenset[tuple[str, str]]
+
+    @classmethod
+    def of(cls, subject: dict[str, Any]) -> Probe:
+        """From a subject document (an enquiry's, or a notice's with its aliases)."""
+        names = tuple(n for n in [subject.get("name"), *subject.get("aliases", [])] if n)
+        names = names[:MAX_PROBE_NAMES]
+        return cls(names=names, forms=tuple(name_form(n) for n in names),
+                   birth_date=subject.get("birth_date"), identifiers=identifiers_of(subject))
+
+    def terms(self, keyring: Keyring, version: int) -> tuple[set[bytes], set[bytes], set[bytes]]:
+        """(identifier, birth-date, name) terms, as the indexer wrote them for matching subjects."""
+        ids = {k for _, v in self.identifiers if len(k := identifier_key(v)) >= 4}
+        id_terms = purpose_terms(keyring, version, Purpose.IDENTIFIER, ids)
+        if self.birth_date is None or not self.names:
+            return id_terms, set(), set()
+        birth = purpose_terms(keyring, version, Purpose.BIRTH_DATE, {self.birth_date})
+        names = set().union(*(name_terms(keyring, version, n) for n in self.names))
+        return id_terms, birth, names
+
+
+def identifiers_of(subject: dict[str, Any]) -> frozenset[tuple[str, str]]:
+    nationality = subject.get("nationality")
+    return frozenset((i["scheme"], normalise_identifier(i["scheme"], i["value"], nationality))
+                     for i in subject.get("identifiers", []))
+
+
+def strong_match(probe: Probe, subject: dict[str, Any]) -> list[str]:
+    """What strongly agrees between probe and a stored subject ([] when nothing does). Name-only
+    similarity never counts."""
+    matched = []
+    if probe.identifiers & identifiers_of(subject):
+        matched.append("identifier")
+    if probe.birth_date is not None and subject.get("birth_date") == probe.birth_date:
+        stored = [name_form(n) for n in [subject["name"], *subject.get("aliases", [])][:MAX_PROBE_NAMES]]
+        if any(strong_name(q, c) for q in probe.forms for c in stored):
+            matched += ["name", "birth_date"]
+    return matched
+
+
+def as_iso(value: date | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, date) else value
+
+
+# -- constant work: dummy decryptions ----------------------------------------------------------------
+_dummies: weakref.WeakKeyDictionary[Envelope, tuple[int, Sealed]] = weakref.WeakKeyDictionary()
+_DUMMY_AAD = b"arx/match-padding"
+
+
+def pad_decryptions(envelope: Envelope, count: int) -> None:
+    """Open a dummy document count times: the cost of the candidates that did not exist."""
+    active = envelope.keys.current().active_version("data")
+    held = _dummies.get(envelope)
+    if held is None or held[0] != active:
+        body = json.dumps({"subjects": [{"name": secrets.token_hex(12), "birth_date": "1970-01-01",
+                                         "identifiers": []}] * 4, "narrative": "x" * 1500})
+        held = _dummies[envelope] = (active, envelope.seal(body.encode(), _DUMMY_AAD))
+    for _ in range(max(0, count)):
+        json.loads(envelope.open(held[1], _DUMMY_AAD))
+
+
+# -- candidates among notices -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class NoticeCandidate:
+    notice_id: str
+    subject_no: int
+
+
+Terms = tuple[set[bytes], set[bytes], set[bytes]]
+
+
+def collect_terms(keyring: Keyring, version: int, probes: Sequence[Probe]) -> Terms:
+    """(identifier, birth-date, name) terms of every probe, under one index version."""
+    ids: set[bytes] = set()
+    birth: set[bytes] = set()
+    names: set[bytes] = set()
+    for probe in probes:
+        i, b, n = probe.terms(keyring, version)
+        ids, birth, names = ids | i, birth | b, names | n
+    return ids, birth, names
+
+
+def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
+                      scope: ColumnElement[bool]) -> list[NoticeCandidate]:
+    """Subjects of current revisions within scope that may strongly match (at most budget):
+    identifier agreements first, then birth date plus most name terms. Indexed queries, run on the
+    connection (no ORM entities are loaded)."""
+    id_terms, birth, names = terms
+    connection = session.connection()
+    found: list[NoticeCandidate] = []
+    current = and_(Notice.id == SubjectTerm.notice_id, Notice.current_revision == SubjectTerm.revision)
+    if id_terms:
+        rows = connection.execute(
+            select(SubjectTerm.notice_id, SubjectTerm.subject_no).join(Notice, current)
+            .where(SubjectTerm.key_version == version,
+                   SubjectTerm.term.in_(bindparam("ids", expanding=True)), scope)
+            .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no).limit(budget),
+            {"ids": sorted(id_terms)})
+        found += [NoticeCandidate(n, s) for n, s in rows]
+    if birth and names and len(found) < budget:
+        rows = connection.execute(_NAMED_AND_BORN.where(scope).limit(budget),
+                                  {"version": version, "born": sorted(birth),
+                                   "named": sorted(names)})
+        found += [NoticeCandidate(n, s) for n, s in rows]
+    return list(dict.fromkeys(found))[:budget]
+
+
+_born, _named = aliased(SubjectTerm), aliased(SubjectTerm)
+# Subjects indexed under one of the birth-date terms and some name terms, most name terms first.
+_NAMED_AND_BORN = (
+    select(_named.notice_id, _named.subject_no)
+    .select_from(_born)
+    .join(_named, and_(_named.notice_id == _born.notice_id, _named.revision == _born.revision,
+                       _named.subject_no == _born.subject_no, _named.key_version == _born.key_version))
+    .join(Notice, and_(Notice.id == _born.notice_id, Notice.current_revision == _born.revision))
+    .where(_born.key_version == bindparam("version"),
+           _born.term.in_(bindparam("born", expanding=True)),
+           # Not an index condition (coalesce): the name rows are reached through each born subject
+           # (ix_subject_term_subject), never by scanning a common name token's rows.
+           func.coalesce(_named.term, _named.term).in_(bindparam("named", expanding=True)))
+    .group_by(_named.notice_id, _named.subject_no)
+    .order_by(func.count(_named.term).desc(), _named.notice_id, _named.subject_no))
+
+
+@cache
+def _enquiry_statements() -> tuple[Any, Any]:
+    """Built once: constructing these costs more than running them."""
+    from app.enquiries.models import Enquiry, EnquiryTerm
+
+    standing = and_(Enquiry.open_until > bindparam("now"), Enquiry.party_code != bindparam("party"))
+    by_id = (select(EnquiryTerm.enquiry_id, EnquiryTerm.subject_no)
+             .join(Enquiry, Enquiry.id == EnquiryTerm.enquiry_id)
+             .where(EnquiryTerm.key_version == bindparam("version"),
+                    EnquiryTerm.term.in_(bindparam("ids", expanding=True)), standing)
+             .order_by(EnquiryTerm.enquiry_id, EnquiryTerm.subject_no).limit(bindparam("budget")))
+    born, named = aliased(EnquiryTerm), aliased(EnquiryTerm)
+    by_name = (select(named.enquiry_id, named.subject_no).select_from(born)
+               .join(named, and_(named.enquiry_id == born.enquiry_id,
+                                 named.subject_no == born.subject_no,
+                                 named.key_version == born.key_version))
+               .join(Enquiry, Enquiry.id == born.enquiry_id)
+               .where(born.key_version == bindparam("version"),
+                      born.term.in_(bindparam("born", expanding=True)),
+                      func.coalesce(named.term, named.term).in_(bindparam("named", expanding=True)),
+                      standing)
+               .group_by(named.enquiry_id, named.subject_no)
+               .order_by(func.count(named.term).desc(), named.enquiry_id, named.subject_no)
+               .limit(bindparam("budget")))
+    return by_id, by_name
+
+
+def enquiry_candidates(session: Session, version: int, terms: Terms, budget: int, *,
+                       not_party: str, now: Any) -> list[tuple[str, int]]:
+    """(enquiry id, subject number) of open enquiries of other parties than not_party whose
+    subjects may strongly match (the same two lookups as notice_candidates, on enquiry terms)."""
+    by_id, by_name = _enquiry_statements()
+    ids, birth, names = terms
+    connection = session.connection()
+    common = {"version": version, "now": now, "party": not_party, "budget": budget}
+    found: list[tuple[str, int]] = []
+    if ids:
+        found += [(e, n) for e, n in connection.execute(by_id, {**common, "ids": sorted(ids)})]
+    if birth and names and len(found) < budget:
+        found += [(e, n) for e, n in connection.execute(
+            by_name, {**common, "born": sorted(birth), "named": sorted(names)})]
+    return list(dict.fromkeys(found))[:budget]
+
+
+@dataclass(frozen=True)
+class NoticeMatch:
+    notice: Notice
+    subject_no: int
+    probe_no: int
+    matched_on: list[str]
+
+
+def confirm_notices(session: Session, runtime: Runtime, probes: Sequence[Probe],
+                    candidates: Sequence[NoticeCandidate]) -> list[NoticeMatch]:
+    """Open the candidate notices (always len(probes) * CANDIDATES_PER_SUBJECT decryptions, dummy
+    ones included) and keep the subjects that strongly match a probe."""
+    notice_ids = sorted({c.notice_id for c in candidates})
+    documents: dict[str, tuple[Notice, dict[str, Any]]] = {}
+    if notice_ids:
+        rows = session.execute(
+            select(Notice, NoticeRevision)
+            .join(NoticeRevision, and_(NoticeRevision.notice_id == Notice.id,
+                                       NoticeRevision.revision == Notice.current_revision))
+            .where(Notice.id.in_(notice_ids))
+            .options(lazyload(Notice.recipients), lazyload(Notice.paragraphs)))
+        documents = {n.id: (n, open_content(runtime, n, r)) for n, r in rows}
+    pad_decryptions(runtime.envelope, CANDIDATES_PER_SUBJECT * len(probes) - len(documents))
+    matches = []
+    for candidate in candidates:
+        notice, document = documents.get(candidate.notice_id, (None, {}))
+        subjects = document.get("subjects", [])
+        if notice is None or candidate.subject_no >= len(subjects):
+            continue
+        for probe_no, probe in enumerate(probes):
+            matched = strong_match(probe, subjects[candidate.subject_no])
+            if matched:
+                matches.append(NoticeMatch(notice, candidate.subject_no, probe_no, matched))
+    return matches
+
+
+def union_matched(values: Iterable[list[str]]) -> list[str]:
+    order = ("identifier", "name", "birth_date")
+    seen = {v for vs in values for v in vs}
+    return [v for v in order if v in seen]
+
+
