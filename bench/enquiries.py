@@ -61,7 +61,7 @@ def _queries(loader: Loader, people: People, rng: random.Random) -> list[tuple[s
     """(kind, enquiry subject): passport, name and birth date, or someone nobody holds."""
     with_passport = [s for _, s in loader.sample if s.get("identifiers")]
     with_birth = [s for _, s in loader.sample if s.get("birth_date")]
-    out = []
+    out: list[tuple[str, dict[str, Any]]] = []
     for n in range(ENQUIRIES + WARM_UP):
         kind = ("passport", "name+birth date", "nobody")[n % 3]
         if kind == "passport":
