@@ -10,9 +10,10 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal, Role
 from app.auth.tokens import TokenError
-from app.errors import InvalidInput, Unauthorized
+from app.errors import InvalidInput, ServiceUnavailable, Unauthorized
 from app.openapi import declared_query
 from app.params import refuse_control_characters
+from app.resilience import deadline_passed
 from app.runtime import Runtime
 from app.users.models import RevokedToken, User
 
@@ -40,6 +41,8 @@ def _session(request: Request) -> Iterator[Session]:
         # session themselves (app/web/deps.py, PortalRoute, through Database.abandon).
         request.state.db_session = session
         yield session
+        if deadline_passed(request.state):
+            raise ServiceUnavailable()  # already answered 503 (app/resilience.py): roll back instead
 
 
 # scope="function": the transaction commits (audit entry included) *before* the response is sent.

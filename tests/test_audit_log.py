@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from app.audit.canonical import CANONICAL_COLUMNS
+from app.audit.canonical import CANONICAL_COLUMNS, CANONICAL_COLUMNS_V2
 from app.audit.checkpoint import Checkpoint, NoteError, audit_keys, open_checkpoint
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from app.audit.record import Action, record
@@ -207,7 +207,12 @@ class TestSequencer:
 
 class TestCompleteness:
     def test_canonical_bytes_cover_every_stored_column(self) -> None:
-        assert set(CANONICAL_COLUMNS) == {c.name for c in AuditEntry.__table__.columns}
+        # Format 1 covers every column but the format-2 ones; format 2 all but the wrapped key (kept in
+        # audit_detail_key, rewrappable); the format itself is the tag at the start of the text.
+        assert set(CANONICAL_COLUMNS) | set(CANONICAL_COLUMNS_V2) | {"entry_format"} == {
+            c.name for c in AuditEntry.__table__.columns}
+        assert set(CANONICAL_COLUMNS) - set(CANONICAL_COLUMNS_V2) == {"detail_key_version",
+                                                                     "detail_wrapped_key"}
 
     def test_each_action_yields_exactly_one_entry(self, world: World) -> None:
         c = world.client
@@ -242,7 +247,7 @@ class TestCompleteness:
                                                                "password": "correct horse battery staple"})
         assert status == 200 and entries_of(rid) == [("auth.login", "ok"), ("auth.token_issue", "ok")]
         status, rid = call("POST", "/api/v1/auth/token", data={"username": "fra_fp", "password": "wrong"})
-        assert status == 401 and [a for a, _ in entries_of(rid)] == ["auth.login"]
+        assert status == 400 and [a for a, _ in entries_of(rid)] == ["auth.login"]
 
     def test_a_refused_action_leaves_no_entry(self, world: World) -> None:
         created = world.post_notice("fra_fp")

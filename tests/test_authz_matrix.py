@@ -166,6 +166,7 @@ NOTICE = "/api/v1/notices/{notice_id}"
 REQUEST = "/api/v1/requests/{request_id}"
 ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
+    ("GET", "/health/ready"): Rule("public"),
     ("GET", "/.well-known/jwks.json"): Rule("public"),
     ("POST", "/api/v1/auth/token"): Rule("login"),
     ("POST", "/api/v1/auth/logout"): Rule("authenticated", ok=204, fresh_token=True),

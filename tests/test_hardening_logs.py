@@ -187,9 +187,9 @@ def test_canary_run_leaves_no_trace_in_logs(world: World, captured: tuple[Captur
                     headers=world.headers(who))
     # Failures: wrong password, unknown user, unknown query parameter, odd path, invalid input, bad token.
     assert client.post("/api/v1/auth/token", data={"username": username,
-                                                   "password": canaries["wrong_password"]}).status_code == 401
+                                                   "password": canaries["wrong_password"]}).status_code == 400
     assert client.post("/api/v1/auth/token", data={"username": canaries["unknown_user"],
-                                                   "password": canaries["wrong_password"]}).status_code == 401
+                                                   "password": canaries["wrong_password"]}).status_code == 400
     assert client.get("/api/v1/notices", params={"q": canaries["query"]}, headers=headers).status_code == 422
     assert client.get(f"/api/v1/notices/{canaries['path']}", headers=headers).status_code == 404
     assert client.get(f"/api/v1/{canaries['path']}", headers=headers).status_code == 404

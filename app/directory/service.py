@@ -143,10 +143,10 @@ def get_contact(session: Session, runtime: Runtime, principal: Principal, contac
 
 
 def _check(session: Session, principal: Principal, doc: ContactDocument, party: str,
-           contact_id: str | None) -> None:
+           contact_id: str | None, action: Action) -> None:
     if doc.party is not None and doc.party != party:
         raise Forbidden("a party's focal points maintain only its own contacts",
-                        on_rollback=denied(principal, Action.DIRECTORY_CREATE, None))
+                        on_rollback=denied(principal, action, contact_id))
     if session.scalar(registered_codes_query({party})) is None:
         raise InvalidInput("party: not a registered party", errors=[{"field": "party",
                                                                      "message": "unknown party"}])
@@ -182,7 +182,7 @@ def create_contact(session: Session, runtime: Runtime, principal: Principal,
     if not policy.can_write_for_party(principal, party):
         raise Forbidden("only focal points add contacts, for their own party",
                         on_rollback=denied(principal, Action.DIRECTORY_CREATE, None))
-    _check(session, principal, doc, party, None)
+    _check(session, principal, doc, party, None, Action.DIRECTORY_CREATE)
     now = runtime.clock()
     contact = Contact(id=str(uuid.uuid4()), party=party, current_revision=1, created_at=now,
                       updated_at=now, confirmed_at=now)
@@ -199,7 +199,7 @@ def update_contact(session: Session, runtime: Runtime, principal: Principal, con
                    doc: ContactDocument) -> ContactRead:
     """Append a revision; an update by the party's focal point also confirms the contact."""
     contact = _active(session, principal, contact_id, Action.DIRECTORY_UPDATE)
-    _check(session, principal, doc, contact.party, contact.id)
+    _check(session, principal, doc, contact.party, contact.id, Action.DIRECTORY_UPDATE)
     now = runtime.clock()
     number = contact.current_revision + 1
     session.add(_seal(runtime, principal, contact, number, doc, now))

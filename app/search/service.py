@@ -22,7 +22,7 @@ from app.notices.schemas import Subject
 from app.notices.service import open_content
 from app.runtime import Runtime
 from app.search.blind_index import query_terms
-from app.search.indexer import searchable_version, write_terms
+from app.search.indexer import searchable_version
 from app.search.models import SubjectTerm
 from app.search.normalise import NameForm, identifier_key, name_form, phonetic
 from app.search.schemas import SubjectMatch, SubjectQuery
@@ -238,13 +238,3 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
     for notice_id in dict.fromkeys(m.notice_id for m in matches):
         record(session, principal, Action.SEARCH_HIT, object_id=notice_id)
     return matches
-
-
-def index_notice_revision(session: Session, runtime: Runtime, notice: Notice, version: int) -> None:
-    """(Re)write the terms of notice's current revision under one index version (for a reindex,
-    which decrypts each notice once under the operator's authority)."""
-    revision = session.get(NoticeRevision, (notice.id, notice.current_revision))
-    if revision is None:
-        return
-    subjects = [Subject.model_validate(s) for s in open_content(runtime, notice, revision)["subjects"]]
-    write_terms(session, runtime.keys.current(), version, notice.id, notice.current_revision, subjects)

@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 
 from app.api import DbSession, RuntimeDep, get_runtime, request_id
 from app.auth.principal import Principal
-from app.errors import AppError, Forbidden, NotFound
+from app.errors import AppError, Forbidden
 from app.web import sessions
 from app.web.i18n import LANG_COOKIE, direction, from_accept_language, supported, translations
 from app.web.render import N_, render
@@ -172,7 +172,6 @@ def _portal(request: Request, session: DbSession, runtime: RuntimeDep) -> Portal
                       and resolved.user.totp_key_version is None)
     portal = Portal(resolved=resolved, principal=principal, restricted=restricted)
     request.state.portal = portal
-    request.state.had_session_cookie = bool(cookie)
     if principal is not None:
         request.state.principal = principal  # for the access log line (app/logging.py)
     return portal
@@ -229,7 +228,3 @@ def field(form: FormData, name: str) -> str:
 
 def new_login_csrf() -> str:
     return secrets.token_urlsafe(32)
-
-
-def not_found() -> NotFound:
-    return NotFound()
