@@ -32,8 +32,9 @@ async def send_problem(send: Send, status: int, title: str, detail: str, slug: s
 
 class ArxMiddleware:
     """Assigns a server-generated request id, refuses oversized bodies (413) before reading them
-    whole, and adds security headers to every response. TRACE needs nothing here: no route accepts it, so the router answers 405
-    with the `Allow` header RFC 9110 requires (or 404), and never echoes the request."""
+    whole, and adds security headers to every response. TRACE needs nothing here: no route accepts
+    it, so the router answers 405 with the `Allow` header RFC 9110 requires (or 404), and never
+    echoes the request."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
