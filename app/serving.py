@@ -163,7 +163,8 @@ class ArxConfig(uvicorn.Config):
         settings = get_settings()
         self.header_timeout = header_timeout or settings.header_timeout_seconds
         self.body_timeout = body_timeout or settings.body_timeout_seconds
-        kwargs.setdefault("http", ArxHttpProtocol)
+        # By name, not the class: worker processes receive the config pickled and import it themselves.
+        kwargs.setdefault("http", "app.serving:ArxHttpProtocol")
         # No WebSocket route exists: an upgrade request is served as plain HTTP by the app (problem
         # documents, security headers) instead of uvicorn refusing the handshake with a text/plain 403.
         kwargs.setdefault("ws", "none")

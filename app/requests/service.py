@@ -5,9 +5,6 @@ Every query goes through policy.visible_requests; the status machine is app/requ
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
@@ -25,6 +22,7 @@ from app.db import utcnow
 from app.errors import Conflict, InvalidInput, NotFound
 from app.notices.models import Notice
 from app.notifications.service import notify
+from app.params import decode_cursor, encode_cursor
 from app.parties.service import registered_codes_query
 from app.reference.service import known_numbers_query
 from app.requests.machine import FINAL, NEEDS_OBSTACLES, Side, allowed, permits
@@ -143,22 +141,6 @@ def get_request(session: Session, runtime: Runtime, principal: Principal, reques
     return _read(runtime, principal, request, now or utcnow())
 
 
-def _encode_cursor(key: datetime, request_id: str) -> str:
-    raw = json.dumps([key.isoformat(), request_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        key, request_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        moment = datetime.fromisoformat(key)
-        if moment.tzinfo is None:
-            raise ValueError
-        return moment, str(request_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise _bad("cursor", "invalid", "not a cursor this service issued") from None
-
-
 def list_requests(session: Session, runtime: Runtime, principal: Principal, *, box: str = "inbox",
                   status: Status | None = None, overdue: bool | None = None, sort: str = "due",
                   limit: int = DEFAULT_PAGE, cursor: str | None = None,
@@ -176,7 +158,7 @@ def list_requests(session: Session, runtime: Runtime, principal: Principal, *, b
         query = query.where(overdue_sql(now) if overdue else ~overdue_sql(now))
     key = CR.due_at if sort == "due" else CR.created_at
     if cursor:
-        moment, last_id = _decode_cursor(cursor)
+        moment, last_id = decode_cursor(cursor)  # app/params.py: UTC and a UUID, or a 422
         if sort == "due":
             query = query.where(or_(key > moment, and_(key == moment, CR.id > last_id)))
         else:
@@ -193,7 +175,7 @@ def list_requests(session: Session, runtime: Runtime, principal: Principal, *, b
     last = rows[-1] if rows else None
     next_cursor = None
     if more and last is not None:
-        next_cursor = _encode_cursor(last.due_at if sort == "due" else last.created_at, last.id)
+        next_cursor = encode_cursor(last.due_at if sort == "due" else last.created_at, last.id)
     return items, next_cursor
 
 
