@@ -12,8 +12,13 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, exists, false, or_, select
 
 from app.auth.principal import Principal, Role
-from app.notices.models import (BROADCAST, Notice, NoticeRecipient, NoticeRevision,
-                                NoticeRevisionRecipient)
+from app.notices.models import (
+    BROADCAST,
+    Notice,
+    NoticeRecipient,
+    NoticeRevision,
+    NoticeRevisionRecipient,
+)
 from app.notifications.models import Notification
 from app.requests.models import CooperationRequest
 

@@ -9,7 +9,7 @@ import pytest
 from app.parties.service import add_party
 from app.search.service import _Probe, score_subject
 from app.search.schemas import SubjectQuery
-from tests.conftest import ADMIN, World, assert_problem, notice_document
+from tests.support.factories import ADMIN, World, assert_problem, notice_document
 
 EXACT = {"name": "Jean-Pierre Exemple", "birth_date": "1962-11-04", "nationality": "cod"}
 NAMESAKE = {"name": "Jean-Pierre Exemple", "birth_date": "1962-11-04"}

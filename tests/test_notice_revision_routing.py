@@ -12,7 +12,7 @@ from app import policy
 from app.auth.principal import Principal, Role
 from app.db import Database, alembic_config
 from app.notices.models import Notice, NoticeRevision, NoticeRevisionRecipient
-from tests.conftest import World, assert_problem
+from tests.support.factories import World, assert_problem
 
 SECRET = {"name": "Oksana Secretiva", "birth_date": "1966-06-06"}
 

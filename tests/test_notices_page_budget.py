@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from app.audit.models import AuditEntry
 from app.audit.service import Action
-from tests.conftest import World
+from tests.support.factories import World
 
 BUDGET = 300_000
 

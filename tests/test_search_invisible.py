@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.search import service
-from tests.conftest import World
+from tests.support.factories import World
 
 API = "/api/v1/search/subjects"
 FIRST_NAMES = ["Rudolf", "Amira", "Boris", "Chen", "Dilnoza", "Emeka", "Farida", "Gulnara", "Hamid",

@@ -11,7 +11,7 @@ import pytest
 
 from app.notices.models import Notice
 from app.unicode_policy import refused_character, strip_invisible
-from tests.conftest import World, assert_problem, notice_document
+from tests.support.factories import World, assert_problem, notice_document
 
 ALLOWED_FORMAT = {"ZWNJ": "\u200c", "ZWJ": "\u200d", "LRM": "\u200e", "RLM": "\u200f", "ALM": "\u061c"}
 FREE_TEXT_ONLY = {"newline": "\n", "tab": "\t"}

@@ -21,8 +21,8 @@ from app.runtime import Runtime
 from app.users.models import User
 from app.web.i18n import direction, from_accept_language
 from app.web.models import PortalSession
-from tests.conftest import PASSWORD, make_party, make_user
 from tests.portal import Browser, csrf_of
+from tests.support.factories import PASSWORD, make_party, make_user
 from tools.i18n import languages, missing
 
 
@@ -167,7 +167,7 @@ class TestSessions:
 
     def test_disabling_the_account_ends_its_sessions(self, browser: Browser, runtime: Runtime) -> None:
         from app.users.service import disable_user
-        from tests.conftest import ADMIN
+        from tests.support.factories import ADMIN
 
         browser.sign_in("fra_fp")
         with runtime.db.unit_of_work() as session:

@@ -16,8 +16,9 @@ from typing import Any
 import pyotp
 import pytest
 
-from tests.conftest import PASSWORD, DatabaseFactory
 from tests.e2e import Server, Site, make_site
+from tests.support.database import DatabaseFactory
+from tests.support.factories import PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 axe_api = pytest.importorskip("axe_playwright_python.sync_playwright")

@@ -17,7 +17,7 @@ from app.config import Settings
 from app.main import create_app
 from app.notices.models import Notice
 from app.runtime import Runtime
-from tests.conftest import make_party, make_user
+from tests.support.factories import make_party, make_user
 from tests.portal import Browser
 
 ABSENT = "00000000-0000-4000-8000-000000000000"
