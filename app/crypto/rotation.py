@@ -37,6 +37,7 @@ from app.errors import Conflict, InvalidInput
 from app.notices.models import Notice, NoticeRevision
 from app.notices.schemas import Subject
 from app.notices.service import content_aad, revision_aad
+from app.requests import keys as request_keys
 from app.runtime import Runtime
 from app.search.indexer import term_rows
 from app.search.models import IndexBuild, SubjectTerm
@@ -101,6 +102,7 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
     return {"revisions": _grouped(session, NoticeRevision.key_version),
             "totp_secrets": _grouped(session, User.totp_key_version),
             "emails": _grouped(session, User.email_key_version),
+            **request_keys.data_dependents(session, _grouped),
             "audit_details": _grouped(session, AuditEntry.detail_key_version)}
 
 
@@ -215,7 +217,7 @@ def _pending_data_keys(session: Session, active: int) -> int:
                              .where(User.totp_key_version != active)) or 0
     emails = session.scalar(select(func.count()).select_from(User)
                             .where(User.email_key_version != active)) or 0
-    return int(revisions) + int(secrets) + int(emails)
+    return int(revisions) + int(secrets) + int(emails) + request_keys.pending(session, active)
 
 
 # Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
@@ -353,6 +355,9 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
         progress(seen, max(seen, total))
 
     _rewrap_revisions(runtime, active, batch_size, report, advance)
+    done, bad = request_keys.rewrap(runtime, active, batch_size, advance)
+    report.rewrapped += done
+    report.unreadable += bad
     for prefix in _USER_SECRETS:
         user_cursor: int | None = 0
         while user_cursor is not None:
@@ -376,6 +381,7 @@ class ReindexReport:
     active: int
     notices: int = 0
     subjects: int = 0
+    requests: int = 0
 
 
 def _missing_terms(version: int) -> Any:
@@ -444,6 +450,7 @@ def reindex_subjects(runtime: Runtime, principal: Principal, *, batch_size: int 
         report.notices += notices
         report.subjects += subjects
         progress(report.notices, max(total, report.notices))
+    report.requests = request_keys.reindex(runtime, ring, active, batch_size)
     with runtime.db.unit_of_work() as session:
         session.execute(update(IndexBuild).where(IndexBuild.key_version == active,
                                                  IndexBuild.completed_at.is_(None))
@@ -506,7 +513,7 @@ def _check_audit(session: Session, version: int) -> None:
 
 def purge_index_terms(runtime: Runtime, version: int, *, batch_size: int = PURGE_BATCH) -> int:
     """Delete a retired index version's terms in batches (short transactions; resumable)."""
-    purged = 0
+    purged = request_keys.purge(runtime, version)
     while True:
         with runtime.db.unit_of_work() as session:
             ids = list(session.scalars(select(SubjectTerm.id).where(SubjectTerm.key_version == version)

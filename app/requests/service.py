@@ -27,6 +27,7 @@ from app.notices.models import Notice
 from app.notifications.service import notify
 from app.parties.service import registered_codes_query
 from app.reference.service import known_numbers_query
+from app.requests.keys import message_aad
 from app.requests.machine import FINAL, NEEDS_OBSTACLES, Side, allowed, permits
 from app.requests.models import (
     CooperationRequest,
@@ -53,10 +54,6 @@ MAX_PAGE = 100
 DEFAULT_PAGE = 50
 SHIPPED_OBSTACLES = "obstacles.json"
 CR = CooperationRequest
-
-
-def message_aad(request_id: str, message_id: str, author_party: str) -> bytes:
-    return f"arx/request-message|{request_id}|{message_id}|{author_party}".encode()
 
 
 def _bad(field: str, message: str, detail: str) -> InvalidInput:

@@ -192,7 +192,8 @@ def post_message(request: Request, request_id: str, session: DbSession, runtime:
 def post_transition(request: Request, request_id: str, session: DbSession, runtime: RuntimeDep,
                     principal: PagePrincipal, form: Form) -> Response:
     _ = gettext_for(request)
-    values = {"note": str(form.get("note", "")), "obstacles": [str(o) for o in form.getlist("obstacles")]}
+    values: dict[str, Any] = {"note": str(form.get("note", "")),
+                              "obstacles": [str(o) for o in form.getlist("obstacles")]}
     raw: dict[str, Any] = {"status": str(form.get("status", "")), "obstacles": values["obstacles"]}
     if values["note"].strip():
         raw["note"] = values["note"]
