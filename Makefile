@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install
+.PHONY: serve test test-fast lint install
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,3 +23,12 @@ serve: $(STAMP)
 ## make test: the whole test suite (SQLite; set ARX_TEST_DATABASE_URL for PostgreSQL)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make test-fast: the suite without the tests marked slow (processes, kill -9, live rotation, fuzzing)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+## make lint: ruff (rules in pyproject.toml; `ruff format` is not used) and mypy on app, tests, bench
+lint: $(STAMP)
+	$(BIN)/python -m ruff check app tests bench
+	$(BIN)/python -m mypy

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     ip_rate_per_minute: int = Field(default=1200, ge=1)
     audit_seal_interval_seconds: float = Field(default=0.5, gt=0, le=2)
     audit_origin: str = "arx.example/audit-log"
+    # Focal-point directory: a contact not confirmed for this many days is stale; reminders are checked
+    # every directory_reminder_interval_seconds by one process at a time.
+    directory_stale_days: int = Field(default=180, ge=1)
+    directory_reminder_interval_seconds: float = Field(default=3600, gt=0)
+    # Legislation: a profile not revised for this many days is out of date.
+    legislation_outdated_days: int = Field(default=365, ge=1)
     # Where people open the portal: e-mails link there (ids only, never content).
     public_url: str = "https://localhost:8443"
     # Notification e-mail: smtp://host:port, smtp+starttls://host:port or smtps://host:port, with

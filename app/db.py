@@ -4,8 +4,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Engine, Integer, MetaData, create_engine, event
+from alembic.config import Config
+from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -59,7 +61,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             # Let SQLAlchemy, not pysqlite, emit BEGIN: see _sqlite_begin below.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
@@ -70,7 +72,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
+        def _sqlite_begin(conn: Connection) -> None:
             # Every ARX transaction writes (each access is audited), so take the write lock up front:
             # a deferred transaction upgrading to a writer fails with SQLITE_BUSY instead of waiting.
             conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -108,10 +110,8 @@ class Database:
         self.engine.dispose()
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str) -> Config:
     """Alembic configuration pointing at the repository's migrations/, whatever the working directory."""
-    from alembic.config import Config
-
     root = Path(__file__).resolve().parent.parent
     cfg = Config(str(root / "alembic.ini"))
     cfg.set_main_option("script_location", str(root / "migrations"))

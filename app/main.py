@@ -1,13 +1,14 @@
 """The FastAPI application: routers, RFC 9457 error handlers, middleware."""
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.api import reject_unknown_query
@@ -18,6 +19,7 @@ from app.logging import AccessLogMiddleware
 from app.middleware import ArxMiddleware
 from app.openapi import PROBLEM_RESPONSES, allowed_methods, with_problem_components
 from app.runtime import Runtime
+from app.web.deps import unrouted_page
 
 log = logging.getLogger("arx")
 
@@ -52,7 +54,9 @@ def install_error_handlers(app: FastAPI) -> None:
                         errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404 and (page := unrouted_page(request)) is not None:
+            return page  # a browser asking for a page that is not there: the portal's 404 page
         titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
         detail = exc.detail if isinstance(exc.detail, str) else "Request refused."
         if exc.status_code == 404:
@@ -88,12 +92,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     runtime = runtime or Runtime.build(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from app.audit.sequencer import run_sequencer
+        from app.directory.tasks import run_reminder_job
         from app.notifications.mailer import run_mailer
         from app.requests.tasks import run_deadline_job
 
-        async with run_sequencer(runtime), run_mailer(runtime), run_deadline_job(runtime):
+        async with (run_sequencer(runtime), run_mailer(runtime), run_deadline_job(runtime),
+                    run_reminder_job(runtime)):
             yield
 
     docs = settings.expose_docs
@@ -114,6 +120,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from app.audit.router import router as audit_router
     from app.auth.router import router as auth_router
     from app.auth.router import wellknown
+    from app.directory.router import router as directory_router
+    from app.legislation.router import router as legislation_router
     from app.notices.router import router as notices_router
     from app.notifications.router import router as notifications_router
     from app.parties.router import router as parties_router
@@ -123,7 +131,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from app.search.router import router as search_router
 
     for router in (auth_router, parties_router, reference_router, notices_router, search_router,
-                   audit_router, notifications_router, requests_router, obstacles_router):
+                   audit_router, notifications_router, requests_router, obstacles_router,
+                   legislation_router, directory_router):
         app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(wellknown, responses=PROBLEM_RESPONSES)
 
@@ -137,7 +146,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
-                           allow_methods=["GET", "POST", "PUT"], allow_headers=["Authorization",
+                           allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["Authorization",
                                                                              "Content-Type"])
     app.add_middleware(ArxMiddleware, max_body_bytes=settings.max_body_bytes)
     # Outermost, so refusals by ArxMiddleware (413, TRACE) get their access line too.

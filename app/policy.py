@@ -10,15 +10,11 @@ answered 404 by the callers, exactly like anything absent.
 from collections.abc import Iterable
 
 from sqlalchemy import ColumnElement, exists, false, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.auth.principal import Principal, Role
-from app.notices.models import (
-    BROADCAST,
-    Notice,
-    NoticeRecipient,
-    NoticeRevision,
-    NoticeRevisionRecipient,
-)
+from app.directory.models import Contact
+from app.notices.models import BROADCAST, Notice, NoticeRecipient, NoticeRevision, NoticeRevisionRecipient
 from app.notifications.models import Notification
 from app.requests.models import CooperationRequest
 
@@ -42,7 +38,7 @@ def _shared_with(principal: Principal, author_party: str, recipients: Iterable[s
     return author_party == principal.party or not set(audience_of(principal)).isdisjoint(recipients)
 
 
-def _shared_with_sql(principal: Principal, author_party: ColumnElement[str],
+def _shared_with_sql(principal: Principal, author_party: InstrumentedAttribute[str],
                      named: ColumnElement[bool]) -> ColumnElement[bool]:
     """_shared_with in SQL; named(…) is an EXISTS over the recipient rows, given the audience."""
     if not sees_content(principal):
@@ -144,6 +140,28 @@ def can_read_audit_entries(principal: Principal) -> bool:
     return principal.role == Role.AUDITOR
 
 
+# -- legislation and the focal-point directory --------------------------------------------------------
+# One rule for both: every authenticated user reads (reads are audited); only the focal points of the
+# party a profile or contact belongs to write it. Bulk loading of profiles is the operators' (CLI).
+def can_read_reference(principal: Principal) -> bool:
+    """Legal profiles and the directory are read by every authenticated user."""
+    return principal.role in set(Role)
+
+
+def can_write_for_party(principal: Principal, party: str) -> bool:
+    """Profiles and contacts of party are written by that party's focal points only."""
+    return principal.role == Role.FOCAL_POINT and principal.party == party
+
+
+def writable_contacts(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on Contact: the rows can_write_for_party admits."""
+    if principal.role != Role.FOCAL_POINT:
+        return false()
+    return Contact.party == principal.party
+
+
+def can_import_legislation(principal: Principal) -> bool:
+    return principal.role == Role.ADMIN
 # -- notifications: each user reads only its own ------------------------------------------------------
 def own_notifications(principal: Principal) -> ColumnElement[bool]:
     """SQL filter on Notification: the caller's own rows (nobody else's, whatever the role)."""

@@ -105,7 +105,8 @@ def limiter_for(owner: object, name: str, rate: int) -> Limiter:
         limiter: Limiter | None = getattr(owner, attribute, None)
         if limiter is None:
             engine = getattr(owner, "rate_limit_engine", None)
-            limiter = DatabaseLimiter(engine, name, rate) if engine is not None else SlidingWindowLimiter(rate)
+            limiter = (DatabaseLimiter(engine, name, rate) if engine is not None
+                       else SlidingWindowLimiter(rate))
             setattr(owner, attribute, limiter)
         return limiter
 

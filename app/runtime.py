@@ -1,12 +1,14 @@
 """The long-lived parts one process shares: settings, database, keys, envelope, tokens."""
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from app.auth.tokens import TokenService
 from app.config import Settings
 from app.crypto.envelope import Envelope
 from app.crypto.keyring import FileKeyProvider
-from app.db import Database
+from app.db import Database, utcnow
 
 
 @dataclass
@@ -16,6 +18,8 @@ class Runtime:
     keys: FileKeyProvider
     envelope: Envelope
     tokens: TokenService
+    # What time it is for use cases that age data (freshness, staleness); tests move it.
+    clock: Callable[[], datetime] = field(default=utcnow)
 
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":

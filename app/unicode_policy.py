@@ -25,7 +25,7 @@ COMBINING_GRAPHEME_JOINER = "\u034f"
 _CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
 TAGS = range(0xE0000, 0xE0080)
 # Format characters only occur in planes 0, 1 and 14; the other planes are scanned for nothing.
-_SCANNED = (range(0x0, 0x20000), range(0xE0000, 0xE1000))
+_SCANNED = (range(0x20000), range(0xE0000, 0xE1000))
 
 
 def is_noncharacter(code: int) -> bool:
@@ -36,8 +36,8 @@ def _refused_codes() -> list[int]:
     codes = {c for scan in _SCANNED for c in scan if unicodedata.category(chr(c)) in _CATEGORIES}
     codes |= set(range(0xD800, 0xE000)) | set(TAGS) | {ord(c) for c in HANGUL_FILLERS}
     codes |= {ord(COMBINING_GRAPHEME_JOINER)}
-    codes |= {c for c in range(0xFDD0, 0xFDF0)} | {p * 0x10000 + n for p in range(17)
-                                                   for n in (0xFFFE, 0xFFFF)}
+    codes |= set(range(0xFDD0, 0xFDF0)) | {plane * 0x10000 + n for plane in range(17)
+                                          for n in (0xFFFE, 0xFFFF)}
     return sorted(codes - {ord(c) for c in ALLOWED_FORMAT})
 
 

@@ -1,7 +1,7 @@
 """Key-rotation throughput: rewrap (data keys/s) and reindex (subjects/s) on SQLite and PostgreSQL.
 
-    python bench/keys.py                      # N = 1,000,000 data keys, 100,000 subjects to reindex
-    python bench/keys.py --n 100000 --reindex-n 20000 --skip-postgres
+    python -m bench.keys                      # N = 1,000,000 data keys, 100,000 subjects to reindex
+    python -m bench.keys --n 100000 --reindex-n 20000 --skip-postgres
 
 Set-up bulk-inserts sealed rows (real envelope encryption, one subject per notice) straight into the
 tables. Each measurement is compared with a baseline taken in the same run on the same rows:
@@ -25,8 +25,6 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, delete, func, insert, select, text, tuple_
 from sqlalchemy.engine import make_url
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.auth.principal import Principal, Role
 from app.config import Settings
@@ -114,8 +112,8 @@ def seed(target: Target, n: int) -> None:
                               "wrapped_key": sealed.wrapped_key, "nonce": sealed.nonce,
                               "ciphertext": sealed.ciphertext, "tlp": "AMBER"})
         with rt.db.engine.begin() as conn:
-            conn.execute(insert(Notice.__table__), notices)
-            conn.execute(insert(NoticeRevision.__table__), revisions)
+            conn.execute(insert(Notice), notices)
+            conn.execute(insert(NoticeRevision), revisions)
 
 
 def baseline_rewrap(target: Target, batch_size: int) -> float:
@@ -199,7 +197,8 @@ def run(which: str, args: argparse.Namespace, tmp: Path) -> list[tuple[str, ...]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1_000_000, help="data keys to rewrap")
     parser.add_argument("--reindex-n", type=int, default=100_000, help="subjects to reindex")
     parser.add_argument("--batch-size", type=int, default=20_000, help="rewrap rows per transaction")

@@ -8,7 +8,7 @@ under the same concurrency (TLS + HTTP + middleware, no database, no crypto).
 Rate limits are raised for the run: this measures capacity, not the limiter (tests cover that).
 The load generator shares the machine with the server; the figures are end-to-end as a client sees them.
 
-    python bench/load.py [--duration 60] [--clients 8] [--seed 300] [--backend postgresql|sqlite]
+    python -m bench.load [--duration 60] [--clients 8] [--seed 300] [--backend postgresql|sqlite]
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ import threading
 import time
 from collections import defaultdict
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
@@ -102,7 +100,8 @@ class Load:
         response.raise_for_status()
         return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
-    def _call(self, op: str, client: httpx.Client, method: str, url: str, **kw: object) -> httpx.Response | None:
+    def _call(self, op: str, client: httpx.Client, method: str, url: str,
+              **kw: object) -> httpx.Response | None:
         started = time.perf_counter()
         try:
             response = client.request(method, url, **kw)  # type: ignore[arg-type]
@@ -163,7 +162,8 @@ class Load:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=60.0, help="measured seconds of mixed load")
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--clients", type=int, default=8, help="concurrent closed-loop clients")
@@ -196,8 +196,9 @@ def main() -> None:
         runtime.close()
 
         port = free_port()
-        log = open(Path(tmp) / "serve.log", "wb")  # noqa: SIM115
-        server = subprocess.Popen([ARX, "serve", "--port", str(port), "--workers", str(args.workers)], env=env, stdout=log, stderr=log, cwd=tmp)
+        log = open(Path(tmp) / "serve.log", "wb")
+        server = subprocess.Popen([ARX, "serve", "--port", str(port), "--workers", str(args.workers)],
+                                  env=env, stdout=log, stderr=log, cwd=tmp)
         context = ssl.create_default_context(cafile=str(keys / "tls-cert.pem"))
         base = f"https://127.0.0.1:{port}"
         try:
@@ -253,7 +254,8 @@ def main() -> None:
         rows.append([op, len(samples), f"{len(samples) / elapsed:.0f}", f"{p['p50']:.1f}", f"{p['p95']:.1f}",
                      f"{p['p99']:.1f}", load.errors[op], f"{p['p50'] / baseline['p50']:.2f}"])
     p = percentiles(every)
-    rows.append(["all (mixed)", len(every), f"{len(every) / elapsed:.0f}", f"{p['p50']:.1f}", f"{p['p95']:.1f}",
+    rows.append(["all (mixed)", len(every), f"{len(every) / elapsed:.0f}", f"{p['p50']:.1f}",
+                 f"{p['p95']:.1f}",
                  f"{p['p99']:.1f}", total_errors, f"{p['p50'] / baseline['p50']:.2f}"])
     print_table(f"Mixed load over HTTPS, {args.clients} clients, {elapsed:.0f} s "
                 f"(server CPU {server_cpu:.2f} cores; {base_cpu:.2f} cores during the baseline)",

@@ -4,30 +4,26 @@ Full: HTTP (ASGI), token check, validation, routing tables, envelope encryption,
 one transaction. Baseline: the same HTTP stack and token check, the same JSON body, one plain INSERT of the
 JSON text and a commit — what the platform would cost with no protection at all. Same run, same database.
 
-    python bench/notices.py [-n 2000] [--backends sqlite,postgresql]
+    python -m bench.notices [-n 2000] [--backends sqlite,postgresql]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import uuid
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from fastapi import Request
+from sqlalchemy import text
+from starlette.testclient import TestClient
 
-from fastapi import Request  # noqa: E402
-from sqlalchemy import text  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
-
-from app.api import CurrentPrincipal, DbSession  # noqa: E402
-from app.auth.principal import Principal, Role  # noqa: E402
-from app.main import create_app  # noqa: E402
-from app.parties.service import add_party, ensure_court  # noqa: E402
-from app.reference.service import ensure_shipped_paragraphs  # noqa: E402
-from app.users.service import add_user  # noqa: E402
-from bench.common import bench_runtime, percentiles, print_table  # noqa: E402
+from app.api import CurrentPrincipal, DbSession
+from app.auth.principal import Principal, Role
+from app.main import create_app
+from app.parties.service import add_party, ensure_court
+from app.reference.service import ensure_shipped_paragraphs
+from app.users.service import add_user
+from bench.common import bench_runtime, percentiles, print_table
 
 ADMIN = Principal(username="bench", party="-", role=Role.ADMIN, request_id="bench")
 PASSWORD = "benchmark password 123"
@@ -35,12 +31,15 @@ PASSWORD = "benchmark password 123"
 
 def document(i: int) -> dict[str, object]:
     return {
-        "kind": "frozen_asset", "title": f"Accounts frozen under order 2026/{i}", "recipients": ["ICC", "NLD"],
+        "kind": "frozen_asset", "title": f"Accounts frozen under order 2026/{i}",
+        "recipients": ["ICC", "NLD"],
         "tlp": "AMBER", "paris_paragraphs": ["13"], "reference": f"case {i}",
-        "subjects": [{"name": f"Jean-Pierre Exemple{i}", "aliases": ["J.P. Exemple"], "birth_date": "1962-11-04",
+        "subjects": [{"name": f"Jean-Pierre Exemple{i}", "aliases": ["J.P. Exemple"],
+                      "birth_date": "1962-11-04",
                       "nationality": "COD", "identifiers": [{"scheme": "passport", "value": f"OB{i:07d}"}]}],
         "assets": [{"type": "bank_account", "description": "Current account", "jurisdiction": "CHE",
-                    "identifier": "CH9300762011623852957", "value": {"amount": "1250000.00", "currency": "EUR"},
+                    "identifier": "CH9300762011623852957",
+                    "value": {"amount": "1250000.00", "currency": "EUR"},
                     "status": "frozen", "status_date": "2026-10-02", "order_reference": "2026/114"}],
         "narrative": "Funds traced through three jurisdictions. " * 10,
     }
@@ -62,14 +61,16 @@ def run(backend: str, n: int) -> list[list[object]]:
         async def plain(request: Request, session: DbSession, principal: CurrentPrincipal) -> dict[str, str]:
             body = (await request.body()).decode()
             row_id = str(uuid.uuid4())
-            session.execute(text("INSERT INTO bench_plain (id, body) VALUES (:i, :b)"), {"i": row_id, "b": body})
+            session.execute(text("INSERT INTO bench_plain (id, body) VALUES (:i, :b)"),
+                            {"i": row_id, "b": body})
             return {"id": row_id}
 
         results = []
         with TestClient(app, base_url="https://bench") as client:
             token = client.post("/api/v1/auth/token", data={"username": "fp", "password": PASSWORD}).json()
             headers = {"Authorization": f"Bearer {token['access_token']}"}
-            for name, path in (("plain insert (baseline)", "/bench/plain"), ("ARX post notice", "/api/v1/notices")):
+            for name, path in (("plain insert (baseline)", "/bench/plain"),
+                               ("ARX post notice", "/api/v1/notices")):
                 for i in range(min(50, n)):  # warm-up
                     client.post(path, json=document(i), headers=headers)
                 samples = []
@@ -87,7 +88,8 @@ def run(backend: str, n: int) -> list[list[object]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=2000, help="notices per measurement")
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()

@@ -8,8 +8,8 @@ layer in its own unit of work (candidates, decryption, rescoring, audit entries,
 investigator, on both databases; baseline: `similarity()` over the unencrypted names with a pg_trgm GIN
 index in the same PostgreSQL database (no encryption, no visibility filter, no audit). Same queries.
 
-    python bench/search.py --size 100000            # ~2-3 min on a 2-core machine
-    python bench/search.py --size 100000 --size 1000000
+    python -m bench.search --size 100000            # ~2-3 min on a 2-core machine
+    python -m bench.search --size 100000 --size 1000000
 """
 
 from __future__ import annotations
@@ -18,20 +18,17 @@ import argparse
 import json
 import math
 import random
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from sqlalchemy import create_engine, text
+from sqlalchemy import LargeBinary, Select, column, create_engine, func, literal, select, text, values
 
 from app.auth.principal import Principal, Role
 from app.config import Settings
@@ -41,7 +38,9 @@ from app.notices.service import content_aad
 from app.parties.service import add_party, ensure_court
 from app.reference.service import ensure_shipped_paragraphs
 from app.runtime import Runtime
+from app.search import service as search_service
 from app.search.blind_index import subject_terms
+from app.search.models import SubjectTerm
 from app.search.schemas import SubjectQuery
 from app.search.service import search_subjects
 from app.users.service import add_user
@@ -170,7 +169,7 @@ def _batches(size: int, people: People) -> Iterator[list[list[dict[str, Any]]]]:
 class Loader:
     """Builds notice, revision, recipient, paragraph and term rows once; writes them to every DB."""
 
-    def __init__(self, runtimes: dict[str, Runtime], users: dict[str, dict[str, int]]) -> None:
+    def __init__(self, runtimes: dict[str, Runtime], users: dict[str, int]) -> None:
         self.runtimes = runtimes
         self.users = users
         self.sealer = next(iter(runtimes.values()))  # same keyring everywhere: seal once
@@ -295,7 +294,8 @@ def build(size: int, runtimes: dict[str, Runtime], pg_url: str) -> Loader:
                           "name text)"))
     raw = engine.raw_connection()
     try:
-        with raw.cursor() as cur, cur.copy("COPY plain_subject FROM STDIN") as copy:
+        driver: Any = raw.driver_connection  # psycopg's connection: its cursor has copy()
+        with driver.cursor() as cur, cur.copy("COPY plain_subject FROM STDIN") as copy:
             for row in loader.plain:
                 copy.write_row(row)
         raw.commit()
@@ -311,6 +311,28 @@ def build(size: int, runtimes: dict[str, Runtime], pg_url: str) -> Loader:
 
 
 # -- measuring -----------------------------------------------------------------------------------------
+@contextmanager
+def platform_wide_counts() -> Iterator[None]:
+    """For comparison only: term counts over every State's notices, as search chose terms before
+    issue 11 (an oracle on invisible notices). The cost of counting only visible rows is the
+    difference between this row and ARX's own."""
+    def statement(principal: Principal, version: int, terms: list[bytes]) -> Select[Any]:
+        wanted = values(column("term", LargeBinary), name="wanted").data([(t,) for t in terms]).cte()
+        capped = (select(literal(1)).select_from(SubjectTerm)
+                  .where(SubjectTerm.key_version == version, SubjectTerm.term == wanted.c.term)
+                  .correlate(wanted).limit(search_service.ROW_BUDGET).subquery())
+        return select(wanted.c.term, select(func.count()).select_from(capped).scalar_subquery())
+
+    own = search_service._count_statement
+    search_service._count_statement = statement
+    search_service._term_counts.clear()
+    try:
+        yield
+    finally:
+        search_service._count_statement = own
+        search_service._term_counts.clear()
+
+
 def _query(variant: Variant) -> SubjectQuery:
     return SubjectQuery(name=variant.query, birth_date=variant.birth_date, limit=10)
 
@@ -370,12 +392,20 @@ def run(size: int) -> list[list[object]]:
         results: dict[str, tuple[list[float], dict[str, list[str]]]] = {
             "pg_trgm plaintext (baseline)": measure_baseline(urls["postgresql"], loader, queries)}
         for backend, rt in runtimes.items():
+            search_service._term_counts.clear()
             results[f"ARX blind index, {backend}"] = measure_arx(rt, loader, queries)
+            with platform_wide_counts():
+                results[f"ARX, platform-wide counts (pre-#11), {backend}"] = measure_arx(
+                    rt, loader, queries)
         base_p95 = percentiles(results["pg_trgm plaintext (baseline)"][0])["p95"]
-        rows = []
+        rows: list[list[object]] = []
         for label, (times, found) in results.items():
             pct = percentiles(times)
-            report = evaluate(lambda v, f=found: f[v.query + "|" + str(v.birth_date)])
+
+            def lookup(v: Variant, f: dict[str, list[str]] = found) -> list[str]:
+                return f[v.query + "|" + str(v.birth_date)]
+
+            report = evaluate(lookup)
             synthetic_recall = sum(q.key in found[q.query + "|" + str(q.birth_date)][:3]
                                    for q in synthetic) / max(1, len(synthetic))
             rows.append([f"{size:,}", label, f"{pct['p50']:.1f}", f"{pct['p95']:.1f}",

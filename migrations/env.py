@@ -5,14 +5,21 @@ from logging.config import fileConfig
 
 from alembic import context
 
-from app.db import Base, make_engine
 import app.models  # noqa: F401  (registers every table on Base.metadata)
+from app.db import Base, make_engine
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name)
 
 target_metadata = Base.metadata
+
+# Dialect-specific full-text structures that only migrations create (0007): not model drift.
+MIGRATION_ONLY = ("legislation_fts", "ix_legislation_profile_tsv")
+
+
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    return not (name or "").startswith(MIGRATION_ONLY)
 
 
 def database_url() -> str:
@@ -26,6 +33,7 @@ def database_url() -> str:
 
 def run_migrations_offline() -> None:
     context.configure(url=database_url(), target_metadata=target_metadata, literal_binds=True,
+                      include_name=include_name,
                       render_as_batch=True)
     with context.begin_transaction():
         context.run_migrations()
@@ -34,14 +42,16 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                          include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = make_engine(database_url())
     try:
         with engine.connect() as conn:
-            context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
+            context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True,
+                              include_name=include_name)
             with context.begin_transaction():
                 context.run_migrations()
     finally:

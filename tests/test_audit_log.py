@@ -8,10 +8,12 @@ import hashlib
 import threading
 import time
 import uuid
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from app.audit.canonical import CANONICAL_COLUMNS
 from app.audit.checkpoint import Checkpoint, NoteError, audit_keys, open_checkpoint
@@ -46,7 +48,7 @@ def entry_count(runtime: Runtime, **where: str) -> int:
         query = select(func.count()).select_from(AuditEntry)
         for column, value in where.items():
             query = query.where(getattr(AuditEntry, column) == value)
-        return session.scalar(query)
+        return session.scalar(query) or 0
 
 
 def b64d(text: str) -> bytes:
@@ -92,7 +94,10 @@ class TestSequencer:
         ring = runtime.keys.current()
         with runtime.db.unit_of_work() as session:
             cp = session.scalar(select(AuditCheckpoint))
-        size, root = independent_note_check(cp.note, ring.version("audit", 1).public,
+        assert cp is not None
+        public = ring.version("audit", 1).public
+        assert public is not None
+        size, root = independent_note_check(cp.note, public,
                                             runtime.settings.audit_origin)
         assert (size, root) == (cp.tree_size, cp.root_hash) and size == sealed
         forged = cp.note.replace(f"\n{size}\n", f"\n{size + 1}\n")
@@ -167,7 +172,7 @@ class TestSequencer:
             try:
                 while not stop.is_set():
                     seal_pending(rt)
-            except Exception as exc:  # noqa: BLE001 - surfaced below
+            except Exception as exc:
                 errors.append(exc)
 
         def writer(n: int) -> None:
@@ -176,7 +181,7 @@ class TestSequencer:
             try:
                 for _ in range(15):
                     add_entries(runtime, 2, actor=actor)
-            except Exception as exc:  # noqa: BLE001 - surfaced below
+            except Exception as exc:
                 errors.append(exc)
 
         sealers = [threading.Thread(target=sealer, args=(rt,)) for rt in (runtime, other)]
@@ -212,7 +217,7 @@ class TestCompleteness:
                 return [(e.action, e.outcome) for e in session.scalars(
                     select(AuditEntry).where(AuditEntry.request_id == rid).order_by(AuditEntry.id))]
 
-        def call(method: str, url: str, who: str | None = None, **kw: object) -> tuple[int, str]:
+        def call(method: str, url: str, who: str | None = None, **kw: Any) -> tuple[int, str]:
             rid = f"req-{uuid.uuid4().hex}"
             headers = {"X-Request-ID": rid, **(world.headers(who) if who else {})}
             return c.request(method, url, headers=headers, **kw).status_code, rid
@@ -251,7 +256,8 @@ class TestCompleteness:
 
     def test_a_failing_commit_takes_its_entry_with_it(self, runtime: Runtime) -> None:
         before = entry_count(runtime)
-        with pytest.raises(Exception), runtime.db.unit_of_work() as session:  # noqa: B017
+        # The whole unit of work is under test: its failed flush must take the entry with it.
+        with pytest.raises(IntegrityError), runtime.db.unit_of_work() as session:  # noqa: PT012
             record(session, ACTOR, Action.PARTY_ADD, object_id="ICC")
             session.add(Party(code="ICC", name="again", kind="court"))  # duplicate key at flush/commit
             session.flush()
@@ -359,7 +365,7 @@ class TestHttpApi:
         assert verify_log(world.runtime).ok
 
 
-def _sealed_checkpoint(world: World) -> dict[str, object]:
+def _sealed_checkpoint(world: World) -> dict[str, Any]:
     seal_pending(world.runtime)
     r = world.client.get("/api/v1/audit/checkpoint", headers=world.headers("icc_inv"))
     assert r.status_code == 200, r.text

@@ -53,7 +53,7 @@ def log(runtime: Runtime) -> Log:
         leaves = [tuple(r) for r in session.execute(
             select(AuditLeaf.tree_index, AuditLeaf.entry_id).order_by(AuditLeaf.tree_index))]
         target = next(i for i, e in leaves[len(leaves) // 2:]
-                      if session.get(AuditEntry, e).detail_ciphertext is not None)
+                      if session.get_one(AuditEntry, e).detail_ciphertext is not None)
     report = verify_log(runtime)
     assert report.ok, report.problems
     return Log(runtime, leaves, target)
@@ -94,7 +94,8 @@ def changed(value: object) -> object:
         return value + 1
     if isinstance(value, str):
         return value[:-1] + ("x" if value[-1:] != "x" else "y")
-    return value + timedelta(microseconds=1)  # created_at
+    assert isinstance(value, datetime)  # created_at
+    return value + timedelta(microseconds=1)
 
 
 def assert_first_bad_within(report: Report, index: int, *, exact: bool) -> None:
@@ -121,6 +122,7 @@ class TestEveryMutationIsDetected:
             conn.execute(update(AuditEntry).where(AuditEntry.id == entry_id).values({column: changed(old)}))
         report = verify_log(log.runtime)
         assert_first_bad_within(report, log.target, exact=True)
+        assert report.first_bad is not None
         assert report.first_bad.entry_id == entry_id
 
     def test_modifying_the_entry_id(self, log: Log, insider: Insider) -> None:
@@ -217,6 +219,7 @@ class TestEveryMutationIsDetected:
             conn.execute(delete(AuditEntry).where(AuditEntry.id.in_([e for _, e in log.leaves[cut:]])))
         report = verify_log(log.runtime)
         assert_first_bad_within(report, cut, exact=True)
+        assert report.first_bad is not None
         assert "truncated" in report.first_bad.reason
 
     def test_truncating_the_tables(self, log: Log, insider: Insider) -> None:
@@ -237,13 +240,15 @@ class TestEveryMutationIsDetected:
             where = AuditCheckpoint.tree_size == cp.tree_size
             values: dict[str, object] = {
                 "root_hash": {"root_hash": changed(cp.root_hash)},
-                "note_signature": {"note": cp.note[:-4] + ("A" if cp.note[-4] != "A" else "B") + cp.note[-3:]},
+                "note_signature": {"note": cp.note[:-4] + ("A" if cp.note[-4] != "A" else "B")
+                                   + cp.note[-3:]},
                 "note_size": {"note": cp.note.replace(f"\n{cp.tree_size}\n", f"\n{cp.tree_size + 1}\n")},
                 "key_version": {"key_version": 99},
             }[change]
             conn.execute(update(AuditCheckpoint).where(where).values(values))
         report = verify_log(log.runtime)
         assert not report.ok
+        assert report.first_bad is not None
         assert report.first_bad.checkpoint_size == cp.tree_size, report.first_bad.message()
 
 
@@ -254,11 +259,13 @@ class TestSavedCheckpoints:
             saved = session.scalar(select(AuditCheckpoint.note).order_by(AuditCheckpoint.tree_size.desc()))
         cut = len(log.leaves) - 2  # back to the previous checkpoint: the log alone looks whole
         with insider() as conn:
+            assert cut is not None
             conn.execute(delete(AuditCheckpoint).where(AuditCheckpoint.tree_size > cut))
             conn.execute(delete(AuditLeaf).where(AuditLeaf.tree_index >= cut))
             conn.execute(delete(AuditEntry).where(AuditEntry.id.in_([e for _, e in log.leaves[cut:]])))
         assert verify_log(log.runtime).ok, "without outside evidence a clean cut is invisible"
         report = verify_log(log.runtime, saved_note=saved)
+        assert report.first_bad is not None
         assert not report.ok and "truncated" in report.first_bad.reason
 
     def test_rewritten_and_re_signed_history_is_caught_by_a_saved_checkpoint(
@@ -270,6 +277,7 @@ class TestSavedCheckpoints:
             conn.execute(update(AuditEntry).where(AuditEntry.id == entry_id).values(username="someone"))
             cut = conn.scalar(select(func.max(AuditCheckpoint.tree_size))
                               .where(AuditCheckpoint.tree_size <= log.target))
+            assert cut is not None
             conn.execute(delete(AuditCheckpoint).where(AuditCheckpoint.tree_size > cut))
             conn.execute(delete(AuditLeaf).where(AuditLeaf.tree_index >= cut))
         restarted = Runtime.build(log.runtime.settings)  # the service re-seals what has no leaf
@@ -279,11 +287,13 @@ class TestSavedCheckpoints:
             restarted.close()
         assert verify_log(log.runtime).ok, "re-signed by the service's own key, the log is coherent"
         report = verify_log(log.runtime, saved_note=saved)
+        assert report.first_bad is not None
         assert not report.ok and "rewritten" in report.first_bad.reason
 
     def test_a_forged_saved_checkpoint_is_refused(self, log: Log) -> None:
         with log.runtime.db.unit_of_work() as session:
             saved = session.scalar(select(AuditCheckpoint.note).order_by(AuditCheckpoint.tree_size.desc()))
+        assert saved is not None
         report = verify_log(log.runtime, saved_note=saved.replace("\n", "\n\n", 1))
         assert not report.ok
 

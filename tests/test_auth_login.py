@@ -6,7 +6,6 @@ import base64
 import json
 import logging
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -80,7 +79,7 @@ def throttle(runtime: Runtime, username: str) -> LoginThrottle | None:
 
 
 @pytest.fixture
-def argon2_verifications(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+def argon2_verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Spy on the argon2 library (not our code): every hash it is asked to verify a password against."""
     seen: list[str] = []
     original = argon2.PasswordHasher.verify
@@ -90,7 +89,7 @@ def argon2_verifications(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]
         return original(self, hash, password)
 
     monkeypatch.setattr(argon2.PasswordHasher, "verify", spy)
-    yield seen
+    return seen
 
 
 # -- no username oracle -------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ rules of DESIGN.md / CONTRACT.md written out here (the test oracle), not from ap
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -132,16 +133,18 @@ def sees(caller: Caller, obj: Obj) -> bool:
 # -- the classification table -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Rule:
-    """Who may call a route. kind: public | login | authenticated | content | auditor |
+    """Who may call a route. kind: public | login | authenticated | content | auditor | focal_point |
+    fra_write (FRA's legal profile or contact: only FRA's focal points) |
     notice_read | notice_write | notice_author (the object-scoped kinds take a {notice_id}) |
     portal (a browser page: a session cookie, never a bearer token, signs in; without one a page
     redirects to /login and a form post is refused) | portal_public (the sign-in page itself)."""
 
     kind: str
     ok: int = 200
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] | list[tuple[str, str]] = field(default_factory=dict)
     body: str | None = None  # "notice": the object's own document; "search": a subject query
     fresh_token: bool = False  # the call consumes its token (logout)
+    fresh_contact: bool = False  # the call retires its contact: each cell gets a new one
 
     @property
     def per_object(self) -> bool:
@@ -185,6 +188,21 @@ ACCESS: dict[tuple[str, str], Rule] = {
                                                        params={"first": 1, "second": 1}),
     # Public keys, like the JWKS: anyone holding a checkpoint must be able to verify it.
     ("GET", "/api/v1/audit/keys"): Rule("public"),
+    # CONTRACT: legal profiles and the directory are read by every authenticated user; a State's
+    # profile and contacts are written by that State's focal points only (here: FRA's).
+    ("GET", "/api/v1/legislation"): Rule("authenticated", params={"q": "freezing"}),
+    ("GET", "/api/v1/legislation/compare"): Rule("authenticated",
+                                                 params=[("party", "FRA"), ("party", "NLD")]),
+    ("GET", "/api/v1/legislation/freshness"): Rule("authenticated"),
+    ("GET", "/api/v1/legislation/{party}"): Rule("authenticated"),
+    ("GET", "/api/v1/legislation/{party}/revisions"): Rule("authenticated"),
+    ("PUT", "/api/v1/legislation/{party}"): Rule("fra_write", body="profile"),
+    ("GET", "/api/v1/directory"): Rule("authenticated", params={"party": "FRA"}),
+    ("GET", "/api/v1/directory/stale"): Rule("focal_point"),
+    ("POST", "/api/v1/directory"): Rule("focal_point", ok=201, body="contact"),
+    ("PUT", "/api/v1/directory/{contact_id}"): Rule("fra_write", body="contact"),
+    ("DELETE", "/api/v1/directory/{contact_id}"): Rule("fra_write", ok=204, fresh_contact=True),
+    ("POST", "/api/v1/directory/{contact_id}/confirm"): Rule("fra_write"),
     # Each user's own inbox (empty for roles nothing is sent to); another user's notification is 404.
     ("GET", "/api/v1/notifications"): Rule("authenticated", params={"unread": "true"}),
     ("POST", "/api/v1/notifications/{notification_id}/read"): Rule("own_notification"),
@@ -227,6 +245,20 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("POST", "/notifications/{notification_id}/read"): Rule("portal"),
     ("GET", "/parties"): Rule("portal"),
     ("GET", "/paris-paragraphs"): Rule("portal"),
+    ("GET", "/legislation"): Rule("portal"),
+    ("GET", "/legislation/compare"): Rule("portal"),
+    ("GET", "/legislation/freshness"): Rule("portal"),
+    ("GET", "/legislation/{party}"): Rule("portal"),
+    ("GET", "/legislation/{party}/edit"): Rule("portal"),
+    ("POST", "/legislation/{party}/edit"): Rule("portal"),
+    ("GET", "/directory"): Rule("portal"),
+    ("GET", "/directory/stale"): Rule("portal"),
+    ("GET", "/directory/new"): Rule("portal"),
+    ("POST", "/directory/new"): Rule("portal"),
+    ("GET", "/directory/{contact_id}/edit"): Rule("portal"),
+    ("POST", "/directory/{contact_id}/edit"): Rule("portal"),
+    ("POST", "/directory/{contact_id}/confirm"): Rule("portal"),
+    ("POST", "/directory/{contact_id}/retire"): Rule("portal"),
 }
 NOTIFIED = "fra_fp"  # the owner of the notification the own_notification cells target
 
@@ -245,6 +277,10 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
         return rule.ok if caller.role in CONTENT_ROLES else 403
     if rule.kind == "auditor":
         return rule.ok if caller.role == "auditor" else 403
+    if rule.kind == "focal_point":
+        return rule.ok if caller.role == "focal_point" else 403
+    if rule.kind == "fra_write":
+        return rule.ok if (caller.role, caller.party) == ("focal_point", "FRA") else 403
     if rule.kind == "own_notification":
         return rule.ok if caller.name == NOTIFIED else 404
     assert obj is not None
@@ -262,6 +298,20 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
     if rule.kind == "notice_author":
         return rule.ok if is_author else 404
     raise AssertionError(f"unknown rule kind {rule.kind}")
+
+
+PROFILE: dict[str, Any] = {
+    "language": "en", "summary": "Matrix profile: freezing at the Court's request.",
+    "measures": {"freezing": {"available": True, "legal_basis": "Matrix Act, s. 1"}},
+    "request_requirements": {"languages": ["en"], "channel": "central authority"}}
+CONTACT: dict[str, Any] = {"name": "Matrix Contact", "function": "Focal point", "areas": ["general"],
+                           "languages": ["en"], "availability": "office_hours"}
+
+
+def add_contact(client: TestClient, token: str) -> str:
+    response = client.post("/api/v1/directory", json=CONTACT, headers=bearer(token))
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
 
 
 # -- the service under test ---------------------------------------------------------------------------
@@ -283,6 +333,12 @@ class Service:
     routes: set[tuple[str, str]]
     tokens: dict[str, str]
     ids: dict[str, str]
+    fixed: dict[str, str]  # {party} and {contact_id} of the profile and contact the matrix plays on
+
+    def url(self, path: str, obj: Obj | None) -> str:
+        default = "R-icc-to-fra" if "{request_id}" in path else "A-fra-to-deu"
+        target = self.ids[obj.name if obj is not None else default]
+        return path.format(notice_id=target, request_id=target, **self.fixed)
 
     def headers(self, caller: Caller, fresh: bool = False) -> dict[str, str]:
         if caller.role is None:
@@ -290,10 +346,12 @@ class Service:
         return bearer(login(self.client, caller.name) if fresh else self.tokens[caller.name])
 
     def call(self, method: str, path: str, rule: Rule, caller: Caller, obj: Obj | None) -> Any:
+        fixed = self.fixed
+        if rule.fresh_contact:
+            fixed = {**fixed, "contact_id": add_contact(self.client, self.tokens["fra_fp"])}
         default = "R-icc-to-fra" if "{request_id}" in path else "A-fra-to-deu"
         target = self.ids[obj.name if obj is not None else default]
-        url = path.format(notice_id=target, request_id=target,
-                          notification_id=self.ids["notification"])
+        url = path.format(notice_id=target, request_id=target, **fixed)
         kwargs: dict[str, Any] = {"headers": self.headers(caller, rule.fresh_token),
                                   "params": rule.params}
         if rule.portal:
@@ -313,6 +371,10 @@ class Service:
             kwargs["json"] = {"status": "executed"}
         elif rule.body == "search":
             kwargs["json"] = {"name": "Jean-Pierre Exemple", "limit": 100}
+        elif rule.body == "profile":
+            kwargs["json"] = PROFILE
+        elif rule.body == "contact":
+            kwargs["json"] = CONTACT
         if rule.kind == "login":
             kwargs["data"] = {"username": caller.name if caller.role else "fra_fp",
                               "password": "correct horse battery staple"}
@@ -337,6 +399,11 @@ def service(databases: DatabaseFactory, keyring_template: Path,
                                    headers=bearer(tokens[obj.author]))
             assert response.status_code == 201, response.text
             ids[obj.name] = response.json()["id"]
+        for code in ("FRA", "NLD"):
+            response = client.put(f"/api/v1/legislation/{code}", json=PROFILE,
+                                  headers=bearer(tokens[f"{code.lower()}_fp"]))
+            assert response.status_code == 200, response.text
+        contact_id = add_contact(client, tokens["fra_fp"])
         for robj in REQUEST_OBJECTS:
             if robj.author is None:
                 ids[robj.name] = str(robj.fixed_id)
@@ -349,6 +416,7 @@ def service(databases: DatabaseFactory, keyring_template: Path,
             ids["notification"] = str(session.scalar(
                 select(Notification.id).join(User, User.id == Notification.user_id)
                 .where(User.username == NOTIFIED).order_by(Notification.id).limit(1)))
+        fixed = {"party": "FRA", "contact_id": contact_id, "notification_id": ids["notification"]}
         routes = app_routes(client)
         if ("GET", "/api/v1/audit/checkpoint") in routes:
             # Proof and checkpoint cells need a signed tree head: wait for the sequencer's first.
@@ -357,7 +425,8 @@ def service(databases: DatabaseFactory, keyring_template: Path,
                              headers=bearer(tokens["fra_fp"])).status_code != 200:
                 assert time.monotonic() < deadline, "no audit checkpoint was signed"
                 time.sleep(0.1)
-        yield Service(runtime=runtime, client=client, routes=routes, tokens=tokens, ids=ids)
+        yield Service(runtime=runtime, client=client, routes=routes, tokens=tokens, ids=ids,
+                      fixed=fixed)
 
 
 # -- the tests ----------------------------------------------------------------------------------------
@@ -465,11 +534,12 @@ def test_denied_object_access_is_audited(service: Service) -> None:
 
 @pytest.mark.parametrize("caller", [CALLERS[0], CALLERS[6]], ids=lambda c: c.name)
 def test_unrouted_methods_are_405_for_everyone(service: Service, caller: Caller) -> None:
+    templates = {(m, p): re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", p) + "$")
+                 for m, p in service.routes}
     for path in sorted({p for _, p in service.routes}):
-        allowed = {m for m, p in service.routes if p == path}
-        url = path.format(notice_id=service.ids["A-fra-to-deu"],
-                          request_id=service.ids["R-icc-to-fra"],
-                          notification_id=service.ids["notification"])
+        url = service.url(path, None)
+        # A URL may fit several templates (/legislation/compare is also /legislation/{party}).
+        allowed = {m for (m, _), pattern in templates.items() if pattern.match(url)}
         for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed):
             response = service.client.request(method, url, headers=service.headers(caller))
             assert_problem(response, 405)

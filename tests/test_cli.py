@@ -68,7 +68,7 @@ def test_party_and_user_administration(cli_env: dict[str, str]) -> None:
     assert disabled.returncode == 0 and json.loads(disabled.stdout)["disabled"] is True
 
 
-@pytest.mark.parametrize("args, message", [
+@pytest.mark.parametrize(("args", "message"), [
     (("party", "add", "XXX", "--name", "Nowhere", "--kind", "state"), "ISO 3166-1"),
     (("party", "add", "ICC", "--name", "Again", "--kind", "court"), "already exists"),
     (("user", "add", "bob", "--party", "ZZZ", "--role", "focal_point", "--password-stdin"), "unknown party"),

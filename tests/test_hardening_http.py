@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from starlette.testclient import TestClient
 
@@ -21,7 +22,7 @@ REQUIRED_HEADERS = {
 }
 
 
-def assert_hardened(response) -> None:  # type: ignore[no-untyped-def]
+def assert_hardened(response: httpx.Response) -> None:
     for name, value in REQUIRED_HEADERS.items():
         assert response.headers.get(name) == value, (name, response.status_code)
     csp = response.headers["content-security-policy"]

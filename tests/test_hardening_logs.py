@@ -13,6 +13,7 @@ import logging
 import random
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from stdnum import iban
@@ -73,7 +74,7 @@ def captured() -> Iterator[tuple[Capture, io.StringIO]]:
         logging.getLogger(name).removeHandler(handler)
 
 
-def access_lines(stream: io.StringIO) -> list[dict[str, object]]:
+def access_lines(stream: io.StringIO) -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
     return [line for line in lines if line["logger"] == ACCESS_LOGGER]
 
@@ -170,8 +171,8 @@ def test_canary_run_leaves_no_trace_in_logs(world: World, captured: tuple[Captur
     created = client.post("/api/v1/notices", json=doc, headers=headers)
     assert created.status_code == 201, created.text
     notice_id = created.json()["id"]
-    revised = client.put(f"/api/v1/notices/{notice_id}", json={**doc, "narrative": canaries["narrative"] + "!"},
-                         headers=headers)
+    revised = client.put(f"/api/v1/notices/{notice_id}",
+                         json={**doc, "narrative": canaries["narrative"] + "!"}, headers=headers)
     assert revised.status_code == 200
     for who in ("icc_inv", "nld_fp", "deu_fp"):
         client.get(f"/api/v1/notices/{notice_id}", headers=world.headers(who))

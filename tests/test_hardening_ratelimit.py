@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 from starlette.testclient import TestClient
 
 from app.config import Settings
@@ -28,7 +29,7 @@ def limited(world: World, **limits: int) -> Iterator[tuple[TestClient, TestClien
         yield one, other
 
 
-def assert_rate_limited(response) -> int:  # type: ignore[no-untyped-def]
+def assert_rate_limited(response: httpx.Response) -> int:
     """A 429 problem with a sane Retry-After; returns it."""
     assert_problem(response, 429)
     retry = int(response.headers["retry-after"])

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from app.parties.service import add_party
-from app.search.service import _Probe, score_subject
 from app.search.schemas import SubjectQuery
+from app.search.service import _Probe, score_subject
 from tests.support.factories import ADMIN, World, assert_problem, notice_document
 
 EXACT = {"name": "Jean-Pierre Exemple", "birth_date": "1962-11-04", "nationality": "cod"}

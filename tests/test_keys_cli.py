@@ -15,13 +15,19 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from app.notices.models import (Notice, NoticeParagraph, NoticeRecipient, NoticeRevision,
-                                NoticeRevisionRecipient)
+from app.notices.models import (
+    Notice,
+    NoticeParagraph,
+    NoticeRecipient,
+    NoticeRevision,
+    NoticeRevisionRecipient,
+)
 from app.notices.schemas import NoticeDocument
 from app.notices.service import revision_aad
 from app.runtime import Runtime
@@ -89,7 +95,7 @@ def cli_env(database_url: str, keys_dir: Path, runtime: Runtime) -> dict[str, st
     return env
 
 
-def run_ok(env: dict[str, str], *args: str) -> dict[str, object]:
+def run_ok(env: dict[str, str], *args: str) -> dict[str, Any]:
     done = arx(env, *args, "--json")
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
@@ -150,8 +156,8 @@ class TestStatusAndRefusals:
         assert refused.stderr.count("\n") == 1 and "rewrap" in refused.stderr
         assert refused.stderr.startswith("arx: error:")
         status = run_ok(cli_env, "keys", "status")["data"]
-        assert status["active"] == 2  # type: ignore[index]
-        assert {v["version"]: v["dependents"] for v in status["versions"]}[1] >= 1  # type: ignore[index]
+        assert status["active"] == 2
+        assert {v["version"]: v["dependents"] for v in status["versions"]}[1] >= 1
 
         rewrapped = run_ok(cli_env, "keys", "rewrap", "--batch-size", "1")
         assert rewrapped["rewrapped"] == 1 and rewrapped["unreadable"] == 0
@@ -290,6 +296,7 @@ class TestLiveRotation:
                 n = 0
                 while not stop.is_set():
                     n += 1
+                    calls: list[tuple[str, str, str | None, Any, int]]
                     calls = [("GET", f"/api/v1/notices/{existing['id']}", old_token, None, 200),
                              ("GET", "/.well-known/jwks.json", None, None, 200)]
                     if worker % 2 == 0:

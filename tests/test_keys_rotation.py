@@ -40,7 +40,7 @@ def revision_versions(runtime: Runtime) -> dict[str, int]:
 
 def key_actions(runtime: Runtime) -> list[tuple[str, str | None, str]]:
     with runtime.db.unit_of_work() as session:
-        return [tuple(row) for row in session.execute(  # type: ignore[misc]
+        return [tuple(row) for row in session.execute(
             select(AuditEntry.action, AuditEntry.object_id, AuditEntry.outcome)
             .where(AuditEntry.action.like("keys.%")).order_by(AuditEntry.id))]
 
@@ -259,7 +259,7 @@ class TestReindex:
         def run() -> None:
             try:
                 reindex_subjects(runtime, ADMIN, batch_size=1, wait=False)
-            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=run) for _ in range(2)]

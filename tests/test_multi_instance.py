@@ -98,7 +98,8 @@ class TestSharedAudit:
                 time.sleep(0.3)
             assert unsealed == 0
             with engine.connect() as conn:
-                sizes = conn.execute(text("SELECT tree_size FROM audit_checkpoint ORDER BY created_at, tree_size")).scalars().all()
+                sizes = conn.execute(text("SELECT tree_size FROM audit_checkpoint "
+                                          "ORDER BY created_at, tree_size")).scalars().all()
                 leaves = conn.execute(text("SELECT count(*), count(DISTINCT entry_id), max(tree_index) + 1 "
                                            "FROM audit_leaf")).one()
         finally:

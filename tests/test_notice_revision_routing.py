@@ -87,7 +87,9 @@ class TestMigrationBackfill:
         revise(world, "fra_fp", notice, tlp="GREEN", recipients=["DEU", "NLD"])
         world.runtime.db.dispose()
         cfg = alembic_config(database_url)
-        command.downgrade(cfg, ScriptDirectory.from_config(cfg).get_revision("0003").down_revision)
+        before = ScriptDirectory.from_config(cfg).get_revision("0003")
+        assert before is not None and isinstance(before.down_revision, str)
+        command.downgrade(cfg, before.down_revision)
         command.upgrade(cfg, "head")
         db = Database(database_url)
         try:

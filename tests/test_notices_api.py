@@ -96,7 +96,7 @@ BAD_INPUT: list[tuple[str, dict[str, Any], str]] = [
 
 
 class TestValidation:
-    @pytest.mark.parametrize("case, overrides, field", BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
+    @pytest.mark.parametrize(("case", "overrides", "field"), BAD_INPUT, ids=[c[0] for c in BAD_INPUT])
     def test_bad_input_names_the_field_and_writes_nothing(self, world: World, case: str,
                                                           overrides: dict[str, Any], field: str) -> None:
         response = world.client.post(API, json=notice_document(**overrides), headers=world.headers("fra_fp"))

@@ -1,19 +1,19 @@
-"""Encryption at rest, attacked: a stolen database reveals nothing; moved or altered ciphertext never opens."""
+"""Encryption at rest, attacked: a stolen database reveals nothing; moved or altered ciphertext never
+opens."""
 
 import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.engine import make_url
 
 from app.crypto.envelope import DecryptionError, Envelope
 from app.crypto.keyring import FileKeyProvider, KeyringError
 from app.notices.models import Notice, NoticeRevision
 from app.notices.service import content_aad
+from tests.support.database import raw_database_bytes
 from tests.support.factories import World, assert_problem, make_user, notice_document
 
 API = "/api/v1/notices"
@@ -42,9 +42,10 @@ def plant(world: World, c: dict[str, str]) -> str:
                  "identifier": "CH5604835012345678009", "status": "frozen",
                  "order_reference": c["order"], "value": {"amount": "987654.32", "currency": "CHF"}}])
     # Revise too, so every path that writes content has run.
-    response = world.client.put(f"{API}/{created['id']}", headers=world.headers("fra_fp"), json=notice_document(
-        title=c["title"] + " v2", narrative=c["narrative"], reference=c["reference"],
-        subjects=[{"name": c["name"], "aliases": [c["alias"]]}]))
+    response = world.client.put(f"{API}/{created['id']}", headers=world.headers("fra_fp"),
+                                json=notice_document(title=c["title"] + " v2", narrative=c["narrative"],
+                                                     reference=c["reference"],
+                                                     subjects=[{"name": c["name"], "aliases": [c["alias"]]}]))
     assert response.status_code == 200, response.text
     return str(created["id"])
 
@@ -56,20 +57,6 @@ def needles(c: dict[str, str]) -> list[bytes]:
     for w in words:
         out += [w.encode(), w.lower().encode(), w.upper().encode(), w.encode("utf-16-le")]
     return out
-
-
-def raw_database_bytes(database_url: str, tmp_path: Path) -> bytes:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        path = Path(url.database or "")
-        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
-                        if p.exists())
-    dump = tmp_path / "dump.sql"
-    env = {**os.environ, "PGPASSWORD": url.password or ""}
-    subprocess.run(["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U",
-                    url.username or "postgres", "-f", str(dump), url.database or ""], check=True, env=env,
-                   timeout=120)
-    return dump.read_bytes()
 
 
 class TestCanary:
@@ -135,7 +122,7 @@ class TestEnvelope:
         nonces: set[bytes] = set()
         wrap_nonces: set[bytes] = set()
         n = 100_000
-        for i in range(n):
+        for _ in range(n):
             sealed = envelope.seal(b"x", b"aad")
             nonces.add(sealed.nonce)
             wrap_nonces.add(sealed.wrapped_key[:12])

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
 from app.audit.models import AuditEntry
-from app.audit.service import Action
+from app.audit.record import Action
 from tests.support.factories import World
 
 BUDGET = 300_000
 
 
-def page(world: World, cursor: str | None = None) -> tuple[int, dict[str, object]]:
+def page(world: World, cursor: str | None = None) -> tuple[int, dict[str, Any]]:
     params: dict[str, object] = {"limit": 100}
     if cursor:
         params["cursor"] = cursor
@@ -31,9 +33,9 @@ class TestPageByteBudget:
         sizes, cursor = [], None
         while True:
             size, body = page(world, cursor)
-            sizes.append((size, len(body["items"])))  # type: ignore[arg-type]
-            seen += [item["id"] for item in body["items"]]  # type: ignore[attr-defined]
-            cursor = body["next_cursor"]  # type: ignore[assignment]
+            sizes.append((size, len(body["items"])))
+            seen += [item["id"] for item in body["items"]]
+            cursor = body["next_cursor"]
             if cursor is None:
                 break
         assert seen == posted[::-1]  # newest first, nothing lost or repeated
@@ -48,14 +50,14 @@ class TestPageByteBudget:
         small = world.post_notice("fra_fp", recipients=["NLD"])["id"]
         large = world.post_notice("fra_fp", recipients=["NLD"], narrative="y" * 50_000)["id"]
         _, first = page(world)
-        assert [i["id"] for i in first["items"]] == [large]  # type: ignore[index]
-        _, second = page(world, first["next_cursor"])  # type: ignore[arg-type]
-        assert [i["id"] for i in second["items"]] == [small]  # type: ignore[index]
+        assert [i["id"] for i in first["items"]] == [large]
+        _, second = page(world, first["next_cursor"])
+        assert [i["id"] for i in second["items"]] == [small]
         assert second["next_cursor"] is None
 
     def test_the_default_budget_leaves_ordinary_pages_whole(self, world: World) -> None:
         assert world.runtime.settings.max_page_bytes == 4 * 1024 * 1024
         posted = [world.post_notice("fra_fp", recipients=["NLD"])["id"] for _ in range(3)]
         _, body = page(world)
-        assert [i["id"] for i in body["items"]] == posted[::-1]  # type: ignore[index]
+        assert [i["id"] for i in body["items"]] == posted[::-1]
         assert body["next_cursor"] is None

@@ -99,7 +99,7 @@ schema.app = APP  # requests go to the app in-process (schemathesis' ASGI transp
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(fuzz_runtime: Runtime):  # type: ignore[no-untyped-def]
+def fuzz_app(fuzz_runtime: Runtime) -> Iterator[Any]:
     app = create_app(runtime=fuzz_runtime)
     assert app.openapi() == schema.raw_schema, "the fuzzed schema is the one the app serves"
     APP.target = app
@@ -120,7 +120,7 @@ def token_for(runtime: Runtime, username: str) -> str:
 @schema.parametrize()
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_schema_for_every_role(case, fuzz_runtime: Runtime, fuzz_app) -> None:  # type: ignore[no-untyped-def]
+def test_api_conforms_to_its_schema_for_every_role(case: Any, fuzz_runtime: Runtime, fuzz_app: Any) -> None:
     """No 5xx, no undocumented status, content type, header or body, auth enforced, for each role."""
     username = next(_ROLE_CYCLE)
     case.call_and_validate(headers={"Authorization": f"Bearer {token_for(fuzz_runtime, username)}"})

@@ -12,6 +12,7 @@ from app.audit.models import AuditEntry
 from app.audit.record import Action, detail_aad
 from app.crypto.envelope import Sealed
 from app.db import utcnow
+from app.errors import TooManyRequests
 from app.notices.models import Notice
 from app.ratelimit import SlidingWindowLimiter
 from app.search.indexer import searchable_version
@@ -156,6 +157,7 @@ class TestAudit:
         [entry] = _entries(world, Action.SEARCH)
         assert entry.username == "icc_inv" and entry.detail_ciphertext is not None
         assert b"Yanovenko" not in entry.detail_ciphertext
+        assert entry.detail_key_version is not None and entry.detail_wrapped_key and entry.detail_nonce
         sealed = Sealed(entry.detail_key_version, entry.detail_wrapped_key, entry.detail_nonce,
                         entry.detail_ciphertext)
         detail = json.loads(world.runtime.envelope.open(
@@ -200,7 +202,7 @@ class TestRateLimit:
         limiter.hit("a")
         now[0] = 30
         limiter.hit("a")
-        with pytest.raises(Exception) as refused:
+        with pytest.raises(TooManyRequests) as refused:
             limiter.hit("a")
         assert getattr(refused.value, "headers", {}) == {"Retry-After": "30"}
         now[0] = 60.5
@@ -218,7 +220,7 @@ class TestIndexRotation:
             assert searchable_version(session, ring) == 1
             versions = dict(session.execute(
                 select(SubjectTerm.notice_id, SubjectTerm.key_version)
-                .where(SubjectTerm.key_version == 2)).all())
+                .where(SubjectTerm.key_version == 2)).tuples().all())
         assert set(versions) == {new}  # new writes go under both versions at once
         assert {m["notice_id"] for m in search(world, "icc_inv", name="Viktor Yanovenko")} == {old, new}
 
@@ -228,7 +230,7 @@ class TestIndexRotation:
                 index_notice_revision(session, runtime, notice, 2)
         with runtime.db.unit_of_work() as session:
             assert searchable_version(session, ring) == 1  # started, not complete
-            session.get(IndexBuild, 2).completed_at = utcnow()
+            session.get_one(IndexBuild, 2).completed_at = utcnow()
         with runtime.db.unit_of_work() as session:
             assert searchable_version(session, ring) == 2
             v1 = set(session.scalars(select(SubjectTerm.term).where(SubjectTerm.key_version == 1)))

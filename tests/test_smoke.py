@@ -18,7 +18,7 @@ def test_every_error_in_the_suite_is_checked_for_problem_json(client: TestClient
         require_problem_documents(httpx.Response(500, text="oops"))
 
 
-@pytest.mark.parametrize("method, path, status", [
+@pytest.mark.parametrize(("method", "path", "status"), [
     ("GET", "/nowhere", 404), ("GET", "/api/v1/nowhere", 404), ("DELETE", "/health", 405),
     ("GET", "/api/v1/me", 401), ("POST", "/api/v1/auth/token", 422), ("GET", "/docs", 404),
     ("GET", "/openapi.json", 404),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -21,8 +22,8 @@ from app.runtime import Runtime
 from app.users.models import User
 from app.web.i18n import direction, from_accept_language
 from app.web.models import PortalSession
-from tests.portal import Browser, csrf_of
 from tests.support.factories import PASSWORD, make_party, make_user
+from tests.support.portal import Browser, csrf_of
 from tools.i18n import languages, missing
 
 
@@ -51,7 +52,7 @@ class Clock:
     def __init__(self) -> None:
         self.now = utcnow()
 
-    def __call__(self):  # type: ignore[no-untyped-def]
+    def __call__(self) -> datetime:
         return self.now
 
     def advance(self, **delta: float) -> None:
@@ -65,7 +66,7 @@ def clock(app_client: TestClient) -> Clock:
     return clock
 
 
-def count(runtime: Runtime, model: type, *where: object) -> int:
+def count(runtime: Runtime, model: type, *where: Any) -> int:
     with runtime.db.unit_of_work() as session:
         return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
@@ -334,3 +335,18 @@ class TestPerAddressLimit:
         refused = browser.sign_in("fra_fp")
         assert refused.status_code == 429 and "retry-after" in refused.headers
         assert browser.session_cookie is None
+
+
+class TestUnroutedPaths:
+    def test_a_browser_gets_the_portal_404_page_and_api_clients_a_problem(self, browser: Browser,
+                                                                          app_client: TestClient
+                                                                          ) -> None:
+        page = browser.get("/no/such/page", headers={"Accept": "text/html,*/*;q=0.8"})
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "There is nothing here" in page.text
+        assert page.headers["content-security-policy"].startswith("default-src 'self'")
+        api = app_client.get("/api/v1/nothing", headers={"Accept": "text/html"})
+        assert api.status_code == 404
+        assert api.headers["content-type"].startswith("application/problem+json")
+        assert app_client.get("/no/such/page").headers["content-type"].startswith(
+            "application/problem+json")

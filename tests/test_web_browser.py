@@ -16,8 +16,8 @@ from typing import Any
 import pyotp
 import pytest
 
-from tests.e2e import Server, Site, make_site
 from tests.support.database import DatabaseFactory
+from tests.support.e2e import Server, Site, make_site
 from tests.support.factories import PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -47,6 +47,7 @@ class State:
     secrets: dict[str, str] = field(default_factory=dict)
     notice_url: str = ""
     checked: set[str] = field(default_factory=set)
+    console_errors: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,12 @@ def new_page(state: State, base_url: str | None = None) -> Any:
                                         base_url=base_url or state.server.url,
                                         viewport={"width": 1280, "height": 860}, locale="en-GB")
     context.set_default_timeout(20_000)
-    return context.new_page()
+    page = context.new_page()
+    # A CSP refusal (inline script or style, a foreign source) or a script error shows up here.
+    page.on("console", lambda message: state.console_errors.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text else None)
+    page.on("pageerror", lambda error: state.console_errors.append(str(error)))
+    return page
 
 
 def check_accessible(state: State, page: Any, name: str) -> None:
@@ -326,5 +332,6 @@ def test_session_idle_expiry(state: State, site: Site) -> None:
         server.stop()
 
 
-def test_axe_checked_every_page(state: State) -> None:
+def test_axe_checked_every_page_and_the_csp_refused_nothing(state: State) -> None:
     assert PAGES - state.checked == set()
+    assert state.console_errors == []

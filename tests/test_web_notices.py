@@ -18,7 +18,7 @@ from app.main import create_app
 from app.notices.models import Notice
 from app.runtime import Runtime
 from tests.support.factories import make_party, make_user
-from tests.portal import Browser
+from tests.support.portal import Browser
 
 ABSENT = "00000000-0000-4000-8000-000000000000"
 
@@ -215,6 +215,21 @@ class TestRevise:
             in history
         assert "TLP: <bdi>AMBER</bdi> → <bdi>RED</bdi>" in history
         assert "removed: <bdi>Jean-Pierre Exemple</bdi>" in history and "Assets" in history
+
+    def test_history_never_shows_a_revision_the_viewer_was_not_sent(self, fra: Browser,
+                                                                    nld: Browser) -> None:
+        # Issue 11 item 2: first RED to the Court only, then widened to everyone without the name.
+        notice_id = post(fra, tlp="RED", **{"subjects-1-name": "Oksana Secretiva",
+                                            "subjects-1-aliases": ""})
+        fra.get(f"/notices/{notice_id}/edit")
+        response = fra.post(f"/notices/{notice_id}/edit", notice_form(
+            revision="1", tlp="CLEAR", recipients=["*"], **{"subjects-1-name": "",
+                                                            "subjects-1-aliases": ""}))
+        assert response.status_code == 303
+        assert "removed: <bdi>Oksana Secretiva</bdi>" in fra.get(f"/notices/{notice_id}").text
+        page = nld.get(f"/notices/{notice_id}")
+        assert page.status_code == 200 and "Viktor Yanukovych" in page.text
+        assert "Secretiva" not in page.text and "<bdi>RED</bdi>" not in page.text
 
     def test_a_stale_form_is_a_conflict_explained_with_the_input_kept(self, fra: Browser) -> None:
         notice_id = post(fra)

@@ -18,7 +18,7 @@ from app.config import Settings
 from app.main import create_app
 from app.requests.models import CooperationRequest
 from app.runtime import Runtime
-from tests.portal import Browser
+from tests.support.portal import Browser
 from tests.support.factories import make_party, make_user
 
 

@@ -3,10 +3,12 @@
 import hmac
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pyotp
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -50,6 +52,7 @@ def _accept_totp(session: Session, runtime: Runtime, user: User, otp: str | None
                 update(User).where(User.id == user.id, or_(User.totp_last_step.is_(None),
                                                            User.totp_last_step < step))
                 .values(totp_last_step=step).execution_options(synchronize_session=False))
+            assert isinstance(claimed, CursorResult)  # an UPDATE's result counts its rows
             return claimed.rowcount == 1
     return False
 
@@ -61,7 +64,7 @@ def _lockout(runtime: Runtime, failures: int) -> timedelta:
     return min(MAX_LOCKOUT, timedelta(seconds=runtime.settings.login_lockout_seconds * 2 ** min(over, 16)))
 
 
-def _insert(session: Session):  # type: ignore[no-untyped-def]
+def _insert(session: Session) -> Any:
     """The dialect's INSERT, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
@@ -77,7 +80,7 @@ def _count_failure(session: Session, username: str, now: datetime) -> int:
     return session.execute(statement.returning(LoginThrottle.failures)).scalar_one()
 
 
-def _failed(runtime: Runtime, username: str, request_id: str):  # type: ignore[no-untyped-def]
+def _failed(runtime: Runtime, username: str, request_id: str) -> Callable[[Session], None]:
     """on_rollback hook: count the failure (known and unknown usernames alike) and audit it."""
 
     def write(session: Session) -> None:

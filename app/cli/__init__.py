@@ -9,6 +9,7 @@ import typer
 
 from app.cli.audit import audit_app
 from app.cli.core import init, serve
+from app.cli.legislation import legislation_app
 from app.cli.paragraphs import paragraphs_app
 from app.cli.party import party_app
 from app.cli.request import obstacles_app, request_app
@@ -24,6 +25,7 @@ app.add_typer(user_app, name="user")
 app.add_typer(paragraphs_app, name="paragraphs")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(legislation_app, name="legislation")
 app.add_typer(request_app, name="request")
 app.add_typer(obstacles_app, name="obstacles")
 

@@ -24,7 +24,7 @@ def verify(since_checkpoint: Annotated[Path | None, typer.Option(
                help="A checkpoint note saved earlier (`arx audit checkpoint`): the log must extend it.")]
            = None,
            as_json: JsonOpt = False) -> None:
-    """Recompute every leaf, checkpoint root and signature; exit 0 when intact, else name the first bad entry."""
+    """Recompute every leaf, checkpoint root and signature; exit 0 when intact, else name the first bad."""
     saved = since_checkpoint.read_text(encoding="utf-8") if since_checkpoint else None
     with runtime_for() as runtime:
         report = verify_log(runtime, saved_note=saved)

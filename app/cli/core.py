@@ -43,8 +43,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
           port: Annotated[int, typer.Option(help="TCP port.")] = 8443,
           tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="PEM certificate chain.")] = None,
           tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key.")] = None,
-          client_ca: Annotated[Path | None, typer.Option("--client-ca",
-                                                         help="Require client certificates from this CA.")] = None,
+          client_ca: Annotated[Path | None, typer.Option(
+              "--client-ca", help="Require client certificates from this CA.")] = None,
           insecure_http: Annotated[bool, typer.Option("--insecure-http",
                                                       help="Plain HTTP, only behind a TLS proxy.")] = False,
           workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, tuple_, update
+from sqlalchemy import delete, func, insert, literal, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,8 @@ from app.auth.principal import Principal
 from app.crypto.envelope import DecryptionError
 from app.crypto.keyring import KINDS, KeyKind, Keyring, KeyringError
 from app.db import utcnow
+from app.directory.models import Contact, ContactRevision
+from app.directory.service import contact_aad
 from app.errors import Conflict, InvalidInput
 from app.notices.models import Notice, NoticeRevision
 from app.notices.schemas import Subject
@@ -60,7 +62,7 @@ def parse_kind(kind: str) -> KeyKind:
     if kind not in KINDS:
         raise InvalidInput(f"key kind must be one of {', '.join(KINDS)}",
                            errors=[{"field": "kind", "message": "unknown"}])
-    return kind  # type: ignore[return-value]
+    return kind
 
 
 def parse_version(kind: KeyKind, version: str) -> int:
@@ -101,6 +103,7 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
     """Rows whose data key each KEK version wraps, by where they live."""
     return {"revisions": _grouped(session, NoticeRevision.key_version),
             "totp_secrets": _grouped(session, User.totp_key_version),
+            "contacts": _grouped(session, ContactRevision.key_version),
             "emails": _grouped(session, User.email_key_version),
             **request_keys.data_dependents(session, _grouped),
             "audit_details": _grouped(session, AuditEntry.detail_key_version)}
@@ -217,7 +220,10 @@ def _pending_data_keys(session: Session, active: int) -> int:
                              .where(User.totp_key_version != active)) or 0
     emails = session.scalar(select(func.count()).select_from(User)
                             .where(User.email_key_version != active)) or 0
-    return int(revisions) + int(secrets) + int(emails) + request_keys.pending(session, active)
+    contacts = session.scalar(select(func.count()).select_from(ContactRevision)
+                              .where(ContactRevision.key_version != active)) or 0
+    return (int(revisions) + int(secrets) + int(emails) + int(contacts)
+            + request_keys.pending(session, active))
 
 
 # Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
@@ -263,8 +269,9 @@ def _revision_batch(session: Session, active: int, after: tuple[str, int] | None
              .where(NoticeRevision.key_version != active)
              .order_by(NoticeRevision.notice_id, NoticeRevision.revision).limit(batch_size))
     if after is not None:
-        query = query.where(tuple_(NoticeRevision.notice_id, NoticeRevision.revision) > tuple_(*after))
-    return [tuple(row) for row in session.connection().execute(query)]  # type: ignore[misc]
+        position = tuple_(NoticeRevision.notice_id, NoticeRevision.revision)
+        query = query.where(position > tuple_(literal(after[0]), literal(after[1])))
+    return [tuple(row) for row in session.connection().execute(query)]
 
 
 def _rewrapped_rows(runtime: Runtime, rows: list[Row]) -> tuple[list[Change], int]:
@@ -334,6 +341,33 @@ def _rewrap_user_batch(session: Session, runtime: Runtime, active: int, after: i
     return done, unreadable, users[-1].id
 
 
+def _rewrap_contact_batch(session: Session, runtime: Runtime, active: int, after: tuple[str, int],
+                          batch_size: int) -> tuple[int, int, tuple[str, int] | None]:
+    """Directory contacts' data keys (their AAD names contact, revision and party)."""
+    rows = list(session.execute(
+        select(ContactRevision, Contact.party).join(Contact, Contact.id == ContactRevision.contact_id)
+        .where(ContactRevision.key_version != active,
+               tuple_(ContactRevision.contact_id, ContactRevision.revision)
+               > tuple_(literal(after[0]), literal(after[1])))
+        .order_by(ContactRevision.contact_id, ContactRevision.revision).limit(batch_size)).tuples())
+    if not rows:
+        return 0, 0, None
+    done = unreadable = 0
+    for revision, party in rows:
+        try:
+            new, wrapped = runtime.envelope.rewrapped(
+                revision.key_version, revision.wrapped_key,
+                contact_aad(revision.contact_id, revision.revision, party))
+        except DecryptionError:
+            unreadable += 1
+            continue
+        revision.key_version, revision.wrapped_key = new, wrapped
+        done += 1
+    session.flush()
+    last = rows[-1][0]
+    return done, unreadable, (last.contact_id, last.revision)
+
+
 def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int = DEFAULT_BATCH,
                      progress: Progress = _noop, wait: bool = True) -> RewrapReport:
     """Re-wrap every data key under the active KEK; one transaction per batch; resumable, idempotent."""
@@ -367,6 +401,14 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
             report.rewrapped += done
             report.unreadable += bad
             advance(done + bad)
+    contact_cursor: tuple[str, int] | None = ("", 0)
+    while contact_cursor is not None:
+        with runtime.db.unit_of_work() as session:
+            done, bad, contact_cursor = _rewrap_contact_batch(session, runtime, active, contact_cursor,
+                                                              batch_size)
+        report.rewrapped += done
+        report.unreadable += bad
+        advance(done + bad)
     with runtime.db.unit_of_work() as session:
         report.audit_details_left = {v: n for v, n in _grouped(session, AuditEntry.detail_key_version)
                                      .items() if v != active}

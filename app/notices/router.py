@@ -10,8 +10,14 @@ from pydantic import BeforeValidator
 from app.api import CurrentPrincipal, DbSession, RuntimeDep
 from app.errors import InvalidInput
 from app.notices import service
-from app.notices.schemas import (NoticeDocument, NoticeKind, NoticeList, NoticeRead, RevisionList,
-                                 canonical_code)
+from app.notices.schemas import (
+    NoticeDocument,
+    NoticeKind,
+    NoticeList,
+    NoticeRead,
+    RevisionList,
+    canonical_code,
+)
 from app.ratelimit import per_ip, per_user
 
 router = APIRouter(prefix="/notices", tags=["notices"])

@@ -10,14 +10,21 @@ from enum import StrEnum
 from typing import Annotated, Literal
 
 import pycountry
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo,
-                      field_validator, model_validator)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from stdnum import bic, iban, imo, isin, lei
 from stdnum.exceptions import ValidationError as StdnumError
 
 from app.notices.models import BROADCAST
 from app.unicode_policy import describe, refused_character
-
 
 
 def _checked(value: str, *, free_text: bool) -> str:

@@ -17,8 +17,14 @@ from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.db import utcnow
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.notices.models import (BROADCAST, Notice, NoticeParagraph, NoticeRecipient, NoticeRevision,
-                                NoticeRevisionRecipient)
+from app.notices.models import (
+    BROADCAST,
+    Notice,
+    NoticeParagraph,
+    NoticeRecipient,
+    NoticeRevision,
+    NoticeRevisionRecipient,
+)
 from app.notices.schemas import NoticeDocument, NoticeRead
 from app.notifications.service import notify_parties
 from app.parties.models import Party
@@ -233,7 +239,7 @@ def _within_budget(session: Session, notices: list[Notice], budget: int) -> list
         return []
     sizes = dict(session.execute(select(NoticeRevision.notice_id, func.length(NoticeRevision.ciphertext))
                                  .where(_current_revisions(notices))).tuples().all())
-    total, kept = PAGE_OVERHEAD_BYTES, []
+    total, kept = PAGE_OVERHEAD_BYTES, list[Notice]()
     for notice in notices:
         total += sizes[notice.id] - GCM_TAG_BYTES + ITEM_OVERHEAD_BYTES
         if kept and total > budget:

@@ -26,10 +26,11 @@ KINDS: dict[str, str] = {
     "request.overdue": "A request of your party is overdue.",
     "hit.received": "Your party holds a match for another party's enquiry.",
     "hit.answered": "A match for your party's enquiry was answered.",
+    "directory.stale": "A directory contact of your party is due for confirmation.",
 }
 # Where the portal shows each kind of object (the e-mail's link; an id, never content).
 PORTAL_PATHS: dict[str, str] = {"notice": "/notices/{id}", "request": "/requests/{id}",
-                                "hit": "/enquiries"}
+                                "hit": "/enquiries", "contact": "/directory/stale"}
 MAX_PAGE = 200
 DEFAULT_PAGE = 50
 

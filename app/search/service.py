@@ -10,7 +10,7 @@ from statistics import fmean
 from typing import Any
 
 from rapidfuzz.distance import JaroWinkler
-from sqlalchemy import Select, and_, func, literal, select
+from sqlalchemy import LargeBinary, Select, and_, column, func, literal, select, values
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
@@ -110,23 +110,20 @@ def score_subject(probe: _Probe, subject: dict[str, Any]) -> tuple[float, list[s
     return (round(score, 4), matched) if score >= MIN_SCORE else None
 
 
-def _visible_term_rows(principal: Principal, version: int) -> Select[tuple[int]]:
-    """Index rows of current revisions of notices principal may see, under one index version: the
-    only rows a search may count, rank or return (the visibility filter is policy's, in SQL)."""
-    return (select(literal(1)).select_from(SubjectTerm)
-            .join(Notice, and_(Notice.id == SubjectTerm.notice_id,
-                               Notice.current_revision == SubjectTerm.revision))
-            .where(SubjectTerm.key_version == version, policy.visible_notices(principal)))
-
-
 def _count_statement(principal: Principal, version: int, terms: list[bytes]) -> Select[Any]:
-    # One round trip for every term; each count stops at the cap of visible rows. Counting only
-    # what the caller may see is what keeps the choice of terms (hence candidates, matches, order
-    # and scores) independent of every notice it cannot see (issue 11, item 1).
-    counts = [select(func.count()).select_from(
-        _visible_term_rows(principal, version).where(SubjectTerm.term == term)
-        .limit(ROW_BUDGET).subquery()).scalar_subquery() for term in terms]
-    return select(*counts)
+    """(term, capped count of its visible rows) for every term, in one round trip: one correlated
+    count over a VALUES list (a CTE: SQLite has no column aliases on a derived table), each stopping
+    at the cap. Only rows of current revisions of notices
+    principal may see are counted (policy's filter, in SQL), which keeps the choice of terms, hence
+    candidates, matches, order and scores, independent of every notice it cannot see (issue 11)."""
+    wanted = values(column("term", LargeBinary), name="wanted").data([(t,) for t in terms]).cte()
+    visible = (select(literal(1)).select_from(SubjectTerm)
+               .join(Notice, and_(Notice.id == SubjectTerm.notice_id,
+                                  Notice.current_revision == SubjectTerm.revision))
+               .where(SubjectTerm.key_version == version, SubjectTerm.term == wanted.c.term,
+                      policy.visible_notices(principal))
+               .correlate(wanted).limit(ROW_BUDGET).subquery())
+    return select(wanted.c.term, select(func.count()).select_from(visible).scalar_subquery())
 
 
 class _TermCounts:
@@ -152,8 +149,8 @@ class _TermCounts:
         with self._lock:
             known = {t: c for t in terms if (c := self._counts.get((*scope, t))) and c[1] > now}
         missing = [t for t in terms if t not in known]
-        counted = dict(zip(missing, session.execute(
-            _count_statement(principal, version, missing)).one(), strict=True)) if missing else {}
+        counted = {bytes(t): n for t, n in session.execute(
+            _count_statement(principal, version, missing)).tuples()} if missing else {}
         with self._lock:
             if len(self._counts) > self.MAX_ENTRIES:
                 self._counts.clear()

@@ -42,10 +42,13 @@ class User(Base):
         return Sealed(self.totp_key_version, self.totp_wrapped_key, self.totp_nonce, self.totp_ciphertext)
 
     def store_totp(self, sealed: Sealed | None) -> None:
-        self.totp_key_version = sealed and sealed.key_version
-        self.totp_wrapped_key = sealed and sealed.wrapped_key
-        self.totp_nonce = sealed and sealed.nonce
-        self.totp_ciphertext = sealed and sealed.ciphertext
+        if sealed is None:
+            self.totp_key_version = self.totp_wrapped_key = self.totp_nonce = self.totp_ciphertext = None
+            return
+        self.totp_key_version = sealed.key_version
+        self.totp_wrapped_key = sealed.wrapped_key
+        self.totp_nonce = sealed.nonce
+        self.totp_ciphertext = sealed.ciphertext
 
     def email_sealed(self) -> Sealed | None:
         if self.email_key_version is None:

@@ -90,6 +90,19 @@ def error_page(request: Request, status: int, message: str | None = None,
                   status=status, headers=headers)
 
 
+NOT_PORTAL = ("/api/", "/.well-known/", "/health", "/docs", "/openapi.json", "/static/")
+
+
+def unrouted_page(request: Request) -> Response | None:
+    """The HTML 404 page for a browser's GET of a path no route serves (API clients keep problem+json)."""
+    path = request.url.path
+    if request.method != "GET" or path.startswith(NOT_PORTAL) or path in ("/health",) \
+            or "text/html" not in request.headers.get("accept", ""):
+        return None
+    choose_language(request)
+    return error_page(request, 404)
+
+
 def login_redirect(request: Request, expired: bool) -> Response:
     target = "/login?expired=1" if expired else "/login"
     if request.method == "GET" and request.url.path not in ("/", "/login"):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sqlalchemy import Connection
 
-def drop_triggers(conn) -> None:  # type: ignore[no-untyped-def]
+
+def drop_triggers(conn: Connection) -> None:
     """What an insider with database access does first: remove the append-only triggers."""
     for table in ("audit_entry", "audit_leaf", "audit_checkpoint"):
         if conn.dialect.name == "postgresql":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -67,3 +68,18 @@ class DatabaseFactory:
             for name in [*self.created, self.template]:
                 self._exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             self.admin.dispose()
+
+
+def raw_database_bytes(database_url: str, tmp_path: Path) -> bytes:
+    """Every byte a thief of the database gets: the SQLite files, or a pg_dump."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "")
+        return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+                        if p.exists())
+    dump = tmp_path / "dump.sql"
+    env = {**os.environ, "PGPASSWORD": url.password or ""}
+    subprocess.run(["pg_dump", "-h", url.host or "127.0.0.1", "-p", str(url.port or 5432), "-U",
+                    url.username or "postgres", "-f", str(dump), url.database or ""], check=True, env=env,
+                   timeout=120)
+    return dump.read_bytes()

@@ -42,8 +42,8 @@ class Site:
 
     def arx(self, *args: str, stdin: str | None = None, check: bool = True,
             timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([ARX, *args], check=False, env=self.env, input=stdin, capture_output=True, text=True,
-                              timeout=timeout, cwd=self.root)
+        done = subprocess.run([ARX, *args], check=False, env=self.env, input=stdin, capture_output=True,
+                              text=True, timeout=timeout, cwd=self.root)
         if check and done.returncode != 0:
             raise AssertionError(f"arx {' '.join(args)} exited {done.returncode}: {done.stderr[-2000:]}")
         return done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from starlette.testclient import TestClient
@@ -51,9 +52,9 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def notice_document(**overrides: object) -> dict[str, object]:
+def notice_document(**overrides: Any) -> dict[str, Any]:
     """A valid notice document (CONTRACT.md example), with overrides."""
-    doc: dict[str, object] = {
+    doc: dict[str, Any] = {
         "kind": "frozen_asset",
         "title": "Accounts frozen under order 2026/114",
         "recipients": ["ICC"],
@@ -84,7 +85,7 @@ class World:
     def headers(self, who: str) -> dict[str, str]:
         return bearer(self.tokens[who])
 
-    def post_notice(self, who: str, **overrides: object) -> dict[str, object]:
+    def post_notice(self, who: str, **overrides: Any) -> dict[str, Any]:
         response = self.client.post("/api/v1/notices", json=notice_document(**overrides),
                                     headers=self.headers(who))
         assert response.status_code == 201, response.text
@@ -101,7 +102,7 @@ USERS = {
 }
 
 
-def assert_problem(response, status: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     """The response is an RFC 9457 problem document with this status."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,8 @@ class Identity:
     nationality: str | None = None
     aliases: tuple[str, ...] = ()
 
-    def subject(self) -> dict[str, object]:
-        subject: dict[str, object] = {"name": self.name, "aliases": list(self.aliases)}
+    def subject(self) -> dict[str, Any]:
+        subject: dict[str, Any] = {"name": self.name, "aliases": list(self.aliases)}
         if self.birth_date:
             subject["birth_date"] = self.birth_date
         if self.nationality:

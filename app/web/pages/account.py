@@ -12,10 +12,11 @@ from fastapi.responses import RedirectResponse
 from markupsafe import Markup
 
 from app.api import DbSession, RuntimeDep
+from app.crypto.envelope import DecryptionError
+from app.crypto.keyring import KeyringError
 from app.errors import AppError, InvalidInput
 from app.users import service as users
 from app.users.models import User
-from app.users.service import totp_aad
 from app.web import sessions
 from app.web.deps import AnySession, CsrfChecked, Form, field, portal_router
 from app.web.render import N_, NavItem, gettext_for, render
@@ -38,16 +39,30 @@ def _page(request: Request, session: DbSession, runtime: RuntimeDep, portal: Any
     assert portal.resolved is not None
     user = session.get(User, portal.resolved.user.id)
     assert user is not None
-    pending = portal.resolved.row.pending_totp()
+    pending = _pending_secret(runtime, portal)
     enrolment = None
     if pending is not None:
-        secret = runtime.envelope.open(pending, _pending_aad(portal)).decode()
+        secret = pending
         uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
         enrolment = {"secret": secret, "qr": _qr_svg(uri)}
     return render(request, "account/account.html", {
         "has_totp": user.totp_key_version is not None, "enrolment": enrolment,
         "errors": errors or {}, "done": done,
         "require_totp": runtime.settings.portal_require_totp}, status=status)
+
+
+def _pending_secret(runtime: RuntimeDep, portal: AnySession) -> str | None:
+    """The secret offered to this session, if any. One sealed under a key version since retired (or
+    not re-wrapped) is simply dropped: the user starts the enrolment again."""
+    assert portal.resolved is not None
+    sealed = portal.resolved.row.pending_totp()
+    if sealed is None:
+        return None
+    try:
+        return runtime.envelope.open(sealed, _pending_aad(portal)).decode()
+    except (DecryptionError, KeyringError, ValueError):
+        portal.resolved.row.store_pending_totp(None)
+        return None
 
 
 def _pending_aad(portal: AnySession) -> bytes:
@@ -103,8 +118,8 @@ def start_totp(runtime: RuntimeDep, portal: AnySession) -> Response:
 def confirm_totp(request: Request, session: DbSession, runtime: RuntimeDep, portal: AnySession,
                  form: Form) -> Response:
     assert portal.resolved is not None and portal.principal is not None
-    pending = portal.resolved.row.pending_totp()
-    if pending is None:
+    secret = _pending_secret(runtime, portal)
+    if secret is None:
         return RedirectResponse("/account", status_code=303)
     _ = gettext_for(request)
 
@@ -115,11 +130,9 @@ def confirm_totp(request: Request, session: DbSession, runtime: RuntimeDep, port
             "code": _("That code does not match. Enter the six digits your app shows now.")})
 
     request.state.on_error = failed
-    secret = runtime.envelope.open(pending, _pending_aad(portal)).decode()
     users.enrol_totp(session, portal.principal, runtime.envelope, secret=secret,
                      code=field(form, "code"))
     portal.resolved.row.store_pending_totp(None)
     return RedirectResponse("/account?done=totp", status_code=303)
 
 
-__all__ = ["NAV", "router", "totp_aad"]

@@ -22,8 +22,12 @@ LABELS = {
     "request.overdue": N_("A request of your party is overdue."),
     "hit.received": N_("Your party holds a match for another party's enquiry."),
     "hit.answered": N_("A match for your party's enquiry was answered."),
+    "directory.stale": N_("A directory contact of your party is due for confirmation."),
 }
-assert set(LABELS) == set(KINDS)
+
+def label_of(kind: str) -> str:
+    """The page's (translatable) phrase for a kind, else the service's own English one."""
+    return LABELS.get(kind, KINDS.get(kind, kind))
 
 
 @router.get("/notifications")
@@ -32,7 +36,7 @@ def notification_list(request: Request, session: DbSession, principal: PagePrinc
     items = service.list_notifications(session, principal, unread=True if unread_only else None)
     links = {i.id: PORTAL_PATHS[i.object_type].format(id=i.object_id) for i in items}
     return render(request, "notifications/list.html", {
-        "items": items, "links": links, "labels": LABELS, "unread_only": unread_only,
+        "items": items, "links": links, "label_of": label_of, "unread_only": unread_only,
         "unread": service.unread_count(session, principal)})
 
 
