@@ -263,7 +263,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
 NOTIFIED = "fra_fp"  # the owner of the notification the own_notification cells target
 
 
-def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
+def expected(rule: Rule, caller: Caller, obj: Obj | ReqObj | None) -> int:
     """The one status the rule gives this caller on this object."""
     if rule.kind in ("public", "login", "portal_public"):
         return rule.ok
@@ -284,7 +284,7 @@ def expected(rule: Rule, caller: Caller, obj: Obj | None) -> int:
     if rule.kind == "own_notification":
         return rule.ok if caller.name == NOTIFIED else 404
     assert obj is not None
-    if rule.kind.startswith("request_"):
+    if isinstance(obj, ReqObj):
         if not sees_request(caller, obj):
             return 404
         return rule.ok if rule.kind == "request_party" else 409
@@ -345,7 +345,8 @@ class Service:
             return {}
         return bearer(login(self.client, caller.name) if fresh else self.tokens[caller.name])
 
-    def call(self, method: str, path: str, rule: Rule, caller: Caller, obj: Obj | None) -> Any:
+    def call(self, method: str, path: str, rule: Rule, caller: Caller,
+             obj: Obj | ReqObj | None) -> Any:
         fixed = self.fixed
         if rule.fresh_contact:
             fixed = {**fixed, "contact_id": add_contact(self.client, self.tokens["fra_fp"])}
@@ -358,7 +359,7 @@ class Service:
             kwargs["follow_redirects"] = False
             kwargs["data"] = {"csrf_token": "x"} if method == "POST" else None
         if rule.body == "notice":
-            assert obj is not None
+            assert isinstance(obj, Obj)
             kwargs["json"] = obj.document()  # unchanged routing: visibility stays as planned
         elif rule.body == "new-notice":
             kwargs["json"] = notice_document(recipients=[caller.party or "FRA"], subjects=[
@@ -449,7 +450,8 @@ def skip_if_absent(service: Service, method: str, path: str) -> None:
 
 
 @pytest.mark.parametrize(("method", "path", "caller", "obj"), list(cells()))
-def test_matrix(service: Service, method: str, path: str, caller: Caller, obj: Obj | None) -> None:
+def test_matrix(service: Service, method: str, path: str, caller: Caller,
+                obj: Obj | ReqObj | None) -> None:
     skip_if_absent(service, method, path)
     rule = ACCESS[(method, path)]
     want = expected(rule, caller, obj)
@@ -501,7 +503,7 @@ def invisible_cells() -> Iterator[Any]:
 
 @pytest.mark.parametrize(("method", "path", "caller", "obj"), list(invisible_cells()))
 def test_invisible_answers_exactly_like_absent(service: Service, method: str, path: str,
-                                               caller: Caller, obj: Obj) -> None:
+                                               caller: Caller, obj: Obj | ReqObj) -> None:
     """Same status, headers and body (but for the instance path): nothing tells the two apart."""
     skip_if_absent(service, method, path)
     rule = ACCESS[(method, path)]

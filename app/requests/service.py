@@ -98,8 +98,10 @@ def _read(runtime: Runtime, principal: Principal, request: CooperationRequest, n
         content = RequestContent.model_validate_json(runtime.envelope.open(
             request.sealed(), content_aad(request.id, request.requester, request.addressee)))
     return RequestRead.model_construct(
-        id=request.id, requester=request.requester, addressee=request.addressee, type=request.type,
-        measures=_split(request.measures), legal_basis=content.legal_basis, priority=request.priority,
+        id=request.id, requester=request.requester, addressee=request.addressee,
+        type=request.type,  # type: ignore[arg-type]  # stored from the validated Literal
+        measures=_split(request.measures), legal_basis=content.legal_basis,
+        priority=request.priority,  # type: ignore[arg-type]
         due_at=request.due_at, title=content.title, body=content.body, subjects=content.subjects,
         assets=content.assets, related_notices=[r.notice_id for r in request.related], tlp=request.tlp,
         paris_paragraphs=_split(request.paris_paragraphs), status=Status(request.status),
