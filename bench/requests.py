@@ -33,7 +33,7 @@ from bench.common import bench_runtime, percentiles, print_table
 
 ADMIN = Principal(username="bench", party="-", role=Role.ADMIN, request_id="bench")
 PASSWORD = "benchmark password 123"
-SEED_BATCH = 500
+SEED_BATCH = 200
 
 
 def document(i: int, addressee: str = "NLD") -> dict[str, Any]:
