@@ -10,8 +10,10 @@ from sqlalchemy.orm import Session
 
 from app.auth.principal import Principal, Role
 from app.auth.tokens import TokenError
-from app.errors import AppError, InvalidInput, Unauthorized
+from app.errors import InvalidInput, ServiceUnavailable, Unauthorized
 from app.openapi import declared_query
+from app.params import refuse_control_characters
+from app.resilience import deadline_passed
 from app.runtime import Runtime
 from app.users.models import RevokedToken, User
 
@@ -33,19 +35,14 @@ def request_id(request: Request) -> str:
 
 
 def _session(request: Request) -> Iterator[Session]:
-    """The request's unit of work; what a refusal must leave behind is written in its own transaction."""
-    runtime = get_runtime(request)
-    try:
-        with runtime.db.unit_of_work() as session:
-            # Portal pages answer errors with a page, inside this dependency's scope: they roll this
-            # session back themselves (app/web/deps.py, PortalRoute), so they need to reach it.
-            request.state.db_session = session
-            yield session
-    except AppError as exc:
-        if exc.on_rollback is not None:
-            with runtime.db.unit_of_work() as session:
-                exc.on_rollback(session)
-        raise
+    """The request's unit of work (which audits a refusal in its own transaction: app/db.py)."""
+    with get_runtime(request).db.unit_of_work() as session:
+        # Portal pages answer errors with a page, inside this dependency's scope: they abandon this
+        # session themselves (app/web/deps.py, PortalRoute, through Database.abandon).
+        request.state.db_session = session
+        yield session
+        if deadline_passed(request.state):
+            raise ServiceUnavailable()  # already answered 503 (app/resilience.py): roll back instead
 
 
 # scope="function": the transaction commits (audit entry included) *before* the response is sent.
@@ -90,6 +87,8 @@ def _refuse_unknown_query(request: Request) -> None:
         # The parameter's name is not echoed: it is whatever the client typed.
         raise InvalidInput("Unknown query parameter.",
                            errors=[{"field": "query", "message": "unknown parameter"}])
+    refuse_control_characters(request.query_params.multi_items(),
+                              operation[0] if operation is not None else ())
 
 
 def reject_unknown_query(request: Request) -> None:

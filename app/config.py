@@ -33,6 +33,20 @@ class Settings(BaseSettings):
     # Per client address (OWASP API4): token requests, and search or write requests of all its users.
     token_ip_rate_per_minute: int = Field(default=60, ge=1)
     ip_rate_per_minute: int = Field(default=1200, ge=1)
+    # Bounded waits when the database fails (README "Outages"): a request unanswered after the deadline
+    # gets 503; PostgreSQL connects and statements time out; SQLite waits this long for its write lock.
+    request_deadline_seconds: float = Field(default=10.0, gt=0, le=120)
+    database_connect_timeout_seconds: int = Field(default=3, ge=1, le=60)
+    database_statement_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
+    database_busy_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    # SIGTERM: in-flight requests get this long to finish, then the final audit seal as long again.
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Readiness reports the disk as full below this many free bytes (database dir and keys dir).
+    ready_min_free_bytes: int = Field(default=16 * 1024 * 1024, ge=0)
+    # Slow clients (slowloris): `arx serve` closes a connection whose request headers are not complete
+    # within this time, or whose body stalls this long between two reads (app/serving.py).
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     audit_seal_interval_seconds: float = Field(default=0.5, gt=0, le=2)
     audit_origin: str = "arx.example/audit-log"
     # Focal-point directory: a contact not confirmed for this many days is stale; reminders are checked

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+from app.errors import AppError
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -52,13 +55,24 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
-def make_engine(url: str) -> Engine:
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the database may keep a request waiting (README "Outages")."""
+
+    connect_seconds: int = 3
+    statement_seconds: float = 15.0
+    busy_seconds: float = 5.0
+    pool_seconds: float = 3.0
+
+
+def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
     """An engine for SQLite (WAL, foreign keys, busy timeout) or PostgreSQL via psycopg 3."""
+    t = timeouts or Timeouts()
     if is_sqlite(url):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": t.busy_seconds, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -67,7 +81,7 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(t.busy_seconds * 1000)}")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
@@ -75,18 +89,25 @@ def make_engine(url: str) -> Engine:
         def _sqlite_begin(conn: Connection) -> None:
             # Every ARX transaction writes (each access is audited), so take the write lock up front:
             # a deferred transaction upgrading to a writer fails with SQLITE_BUSY instead of waiting.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Read-only work (checking the keyring against the database) must not queue behind writers.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("arx_read_only")
+                                 else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # A stopped server refuses at once; a frozen one is bounded by connect_timeout (connecting) and by
+    # the request deadline (app/resilience.py): statement_timeout fires only in a running server.
+    options = f"-c statement_timeout={int(t.statement_seconds * 1000)}"
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
+                         pool_timeout=t.pool_seconds,
+                         connect_args={"connect_timeout": t.connect_seconds, "options": options})
 
 
 class Database:
     """An engine and its session factory."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: Timeouts | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, timeouts)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -95,16 +116,43 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Session]:
-        """One transaction: commits on clean exit, rolls back on any exception. Services only flush."""
+        """One transaction: commits on clean exit, rolls back on any exception. Services only flush.
+
+        An AppError may carry work that must outlive the rollback (the denied audit entry of a refusal,
+        a failed-login count): it runs here, in its own short transaction, once the refused one is
+        gone. Every entry point opens its transactions here, so none can skip it."""
         session = self.sessions()
         try:
             yield session
             session.commit()
-        except BaseException:
-            session.rollback()
+        except BaseException as exc:
+            self.abandon(session, exc)
             raise
         finally:
             session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only transaction that never waits for SQLite's write lock (rolled back at the end)."""
+        with self.engine.connect().execution_options(arx_read_only=True) as connection:
+            session = Session(bind=connection)
+            try:
+                yield session
+            finally:
+                session.close()
+                connection.rollback()
+
+    def abandon(self, session: Session | None, exc: BaseException | None) -> None:
+        """Roll session back, then run what exc must leave behind (its on_rollback hook) in its own short
+        transaction — once, however deeply units of work nest. unit_of_work calls it on any exception;
+        an entry point that turns an error into an answer inside a unit of work (the portal's pages)
+        calls it itself."""
+        if session is not None:
+            session.rollback()
+        if isinstance(exc, AppError) and exc.on_rollback is not None:
+            hook, exc.on_rollback = exc.on_rollback, None
+            with self.unit_of_work() as after:
+                hook(after)
 
     def dispose(self) -> None:
         self.engine.dispose()

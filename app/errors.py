@@ -75,6 +75,32 @@ class TooManyRequests(AppError):
         super().__init__(detail, headers={"Retry-After": str(max(1, retry_after))}, **kw)
 
 
+class ServiceUnavailable(AppError):
+    """The database is unreachable, frozen or locked: nothing was done; try again shortly."""
+
+    status = 503
+    title = "Service unavailable"
+    type_slug = "unavailable"
+
+    def __init__(self, detail: str = "The service cannot reach its database right now; nothing was "
+                 "changed. Try again shortly.", retry_after: int = 2, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
+        super().__init__(detail, **kw)
+
+
+class InsufficientStorage(AppError):
+    """The disk holding the database is full: nothing was written."""
+
+    status = 507
+    title = "Insufficient storage"
+    type_slug = "insufficient-storage"
+
+    def __init__(self, detail: str = "The database's disk is full; nothing was written. Try again "
+                 "later.", retry_after: int = 30, **kw: Any) -> None:
+        kw.setdefault("headers", {"Retry-After": str(max(1, retry_after))})
+        super().__init__(detail, **kw)
+
+
 def problem_body(status: int, title: str, detail: str, slug: str, *, instance: str | None = None,
                  errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """An RFC 9457 problem document."""

@@ -22,7 +22,33 @@ ACCESS_LOGGER = "arx.access"
 ALLOWED_EXTRA = (
     "request_id", "username", "party", "role", "method", "route", "status", "latency_ms",
     "failures", "count", "version", "kind", "batch", "retry_after", "limit", "scope",
+    "state", "reason",
 )
+
+
+# uvicorn's own lines whose string arguments are the server's configuration, never client input.
+_TRUSTED_TEMPLATES = ("Uvicorn running on ", "Started server process", "Finished server process",
+                      "Started parent process", "Stopping parent process", "Waiting for child process",
+                      "Child process", "Maximum request limit")
+
+
+def _message(record: logging.LogRecord) -> str:
+    """The message with its %-arguments when they cannot carry client input, else the format string.
+
+    Third-party loggers (uvicorn) may put client input such as a request line into the arguments:
+    numbers are always interpolated, strings only into the allow-listed templates above.
+    """
+    template = str(record.msg)
+    args = record.args
+    if not args or not isinstance(args, tuple):
+        return template
+    trusted = template.startswith(_TRUSTED_TEMPLATES)
+    if not trusted and not all(isinstance(a, int | float) for a in args):
+        return template
+    try:
+        return template % args
+    except (TypeError, ValueError):
+        return template
 
 
 class JsonFormatter(logging.Formatter):
@@ -33,9 +59,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            # The format string only, never its %-arguments: third-party loggers (uvicorn) put
-            # client input such as a request line into the arguments.
-            "msg": str(record.msg),
+            "msg": _message(record),
         }
         for key in ALLOWED_EXTRA:
             if key in record.__dict__:

@@ -18,6 +18,7 @@ from app.errors import PROBLEM_JSON, AppError, problem_body
 from app.logging import AccessLogMiddleware
 from app.middleware import ArxMiddleware
 from app.openapi import PROBLEM_RESPONSES, allowed_methods, with_problem_components
+from app.resilience import ErrorBoundary, RequestDeadline
 from app.runtime import Runtime
 from app.web.deps import unrouted_page
 
@@ -79,11 +80,8 @@ def install_error_handlers(app: FastAPI) -> None:
                         "Stored data failed its integrity check; the operators have been alerted.",
                         "integrity-failure")
 
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", extra={"request_id": getattr(request.state, "request_id", "-")})
-        return _problem(request, 500, "Internal server error", "The request could not be completed.",
-                        "internal")
+    # Anything else (database outages, full disks, bugs) is answered by app.resilience.ErrorBoundary,
+    # which, unlike a handler for Exception here, does not re-raise and so keeps the connection usable.
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
@@ -98,6 +96,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         from app.notifications.mailer import run_mailer
         from app.requests.tasks import run_deadline_job
 
+        runtime.adopt_keys()  # refuse to serve with a keyring that does not match the database
         async with (run_sequencer(runtime), run_mailer(runtime), run_deadline_job(runtime),
                     run_reminder_job(runtime)):
             yield
@@ -119,7 +118,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     from app.audit.router import router as audit_router
     from app.auth.router import router as auth_router
-    from app.auth.router import wellknown
+    from app.auth.router import token_router, wellknown
     from app.directory.router import router as directory_router
     from app.legislation.router import router as legislation_router
     from app.notices.router import router as notices_router
@@ -135,6 +134,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                    legislation_router, directory_router):
         app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(wellknown, responses=PROBLEM_RESPONSES)
+    # The token endpoint answers its refusals as RFC 6749 errors (app/auth/router.py); only what the
+    # middleware can still refuse (413) is a problem document there.
+    app.include_router(token_router, prefix="/api/v1",
+                       responses={413: PROBLEM_RESPONSES[413]})
 
     from app.web import install_portal
 
@@ -142,8 +145,25 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @app.get("/health", tags=["health"], responses=PROBLEM_RESPONSES)
     def health() -> dict[str, str]:
+        """Liveness: the process answers. A load balancer uses /health/ready."""
         return {"status": "ok"}
 
+    @app.get("/health/ready", tags=["health"], responses=PROBLEM_RESPONSES)
+    def ready(request: Request) -> JSONResponse:
+        """Readiness: database, disk and keyring; 503 problem document when any is not ok."""
+        from app.health import readiness
+
+        report = readiness(runtime)
+        if all(v == "ok" for v in report.values()):
+            return JSONResponse({"status": "ok", **report})
+        return JSONResponse({**problem_body(503, "Not ready", "Not ready: " + ", ".join(
+            f"{k} {v}" for k, v in report.items() if v != "ok") + ".", "not-ready",
+            instance=request.url.path), "readiness": "degraded", **report},
+            status_code=503, media_type=PROBLEM_JSON, headers={"Retry-After": "5"})
+
+    # Innermost: the boundary renders what escaped the app; the deadline answers 503 for a frozen database.
+    app.add_middleware(ErrorBoundary)
+    app.add_middleware(RequestDeadline, seconds=settings.request_deadline_seconds)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
                            allow_methods=["GET", "POST", "PUT", "DELETE"], allow_headers=["Authorization",

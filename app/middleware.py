@@ -1,14 +1,11 @@
 """ASGI middleware: request ids, body-size limit, security headers."""
 
 import json
-import re
 import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PROBLEM_JSON, problem_body
-
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 SECURITY_HEADERS = [
     (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
@@ -34,8 +31,8 @@ async def send_problem(send: Send, status: int, title: str, detail: str, slug: s
 
 
 class ArxMiddleware:
-    """Assigns a request id, refuses oversized bodies (413) before reading them whole, and adds security
-    headers to every response. TRACE needs nothing here: no route accepts it, so the router answers 405
+    """Assigns a server-generated request id, refuses oversized bodies (413) before reading them
+    whole, and adds security headers to every response. TRACE needs nothing here: no route accepts it, so the router answers 405
     with the `Allow` header RFC 9110 requires (or 404), and never echoes the request."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -47,8 +44,9 @@ class ArxMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        given = headers.get(b"x-request-id", b"").decode("latin-1")
-        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        # Always ours: a client-chosen X-Request-Id would land in the audit log and the logs as typed
+        # (it could carry a name). The response tells the client which id its request got.
+        rid = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = rid
         extra = [*SECURITY_HEADERS, (b"x-request-id", rid.encode())]
 

@@ -1,7 +1,8 @@
 """Imports every model so Base.metadata is complete (for Alembic autogenerate and drift checks)."""
 
-from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
+from app.audit.models import AuditCheckpoint, AuditDetailKey, AuditEntry, AuditLeaf
 from app.directory.models import Contact, ContactReminder, ContactRevision
+from app.keys.models import KeyVersionRecord
 from app.legislation.models import (
     LegislationLanguage,
     LegislationMeasure,
@@ -32,8 +33,9 @@ from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import LoginThrottle, RevokedToken, User
 from app.web.models import PortalSession
 
-__all__ = ["AuditCheckpoint", "AuditEntry", "AuditLeaf", "Contact", "ContactReminder",
-           "ContactRevision", "CooperationRequest", "DeadlineNotice", "EmailOutbox", "IndexBuild",
+__all__ = ["AuditCheckpoint", "AuditDetailKey", "AuditEntry", "AuditLeaf", "Contact",
+           "ContactReminder", "ContactRevision", "CooperationRequest", "DeadlineNotice", "EmailOutbox",
+           "IndexBuild", "KeyVersionRecord",
            "LegislationLanguage", "LegislationMeasure", "LegislationProfile", "LegislationRevision",
            "LoginThrottle", "Notice", "NoticeParagraph", "NoticeRecipient", "NoticeRevision",
            "NoticeRevisionRecipient", "Notification", "Obstacle", "ParisParagraph", "Party",

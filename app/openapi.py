@@ -4,6 +4,7 @@ import re
 from typing import Any
 
 from pydantic import BaseModel
+from starlette.convertors import Convertor, register_url_convertor
 
 from app.errors import PROBLEM_JSON
 
@@ -68,12 +69,54 @@ _HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tr
 _Table = list[tuple[re.Pattern[str], dict[str, tuple[frozenset[str], bool]]]]
 
 
+class _Alpha3(Convertor[str]):
+    """A State's party code segment ({party:alpha3}): routing and the published schema agree."""
+
+    regex = "[A-Z]{3}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+class _UuidStr(_Alpha3):
+    """A canonical UUID segment kept as text ({contact_id:uuid_str})."""
+
+    regex = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+# /legislation/{party:alpha3} leaves /legislation/compare to its own route (PUT there is a 405, not a
+# profile named "compare"); /directory/{contact_id:uuid_str} likewise leaves /directory/stale alone.
+ALPHA3 = _Alpha3.regex
+UUID_STR = _UuidStr.regex
+register_url_convertor("alpha3", _Alpha3())
+register_url_convertor("uuid_str", _UuidStr())
+
+
+def _segment(operations: dict[str, Any], name: str) -> str:
+    """The regex of path parameter name: its declared pattern, else any segment."""
+    for operation in operations.values():
+        for p in operation.get("parameters", []) if isinstance(operation, dict) else []:
+            if p.get("in") == "path" and p.get("name") == name and "pattern" in p.get("schema", {}):
+                return str(p["schema"]["pattern"]).removeprefix("^").removesuffix("$")
+    return "[^/]+"
+
+
+def _template_regex(template: str, operations: dict[str, Any]) -> re.Pattern[str]:
+    parts = re.split(r"\{([^/{}]+)\}", template)
+    regex = "".join(re.escape(part) if i % 2 == 0 else f"(?:{_segment(operations, part)})"
+                    for i, part in enumerate(parts))
+    return re.compile("^" + regex + "$")
+
+
 def _operations(app: Any) -> _Table:
     """(path pattern, {METHOD: (declared query parameter names, needs a token)}) for every path."""
     table = getattr(app.state, "operation_table", None)
     if table is None:
         # Built once from the routes' own OpenAPI description (available with the docs turned off too).
-        table = [(re.compile("^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"),
+        table = [(_template_regex(template, operations),
                   {method.upper(): (frozenset(p["name"] for p in operation.get("parameters", [])
                                               if p.get("in") == "query"), bool(operation.get("security")))
                    for method, operation in operations.items() if method in _HTTP_METHODS})

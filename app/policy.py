@@ -12,8 +12,10 @@ from collections.abc import Iterable
 from sqlalchemy import ColumnElement, exists, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from app.audit.record import Action, denied
 from app.auth.principal import Principal, Role
 from app.directory.models import Contact
+from app.errors import AppError, Forbidden, NotFound
 from app.notices.models import BROADCAST, Notice, NoticeRecipient, NoticeRevision, NoticeRevisionRecipient
 from app.notifications.models import Notification
 from app.requests.models import CooperationRequest
@@ -29,6 +31,26 @@ def sees_content(principal: Principal) -> bool:
 def audience_of(principal: Principal) -> tuple[str, str]:
     """Recipient codes that make a notice visible to principal: its party and the broadcast marker."""
     return (principal.party, BROADCAST)
+
+
+# -- refusals: raised here, audited by construction ---------------------------------------------------
+def refusal(principal: Principal, action: Action, object_id: str | None = None, *,
+            hidden: bool = False, detail: str = "This role may not do this.") -> AppError:
+    """The error refusing principal the action: 404 when the object must look absent (hidden), else 403.
+
+    It carries the hook that writes the denied audit entry; Database.unit_of_work runs it after the
+    refused transaction rolled back, so no entry point (API, CLI, job) can forget it."""
+    hook = denied(principal, action, object_id)
+    if hidden:
+        return NotFound(on_rollback=hook)
+    return Forbidden(detail, on_rollback=hook)
+
+
+def require(allowed: bool, principal: Principal, action: Action, object_id: str | None = None, *,
+            hidden: bool = False, detail: str = "This role may not do this.") -> None:
+    """Raise the audited refusal of action unless allowed (see refusal)."""
+    if not allowed:
+        raise refusal(principal, action, object_id, hidden=hidden, detail=detail)
 
 
 # -- the one rule, as a predicate and as SQL: the author party, or a party named (or "*") -----------

@@ -8,7 +8,8 @@ from app.auth.tokens import TokenService
 from app.config import Settings
 from app.crypto.envelope import Envelope
 from app.crypto.keyring import FileKeyProvider
-from app.db import Database, utcnow
+from app.db import Database, Timeouts, utcnow
+from app.keys.registry import adopt_keyring, database_guard
 
 
 @dataclass
@@ -24,11 +25,21 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings) -> "Runtime":
         passphrase = settings.keyring_passphrase.get_secret_value() if settings.keyring_passphrase else None
-        keys = FileKeyProvider(settings.keys_dir, passphrase, settings.keyring_poll_seconds)
-        return cls(settings=settings, db=Database(settings.database_url), keys=keys,
+        db = Database(settings.database_url, Timeouts(
+            connect_seconds=settings.database_connect_timeout_seconds,
+            statement_seconds=settings.database_statement_timeout_seconds,
+            busy_seconds=settings.database_busy_timeout_seconds))
+        # Every keyring this process adopts, at start and on each reload, must match the database.
+        keys = FileKeyProvider(settings.keys_dir, passphrase, settings.keyring_poll_seconds,
+                               guard=database_guard(db))
+        return cls(settings=settings, db=db, keys=keys,
                    envelope=Envelope(keys),
                    tokens=TokenService(keys, issuer=settings.token_issuer, audience=settings.token_audience,
                                        ttl_seconds=settings.token_ttl_seconds))
+
+    def adopt_keys(self) -> None:
+        """At start: read and check the keyring strictly (one-line KeyringError), record new versions."""
+        adopt_keyring(self.db, self.keys.reload_strictly())
 
     def close(self) -> None:
         self.db.dispose()

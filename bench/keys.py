@@ -29,8 +29,10 @@ from sqlalchemy.engine import make_url
 from app.auth.principal import Principal, Role
 from app.config import Settings
 from app.crypto.keyring import FileKeyProvider
-from app.crypto.rotation import apply_rewrap, reindex_subjects, rewrap_data_keys, rotate_key
 from app.db import migrate, utcnow
+from app.keys.reindex import reindex_subjects
+from app.keys.rewrap import apply_rewrap, rewrap_data_keys
+from app.keys.rotate import rotate_key
 from app.notices.models import Notice, NoticeRevision
 from app.notices.service import content_aad
 from app.parties.service import add_party

@@ -17,7 +17,12 @@ import pytest
 from sqlalchemy import Connection, create_engine, delete, func, insert, select, text, update
 from sqlalchemy.exc import DatabaseError
 
-from app.audit.canonical import CANONICAL_COLUMNS, canonical_entry_sql, leaf_of
+from app.audit.canonical import (
+    CANONICAL_COLUMNS,
+    CANONICAL_COLUMNS_V2,
+    canonical_entry_sql,
+    leaf_of,
+)
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from app.audit.record import Action, record
 from app.audit.sequencer import seal_pending
@@ -108,8 +113,10 @@ def assert_first_bad_within(report: Report, index: int, *, exact: bool) -> None:
         assert first.tree_index <= index < (first.checkpoint_size or index + 1), first.message()
 
 
+# Every column format 2 covers, and the format tag itself (format-1 columns are NULL in these entries;
+# the wrapped key of a format-2 detail lives in audit_detail_key, which rewrap updates).
 COLUMNS = ["created_at", "username", "party", "role", "action", "object_id", "outcome", "request_id",
-           "detail_key_version", "detail_wrapped_key", "detail_nonce", "detail_ciphertext"]
+           "detail_key_id", "detail_nonce", "detail_ciphertext", "entry_format"]
 
 
 class TestEveryMutationIsDetected:
@@ -360,8 +367,9 @@ def test_parallel_chunks_agree_with_one_pass(log: Log, insider: Insider) -> None
 
 def reference_text(values: dict[str, object]) -> str:
     """The canonical text from the module doc of app.audit.canonical, written independently in Python."""
-    out = "arx-audit-entry/1"
-    for column in CANONICAL_COLUMNS:
+    v2 = values.get("entry_format") == 2
+    out = "arx-audit-entry/2" if v2 else "arx-audit-entry/1"
+    for column in CANONICAL_COLUMNS_V2 if v2 else CANONICAL_COLUMNS:
         value = values[column]
         if value is None:
             out += "~"

@@ -20,12 +20,16 @@ from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from app.audit.models import AuditEntry
+from app.auth import service
+from app.auth.service import audit_name
+from app.errors import TooManyRequests, Unauthorized
 from app.runtime import Runtime
 from app.users.models import LoginThrottle, RevokedToken, User
 from app.users.service import disable_user
 from tests.support.factories import (
     ADMIN,
     PASSWORD,
+    assert_oauth_error,
     assert_problem,
     bearer,
     login,
@@ -64,15 +68,23 @@ def comparable(response: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
     return response.status_code, headers, response.json()
 
 
+def stored_name(runtime: Runtime, username: str) -> str:
+    """The name an attempt is audited and throttled under: the account's, else a keyed hash."""
+    with runtime.db.unit_of_work() as session:
+        known = session.scalar(select(User.id).where(User.username == username)) is not None
+    return audit_name(runtime, username, known)
+
+
 def audit_rows(runtime: Runtime, username: str, action: str = "auth.login") -> list[str]:
+    name = stored_name(runtime, username)
     with runtime.db.unit_of_work() as session:
         return list(session.scalars(select(AuditEntry.outcome).where(
-            AuditEntry.username == username, AuditEntry.action == action).order_by(AuditEntry.id)))
+            AuditEntry.username == name, AuditEntry.action == action).order_by(AuditEntry.id)))
 
 
 def throttle(runtime: Runtime, username: str) -> LoginThrottle | None:
     with runtime.db.unit_of_work() as session:
-        row = session.get(LoginThrottle, username)
+        row = session.get(LoginThrottle, stored_name(runtime, username))
         if row is not None:
             session.expunge(row)
         return row
@@ -98,7 +110,7 @@ class TestNoUsernameOracle:
                                                                 people: dict[str, str]) -> None:
         wrong = attempt(client, "fra_fp", "not the password at all")
         unknown = attempt(client, "nobody_here", "not the password at all")
-        assert_problem(wrong, 401)
+        assert_oauth_error(wrong, 400, "invalid_grant")
         assert comparable(wrong) == comparable(unknown)
         assert wrong.content == unknown.content
 
@@ -119,7 +131,7 @@ class TestNoUsernameOracle:
         }[case]
         failed = attempt(client, username, password, otp)
         unknown = attempt(client, "nobody_here", "whatever it is")
-        assert_problem(failed, 401)
+        assert_oauth_error(failed, 400, "invalid_grant")
         assert comparable(failed) == comparable(unknown)
 
     def test_both_paths_verify_one_argon2id_hash_of_the_same_cost(
@@ -138,10 +150,10 @@ class TestNoUsernameOracle:
                                                               client: TestClient,
                                                               people: dict[str, str]) -> None:
         for _ in range(runtime.settings.login_max_failures):
-            assert attempt(client, "fra_fp", "wrong").status_code == 401
-            assert attempt(client, "nobody_here", "wrong").status_code == 401
+            assert attempt(client, "fra_fp", "wrong").status_code == 400
+            assert attempt(client, "nobody_here", "wrong").status_code == 400
         known, unknown = attempt(client, "fra_fp"), attempt(client, "nobody_here")
-        assert_problem(known, 429)
+        assert_oauth_error(known, 429, "slow_down")
         assert comparable(known)[2] == comparable(unknown)[2]
         assert {k for k in known.headers} == {k for k in unknown.headers}
         for response in (known, unknown):
@@ -157,11 +169,11 @@ class TestLockout:
         limit = runtime.settings.login_max_failures
         with caplog.at_level(logging.WARNING, logger="arx.auth"):
             for _ in range(limit):
-                assert_problem(attempt(client, username, "wrong"), 401)
+                assert_oauth_error(attempt(client, username, "wrong"), 400, "invalid_grant")
             # Locked now: even the right password is refused, without being checked.
             locked = attempt(client, username)
-        body = assert_problem(locked, 429)
-        assert body["type"] == "urn:arx:problem:rate-limited"
+        body = assert_oauth_error(locked, 429, "slow_down")
+        assert body["error"] == "slow_down"
         assert int(locked.headers["retry-after"]) >= 1
         assert audit_rows(runtime, username) == ["failed"] * limit + ["denied"]
         row = throttle(runtime, username)
@@ -184,7 +196,7 @@ class TestLockout:
         assert attempt(client, "fra_fp").status_code == 200
         assert throttle(runtime, "fra_fp") is None
         for _ in range(limit - 1):
-            assert attempt(client, "fra_fp", "wrong").status_code == 401
+            assert attempt(client, "fra_fp", "wrong").status_code == 400
         assert attempt(client, "fra_fp").status_code == 200
 
     def test_lock_expires_and_grows_on_the_next_failure(self, runtime: Runtime, client: TestClient,
@@ -194,7 +206,7 @@ class TestLockout:
             attempt(client, "fra_fp", "wrong")
         assert attempt(client, "fra_fp").status_code == 429
         time.sleep(1.2)
-        assert attempt(client, "fra_fp", "wrong").status_code == 401  # lock over; failure counted
+        assert attempt(client, "fra_fp", "wrong").status_code == 400  # lock over; failure counted
         locked = attempt(client, "fra_fp")
         assert locked.status_code == 429
         assert int(locked.headers["retry-after"]) == 2  # doubled: 1 s, then 2 s
@@ -206,11 +218,109 @@ class TestLockout:
         with ThreadPoolExecutor(max_workers=guesses) as pool:
             statuses = list(pool.map(lambda i: attempt(client, "fra_fp", f"guess {i}").status_code,
                                      range(guesses)))
-        assert all(s in (401, 429) for s in statuses), statuses
+        assert all(s in (400, 429) for s in statuses), statuses
         row = throttle(runtime, "fra_fp")
-        assert row is not None and row.failures == statuses.count(401)
-        assert audit_rows(runtime, "fra_fp").count("failed") == statuses.count(401)
+        assert row is not None and row.failures == statuses.count(400)
+        assert audit_rows(runtime, "fra_fp").count("failed") == statuses.count(400)
         assert attempt(client, "fra_fp").status_code == 429
+
+
+class TestHashingOutsideTransactions:
+    """Issue 11, item 9: the argon2 check runs with no transaction open; lockout stays exact."""
+
+    def test_the_password_is_checked_with_no_transaction_open(
+            self, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+        make_party(runtime, code="FRA")
+        make_user(runtime, username="fra_fp", party="FRA", role="focal_point")
+        during: list[tuple[int, str]] = []
+        original = argon2.PasswordHasher.verify
+
+        def probe(self: argon2.PasswordHasher, hash: str | bytes, password: str | bytes) -> bool:
+            # From inside the hash: does this process hold a connection (an open transaction), and
+            # can another writer take the database's write lock right now (no waiting)?
+            checked_out = runtime.db.engine.pool.checkedout()  # type: ignore[attr-defined]
+            during.append((checked_out, another_writer_goes_first(runtime)))
+            return original(self, hash, password)
+
+        monkeypatch.setattr(argon2.PasswordHasher, "verify", probe)
+        for username, password in (("nobody_here", "wrong"), ("fra_fp", "wrong"), ("fra_fp", PASSWORD)):
+            try:
+                service.login(runtime, username=username, password=password, otp=None,
+                              request_id="probe")
+            except Unauthorized:
+                pass
+        assert during == [(0, "writer first")] * 3
+
+    def test_concurrent_guesses_past_the_limit_are_never_checked(
+            self, runtime: Runtime, argon2_verifications: list[str]) -> None:
+        make_party(runtime, code="FRA")
+        make_user(runtime, username="fra_fp", party="FRA", role="focal_point")
+        limit, guesses = runtime.settings.login_max_failures, 12
+
+        def guess(i: int) -> str:
+            try:
+                service.login(runtime, username="fra_fp", password=f"guess {i}", otp=None,
+                              request_id=f"g{i}")
+            except (Unauthorized, TooManyRequests) as exc:
+                return type(exc).__name__
+            return "ok"
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            outcomes = list(pool.map(guess, range(guesses)))
+        # Exactly `limit` guesses were admitted and hashed; every later one was refused unchecked.
+        assert len(argon2_verifications) == limit
+        assert sorted(outcomes) == sorted(["TooManyRequests"] * (guesses - limit)
+                                          + ["Unauthorized"] * limit)
+        row = throttle(runtime, "fra_fp")
+        assert row is not None and row.failures == limit and row.locked_until is not None
+        assert audit_rows(runtime, "fra_fp").count("denied") == guesses - limit
+        try:
+            service.login(runtime, username="fra_fp", password=PASSWORD, otp=None, request_id="late")
+            raise AssertionError("the right password got through a lock")
+        except TooManyRequests:
+            pass
+        assert len(argon2_verifications) == limit
+
+    def test_unknown_usernames_never_reach_the_database_in_clear(self, runtime: Runtime) -> None:
+        typed = "Hunter2-my-password"  # typed into the username field by mistake
+        with pytest.raises(Unauthorized):
+            service.login(runtime, username=typed, password="x", otp=None, request_id="typo")
+        with runtime.db.unit_of_work() as session:
+            names = list(session.scalars(select(AuditEntry.username)
+                                         .where(AuditEntry.action == "auth.login")))
+            throttled = list(session.scalars(select(LoginThrottle.username)))
+        assert names == throttled == [audit_name(runtime, typed.lower(), known=False)]
+        assert names[0].startswith("~") and typed.lower() not in names[0]
+
+
+def another_writer_goes_first(runtime: Runtime) -> str:
+    """Commit a write from another connection without waiting; which one went first, as text."""
+    url = runtime.settings.database_url
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        conn = sqlite3.connect(url.split("///", 1)[1], timeout=0, isolation_level=None)
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # fails at once if a transaction holds the write lock
+            conn.execute("UPDATE login_throttle SET failures = failures")
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError:
+            return "writer blocked"
+        finally:
+            conn.close()
+        return "writer first"
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '1ms'"))
+            conn.execute(text("UPDATE login_throttle SET failures = failures"))  # every row lock
+    except Exception:
+        return "writer blocked"
+    finally:
+        engine.dispose()
+    return "writer first"
 
 
 # -- TOTP ---------------------------------------------------------------------------------------------
@@ -223,22 +333,22 @@ def current_step() -> int:
 
 class TestTotp:
     def test_required_and_accepted(self, client: TestClient, people: dict[str, str]) -> None:
-        assert_problem(attempt(client, "fra_otp"), 401)
+        assert_oauth_error(attempt(client, "fra_otp"), 400, "invalid_grant")
         step = current_step()
         code = pyotp.TOTP(people["fra_otp"]).generate_otp(step)
-        assert attempt(client, "fra_otp", "wrong password", code).status_code == 401
+        assert attempt(client, "fra_otp", "wrong password", code).status_code == 400
         assert attempt(client, "fra_otp", otp=code).status_code == 200
 
     def test_a_code_is_accepted_once(self, client: TestClient, people: dict[str, str]) -> None:
         code = pyotp.TOTP(people["fra_otp"]).generate_otp(current_step())
         assert attempt(client, "fra_otp", otp=code).status_code == 200
-        assert_problem(attempt(client, "fra_otp", otp=code), 401)
+        assert_oauth_error(attempt(client, "fra_otp", otp=code), 400, "invalid_grant")
 
     def test_an_older_code_after_a_newer_one_is_refused(self, client: TestClient,
                                                         people: dict[str, str]) -> None:
         totp, step = pyotp.TOTP(people["fra_otp"]), current_step()
         assert attempt(client, "fra_otp", otp=totp.generate_otp(step)).status_code == 200
-        assert_problem(attempt(client, "fra_otp", otp=totp.generate_otp(step - 1)), 401)
+        assert_oauth_error(attempt(client, "fra_otp", otp=totp.generate_otp(step - 1)), 400, "invalid_grant")
 
     @pytest.mark.parametrize("drift", [-1, 1])
     def test_one_step_of_drift_is_accepted(self, client: TestClient, people: dict[str, str],
@@ -250,13 +360,13 @@ class TestTotp:
     def test_two_steps_of_drift_are_refused(self, client: TestClient, people: dict[str, str],
                                             drift: int) -> None:
         code = pyotp.TOTP(people["fra_otp"]).generate_otp(current_step() + drift)
-        assert_problem(attempt(client, "fra_otp", otp=code), 401)
+        assert_oauth_error(attempt(client, "fra_otp", otp=code), 400, "invalid_grant")
 
     @pytest.mark.parametrize("otp", ["", "12345", "1234567", "abcdef", "١٢٣٤٥٦", "１２３４５６", "²²²²²²",
                                      " 12345", "12345\n", "-12345"])
     def test_malformed_codes_are_refused_not_crashed(self, client: TestClient,
                                                      people: dict[str, str], otp: str) -> None:
-        assert_problem(attempt(client, "fra_otp", otp=otp), 401)
+        assert_oauth_error(attempt(client, "fra_otp", otp=otp), 400, "invalid_grant")
 
     def test_concurrent_logins_with_one_code_admit_one(self, client: TestClient,
                                                        people: dict[str, str]) -> None:
@@ -264,7 +374,7 @@ class TestTotp:
         with ThreadPoolExecutor(max_workers=4) as pool:
             statuses = sorted(pool.map(lambda _: attempt(client, "fra_otp", otp=code).status_code,
                                        range(4)))
-        assert statuses == [200, 401, 401, 401]
+        assert statuses == [200, 400, 400, 400]
 
 
 # -- other refusals -----------------------------------------------------------------------------------
@@ -274,22 +384,23 @@ class TestRefusals:
         login(client, "fra_fp")
         with runtime.db.unit_of_work() as session:
             disable_user(session, ADMIN, "fra_fp")
-        assert_problem(attempt(client, "fra_fp"), 401)
+        assert_oauth_error(attempt(client, "fra_fp"), 400, "invalid_grant")
 
     @pytest.mark.parametrize("form", [{}, {"username": "fra_fp"}, {"password": PASSWORD},
                                       {"username": "fra_fp", "password": ""},
                                       {"username": "nobody_here", "password": ""}])
     def test_missing_fields_are_invalid_input(self, client: TestClient, people: dict[str, str],
                                               form: dict[str, str]) -> None:
-        assert_problem(client.post(TOKEN, data=form), 422)
+        assert_oauth_error(client.post(TOKEN, data=form), 400, "invalid_request")
 
     def test_json_body_is_not_a_form(self, client: TestClient, people: dict[str, str]) -> None:
-        assert_problem(client.post(TOKEN, json={"username": "fra_fp", "password": PASSWORD}), 422)
+        response = client.post(TOKEN, json={"username": "fra_fp", "password": PASSWORD})
+        assert_oauth_error(response, 400, "invalid_request")
 
     @pytest.mark.parametrize("username", ["a" * 65, "a" * 256, "fra_fp\x00", "é" * 64, "x"])
     def test_hostile_usernames_are_plain_failures(self, client: TestClient, people: dict[str, str],
                                                   username: str) -> None:
-        assert_problem(attempt(client, username), 401)
+        assert_oauth_error(attempt(client, username), 400, "invalid_grant")
 
     def test_username_is_case_and_space_insensitive(self, client: TestClient,
                                                     people: dict[str, str]) -> None:

@@ -35,6 +35,7 @@ from tests.support.factories import (
     notice_document,
 )
 
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 CONTENT_ROLES = {"focal_point", "court_investigator"}
 
 
@@ -165,6 +166,7 @@ NOTICE = "/api/v1/notices/{notice_id}"
 REQUEST = "/api/v1/requests/{request_id}"
 ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/health"): Rule("public"),
+    ("GET", "/health/ready"): Rule("public"),
     ("GET", "/.well-known/jwks.json"): Rule("public"),
     ("POST", "/api/v1/auth/token"): Rule("login"),
     ("POST", "/api/v1/auth/logout"): Rule("authenticated", ok=204, fresh_token=True),
@@ -318,7 +320,9 @@ def add_contact(client: TestClient, token: str) -> str:
 def app_routes(client: TestClient) -> set[tuple[str, str]]:
     """Every (method, path) the app answers, schema or not."""
     app: Any = client.app
-    found = {(method, context.path) for context in iter_route_contexts(app.routes)
+    # A typed segment ({party:alpha3}) is the schema's {party}.
+    found = {(method, re.sub(r"\{(\w+):\w+\}", r"{\1}", context.path))
+             for context in iter_route_contexts(app.routes)
              for method in (context.methods or ()) if context.path is not None}
     documented = {(method.upper(), path) for path, item in app.openapi()["paths"].items()
                   for method in item}
@@ -335,7 +339,7 @@ class Service:
     ids: dict[str, str]
     fixed: dict[str, str]  # {party} and {contact_id} of the profile and contact the matrix plays on
 
-    def url(self, path: str, obj: Obj | None) -> str:
+    def url(self, path: str, obj: Obj | ReqObj | None) -> str:
         default = "R-icc-to-fra" if "{request_id}" in path else "A-fra-to-deu"
         target = self.ids[obj.name if obj is not None else default]
         return path.format(notice_id=target, request_id=target, **self.fixed)
@@ -466,6 +470,8 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller,
         if want == 401:
             assert response.headers["www-authenticate"] == "Bearer"
         assert body.get("instance") == response.request.url.path
+        if want in (403, 404):
+            assert_refusal_audited(service, caller, obj, response)
     elif rule.kind == "content" and path == "/api/v1/requests" and method == "GET":
         planted = {service.ids[o.name]: o for o in REQUEST_OBJECTS if o.author is not None}
         ids = [i["id"] for i in response.json()["items"]]
@@ -478,6 +484,20 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller,
                             response.json()["items"])
     elif rule.kind == "content" and path.endswith("/search/subjects"):
         assert_only_visible(service, caller, [m["notice_id"] for m in response.json()["matches"]])
+
+
+def assert_refusal_audited(service: Service, caller: Caller, obj: Any, response: Any) -> None:
+    """Every refusal of an authenticated caller (role or visibility) leaves exactly one denied entry,
+    under the request id the server gave it, naming an object only by a well-formed id."""
+    with service.runtime.db.unit_of_work() as session:
+        entries = list(session.scalars(select(AuditEntry).where(
+            AuditEntry.request_id == response.headers["x-request-id"])))
+    assert [(e.username, e.outcome) for e in entries] == [(caller.name, "denied")], response.text
+    object_id = entries[0].object_id
+    assert object_id is None or CANONICAL_UUID.fullmatch(object_id), object_id
+    if obj is not None and obj in OBJECTS:
+        attempted = service.ids[obj.name]
+        assert object_id == (attempted if CANONICAL_UUID.fullmatch(attempted) else None)
 
 
 def assert_only_visible(service: Service, caller: Caller, ids: list[str],

@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.crypto.rotation import data_dependents
 from app.db import Database
+from app.keys.dependents import data_dependents
 from tests.support.database import DatabaseFactory
 from tests.support.e2e import ARX, Server, Site, make_site
 from tests.support.factories import notice_document

@@ -11,7 +11,15 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from app.runtime import Runtime
-from tests.support.factories import PASSWORD, World, assert_problem, bearer, notice_document
+from tests.support.factories import (
+    PASSWORD,
+    TOKEN_ENDPOINT,
+    World,
+    assert_oauth_error,
+    assert_problem,
+    bearer,
+    notice_document,
+)
 
 SEARCH = "/api/v1/search/subjects"
 
@@ -30,8 +38,11 @@ def limited(world: World, **limits: int) -> Iterator[tuple[TestClient, TestClien
 
 
 def assert_rate_limited(response: httpx.Response) -> int:
-    """A 429 problem with a sane Retry-After; returns it."""
-    assert_problem(response, 429)
+    """A 429 (an OAuth slow_down at the token endpoint, a problem elsewhere) with a sane Retry-After."""
+    if response.request.url.path == TOKEN_ENDPOINT:
+        assert_oauth_error(response, 429, "slow_down")
+    else:
+        assert_problem(response, 429)
     retry = int(response.headers["retry-after"])
     assert 1 <= retry <= 60
     assert "Jean-Pierre" not in response.text
@@ -46,7 +57,7 @@ class TestTokenEndpoint:
     def test_per_address_whatever_the_username(self, world: World) -> None:
         with limited(world, token_ip_rate_per_minute=3) as (one, other):
             for name in ("fra_fp", "nobody-1", "nobody-2"):
-                assert one.post("/api/v1/auth/token", data=token_form(name)).status_code in (200, 401)
+                assert one.post("/api/v1/auth/token", data=token_form(name)).status_code in (200, 400)
             assert_rate_limited(one.post("/api/v1/auth/token", data=token_form("nld_fp")))
             # Even the right password is refused while the address is over its budget...
             assert_rate_limited(one.post("/api/v1/auth/token", data=token_form("fra_fp")))

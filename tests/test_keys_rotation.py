@@ -8,16 +8,14 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from app.audit.models import AuditCheckpoint, AuditEntry
-from app.audit.record import Action, record
-from app.crypto.rotation import (
-    key_status,
-    purge_index_terms,
-    retire_key,
-    rewrap_data_keys,
-    rotate_key,
-)
+from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
+from app.audit.record import Action, detail_aad, open_detail, record
 from app.errors import Conflict
+from app.keys.reindex import purge_index_terms, reindex_subjects
+from app.keys.retire import retire_key
+from app.keys.rewrap import rewrap_data_keys
+from app.keys.rotate import rotate_key
+from app.keys.status import key_status
 from app.notices.models import NoticeRevision
 from app.runtime import Runtime
 from app.search.models import IndexBuild, SubjectTerm
@@ -117,10 +115,16 @@ class TestRewrapAndRetireData:
         actions = key_actions(runtime)
         assert ("keys.rewrap", "data-v2", "ok") in actions and ("keys.retire", "data-v1", "ok") in actions
 
-    def test_audit_details_block_retirement_unless_abandoned(self, world: World) -> None:
+    def test_format_1_audit_details_block_retirement_unless_abandoned(self, world: World) -> None:
         runtime = world.runtime
+        # An entry written before format 2: its leaf covers the wrapped key, kept in the entry itself.
+        sealed = runtime.envelope.seal(b'{"q": "secret query"}', detail_aad(f"old-request|{Action.SEARCH}"))
         with runtime.db.unit_of_work() as session:
-            record(session, ADMIN, Action.SEARCH, detail={"q": "secret query"}, envelope=runtime.envelope)
+            session.add(AuditEntry(username="cli:old", party="-", role="admin", action=str(Action.SEARCH),
+                                   outcome="ok", request_id="old-request", entry_format=1,
+                                   detail_key_version=sealed.key_version,
+                                   detail_wrapped_key=sealed.wrapped_key, detail_nonce=sealed.nonce,
+                                   detail_ciphertext=sealed.ciphertext))
         rotate(runtime, "data")
         report = rewrap_data_keys(runtime, ADMIN, wait=False)
         assert report.audit_details_left == {1: 1}
@@ -129,6 +133,37 @@ class TestRewrapAndRetireData:
             retire_key(runtime, ADMIN, "data", "1", wait=False)
         retired = retire_key(runtime, ADMIN, "data", "1", wait=False, abandon_audit_details=True)
         assert retired.abandoned_audit_details == 1
+
+    def test_data_key_retirable_after_searches_details_still_readable(self, world: World) -> None:
+        from app.audit.sequencer import seal_pending
+        from app.audit.verify import verify_log
+
+        runtime = world.runtime
+        world.post_notice("fra_fp")
+        for name in ("Jean-Pierre Exemple", "Somebody Else"):
+            found = world.client.post("/api/v1/search/subjects", json={"name": name},
+                                      headers=world.headers("icc_inv"))
+            assert found.status_code == 200, found.text
+        seal_pending(runtime)
+        with runtime.db.unit_of_work() as session:
+            leaves_before = dict(session.execute(
+                select(AuditLeaf.entry_id, AuditLeaf.leaf_hash)).tuples().all())
+        rotate(runtime, "data")
+        report = rewrap_data_keys(runtime, ADMIN, wait=False)
+        assert report.audit_details_left == {} and report.unreadable == 0
+        retired = retire_key(runtime, ADMIN, "data", "1", wait=False)
+        assert retired.abandoned_audit_details == 0
+        assert not runtime.keys.refresh().version("data", 1).usable
+        seal_pending(runtime)
+        assert verify_log(runtime).first_bad is None
+        with runtime.db.unit_of_work() as session:
+            leaves_after = dict(session.execute(
+                select(AuditLeaf.entry_id, AuditLeaf.leaf_hash)).tuples().all())
+            assert {k: leaves_after[k] for k in leaves_before} == leaves_before  # no leaf changed
+            searches = list(session.scalars(select(AuditEntry).where(
+                AuditEntry.action == str(Action.SEARCH)).order_by(AuditEntry.id)))
+            details = [open_detail(session, runtime.envelope, e) for e in searches]
+        assert [d["name"] for d in details if d] == ["Jean-Pierre Exemple", "Somebody Else"]
 
     def test_active_and_unknown_versions_are_refused(self, runtime: Runtime) -> None:
         with pytest.raises(Conflict, match="is active"):
@@ -247,8 +282,6 @@ class TestReindex:
     def test_concurrent_runs_write_each_term_once_and_complete_the_build(self, world: World) -> None:
         import threading
 
-        from app.crypto.rotation import reindex_subjects
-
         runtime = world.runtime
         for i in range(6):
             world.post_notice("fra_fp", subjects=[{"name": f"Subject Number{'x' * i} Ostrowski",
@@ -280,14 +313,14 @@ class TestReindex:
 
 
 def test_a_retirement_that_lost_a_race_can_be_undone(runtime: Runtime) -> None:
-    from app.crypto.rotation import _restored
+    from app.keys.rules import restored
 
     sealed = runtime.envelope.seal(b"written by a service that had not seen the rotation", b"aad")
     rotate(runtime, "data")
     material = runtime.keys.refresh().material("data", 1)
     assert sealed.key_version == 1
     runtime.keys.update(lambda r: r.retired("data", 1))
-    runtime.keys.update(_restored("data", 1, material))
+    runtime.keys.update(restored("data", 1, material))
     ring = runtime.keys.refresh()
     assert ring.version("data", 1).usable and ring.active_version("data") == 2
     assert runtime.envelope.open(sealed, b"aad").startswith(b"written")

@@ -64,7 +64,7 @@ class TestSharedLimits:
         for server in instances:  # three failures, one on each instance
             with server.client() as client:
                 wrong = client.post("/api/v1/auth/token", data={"username": "deu_fp", "password": "nope"})
-                assert wrong.status_code == 401
+                assert wrong.status_code == 400
         for server in instances:
             with server.client() as client:
                 right = client.post("/api/v1/auth/token",

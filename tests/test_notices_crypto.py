@@ -75,6 +75,41 @@ class TestCanary:
         assert hits == []
 
 
+    def test_the_audit_tables_hold_no_text_a_client_typed(self, world: World, database_url: str,
+                                                          tmp_path: Path) -> None:
+        """Issue 11, item 6: a malformed object id, a chosen X-Request-Id and the username of a failed
+        login for no account each reach the audit log (and the throttle table) only as our own data."""
+        from app.audit.models import AuditEntry
+
+        tag = uuid.uuid4().hex[:10]
+        planted = {"object id": f"ObjCanary{tag}", "request id": f"ReqCanary{tag}",
+                   "username": f"usercanary{tag}", "password as username": f"Pw-Canary-{tag}!x"}
+        target = world.post_notice("fra_fp", recipients=["ICC"])["id"]
+        for suffix in ("", "/revisions", "/access-log"):
+            got = world.client.get(f"{API}/{planted['object id']}{suffix}",
+                                   headers=world.headers("nld_fp"))
+            assert_problem(got, 404)
+        put = world.client.put(f"{API}/{planted['object id']}", json=notice_document(),
+                               headers=world.headers("fra_fp"))
+        assert_problem(put, 404)
+        chosen = world.client.get(f"{API}/{target}", headers={**world.headers("nld_fp"),
+                                                               "X-Request-Id": planted["request id"]})
+        assert_problem(chosen, 404)
+        for name in (planted["username"], planted["password as username"]):
+            failed = world.client.post("/api/v1/auth/token", data={"username": name, "password": "x"})
+            assert_problem(failed, 401)
+        with world.runtime.db.unit_of_work() as session:  # the refusals really were audited
+            denied = session.scalars(select(AuditEntry).where(AuditEntry.outcome != "ok")).all()
+            assert len(denied) >= 7
+            assert chosen.headers["x-request-id"] in {e.request_id for e in denied}
+        raw = raw_database_bytes(database_url, tmp_path)
+        assert b"notice.read" in raw and target.encode() in raw  # the scan does see the audit rows
+        hits = [(what, form) for what, value in planted.items()
+                for form in (value, value.lower(), value.upper(), value.encode("utf-16-le"))
+                if (form if isinstance(form, bytes) else form.encode()) in raw]
+        assert hits == []
+
+
 class TestTampering:
     def _two_notices(self, world: World) -> tuple[str, str]:
         a = world.post_notice("fra_fp", recipients=["ICC"], narrative="alpha secret")

@@ -149,8 +149,11 @@ def test_operator_cli_lists_routing_only(world: World, tmp_path: Path) -> None:
 def test_key_rotation_carries_requests(world: World) -> None:
     """Data keys of requests and messages are rewrapped (retire refused before), and request subjects
     are reindexed under a new index key: after retiring both old versions everything still opens."""
-    from app.crypto.rotation import reindex_subjects, retire_key, rewrap_data_keys, rotate_key
     from app.errors import Conflict
+    from app.keys.reindex import reindex_subjects
+    from app.keys.retire import retire_key
+    from app.keys.rewrap import rewrap_data_keys
+    from app.keys.rotate import rotate_key
     from tests.support.factories import ADMIN
 
     c = canaries()
@@ -161,7 +164,7 @@ def test_key_rotation_carries_requests(world: World) -> None:
         rotate_key(session, runtime, ADMIN, "index")
     runtime.keys.refresh()
     with runtime.db.unit_of_work() as session:
-        from app.crypto.rotation import data_dependents
+        from app.keys.dependents import data_dependents
 
         deps = data_dependents(session)
         assert deps["requests"] == {1: 1} and deps["request_messages"] == {1: 2}

@@ -9,16 +9,13 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.models import AuditEntry
-from app.audit.record import Action, detail_aad
-from app.crypto.envelope import Sealed
-from app.db import utcnow
+from app.audit.record import Action, open_detail
 from app.errors import TooManyRequests
-from app.notices.models import Notice
+from app.keys.reindex import reindex_subjects
 from app.ratelimit import SlidingWindowLimiter
 from app.search.indexer import searchable_version
 from app.search.models import IndexBuild, SubjectTerm
-from app.search.service import index_notice_revision
-from tests.support.factories import World, assert_problem
+from tests.support.factories import ADMIN, World, assert_problem
 
 API = "/api/v1/search/subjects"
 SUSPECT = {"name": "Viktor Yanovenko", "birth_date": "1959-12-01", "nationality": "UKR",
@@ -157,11 +154,10 @@ class TestAudit:
         [entry] = _entries(world, Action.SEARCH)
         assert entry.username == "icc_inv" and entry.detail_ciphertext is not None
         assert b"Yanovenko" not in entry.detail_ciphertext
-        assert entry.detail_key_version is not None and entry.detail_wrapped_key and entry.detail_nonce
-        sealed = Sealed(entry.detail_key_version, entry.detail_wrapped_key, entry.detail_nonce,
-                        entry.detail_ciphertext)
-        detail = json.loads(world.runtime.envelope.open(
-            sealed, detail_aad(f"{entry.request_id}|{Action.SEARCH}")))
+        assert entry.entry_format == 2 and entry.detail_wrapped_key is None
+        with world.runtime.db.unit_of_work() as session:
+            detail = open_detail(session, world.runtime.envelope, entry)
+        assert detail is not None
         assert detail["name"] == "Viktor Yanovenko" and detail["birth_date"] == "1959-12-01"
         assert [(e.username, e.object_id) for e in _entries(world, Action.SEARCH_HIT)] == [
             ("icc_inv", notice_id)]
@@ -226,11 +222,9 @@ class TestIndexRotation:
 
         with runtime.db.unit_of_work() as session:
             session.add(IndexBuild(key_version=2))
-            for notice in session.scalars(select(Notice)):
-                index_notice_revision(session, runtime, notice, 2)
         with runtime.db.unit_of_work() as session:
             assert searchable_version(session, ring) == 1  # started, not complete
-            session.get_one(IndexBuild, 2).completed_at = utcnow()
+        assert reindex_subjects(runtime, ADMIN, wait=False).notices == 1  # only the older notice lacked v2
         with runtime.db.unit_of_work() as session:
             assert searchable_version(session, ring) == 2
             v1 = set(session.scalars(select(SubjectTerm.term).where(SubjectTerm.key_version == 1)))

@@ -70,10 +70,11 @@ def state(site: Site) -> Iterator[State]:
             server.stop()
 
 
-def new_page(state: State, base_url: str | None = None) -> Any:
+def new_page(state: State, base_url: str | None = None, javascript: bool = True) -> Any:
     context = state.browser.new_context(ignore_https_errors=True,
                                         base_url=base_url or state.server.url,
-                                        viewport={"width": 1280, "height": 860}, locale="en-GB")
+                                        viewport={"width": 1280, "height": 860}, locale="en-GB",
+                                        java_script_enabled=javascript)
     context.set_default_timeout(20_000)
     page = context.new_page()
     # A CSP refusal (inline script or style, a foreign source) or a script error shows up here.
@@ -96,11 +97,11 @@ def check_accessible(state: State, page: Any, name: str) -> None:
         page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-def sign_in(state: State, username: str) -> Any:
+def sign_in(state: State, username: str, javascript: bool = True) -> Any:
     """A signed-in page for username, enrolling TOTP in the portal on first sign-in (mandatory here)."""
     if username in state.pages:
         return state.pages[username]
-    page = new_page(state)
+    page = new_page(state, javascript=javascript)
     page.goto("/")
     assert page.url.endswith("/login")
     page.get_by_label("Username").fill(username)
@@ -167,7 +168,10 @@ def test_post_a_notice_with_two_subjects_and_an_asset(state: State) -> None:
     page.locator("#subjects-0-birth_date").fill("1950-07-09")
     page.locator("#subjects-0-nationality").fill("UKR")
     page.locator("#subjects-0-identifiers-0-value").fill("EK123456")
-    page.get_by_role("button", name="Add a subject").click()  # no JavaScript needed: a round trip
+    page.get_by_role("button", name="Add a subject").click()  # portal.js copies the row in place
+    assert page.locator("fieldset.subject").count() == 2
+    assert page.locator("fieldset.subject legend").nth(1).inner_text() == "Subject 2"
+    assert page.locator("#subjects-1-name").input_value() == ""
     page.locator("#subjects-1-name").fill("Jean-Pierre Exemple")
     page.locator("#subjects-1-nationality").fill("XXX")  # wrong on purpose
     page.locator("#assets-0-type").select_option("bank_account")
@@ -313,6 +317,22 @@ def test_keyboard_focus_is_visible(state: State) -> None:
     assert outline != "none none", outline
 
 
+def test_every_flow_works_without_javascript(state: State) -> None:
+    page = sign_in(state, "deu_fp", javascript=False)  # TOTP enrolment included
+    page.goto("/notices/new")
+    page.locator("#subjects-0-name").fill("Kept Name")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Add a subject").click()  # a round trip to the server
+    assert page.locator("fieldset.subject").count() == 2
+    assert page.locator("#subjects-0-name").input_value() == "Kept Name"
+    page.get_by_label("Title").fill("Posted without JavaScript")
+    page.get_by_label("ICC — International Criminal Court").check()
+    page.get_by_label("13 — The Court").check()
+    page.get_by_role("button", name="Post the notice").click()
+    page.wait_for_url(re.compile(r"saved=1"))
+    assert "Kept Name" in main_text(page)
+
+
 def test_session_idle_expiry(state: State, site: Site) -> None:
     short = Site(root=site.root, env={**site.env, "ARX_PORTAL_IDLE_TIMEOUT_SECONDS": "2",
                                       "ARX_PORTAL_REQUIRE_TOTP": "false"})
@@ -320,12 +340,14 @@ def test_session_idle_expiry(state: State, site: Site) -> None:
     try:
         page = new_page(state, server.url)
         page.goto("/login")
-        page.get_by_label("Username").fill("deu_fp")
+        page.get_by_label("Username").fill("icc_aud")
         page.get_by_label("Password").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(re.compile(r"/notices"))
+        page.goto("/account")
+        assert page.url.endswith("/account")
         time.sleep(3)
-        page.goto("/notices")
+        page.goto("/account")
         assert "/login?expired=1" in page.url
         assert "Your session has ended" in main_text(page)
     finally:

@@ -1,10 +1,20 @@
 """An audit entry's canonical bytes (the Merkle leaf data), its leaf hash, and which entries await sealing.
 
-Canonical entry bytes cover every stored column. They are the UTF-8 encoding of ``arx-audit-entry/1``
-followed, for each column in ``CANONICAL_COLUMNS`` order, by ``~`` for NULL or ``<n>:<text>``, where text
-is the value as text (integers in decimal, binary in lowercase hex, ``created_at`` as
-``YYYY-MM-DD HH:MM:SS.ffffff`` UTC, the same on SQLite and PostgreSQL) and n its length in characters.
-The length prefixes make the encoding injective, so changing any column of any entry changes its leaf.
+Two versions, chosen by the entry's ``entry_format`` column (the version tag):
+
+- ``arx-audit-entry/1`` (entries written before format 2 existed): the tag followed, for each column in
+  ``CANONICAL_COLUMNS`` order, by ``~`` for NULL or ``<n>:<text>``, where text is the value as text
+  (integers in decimal, binary in lowercase hex, ``created_at`` as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC, the
+  same on SQLite and PostgreSQL) and n its length in characters. It covers the detail's wrapped data key,
+  so such a detail can never be rewrapped.
+- ``arx-audit-entry/2`` (every new entry): the same rendering over ``CANONICAL_COLUMNS_V2`` — the detail's
+  ``detail_key_id`` (a random id, also bound into the detail's associated data), nonce and ciphertext,
+  but not the wrapped data key, which lives in ``audit_detail_key`` where ``arx keys rewrap`` may update
+  it. What must never change (who, what, when, the sealed detail and which data key opens it) is covered;
+  re-wrapping that data key under a new KEK changes no leaf, so a data KEK version can be retired.
+
+The tag differs between versions and is part of the text, so changing ``entry_format`` changes the leaf.
+The length prefixes make each encoding injective, so changing any covered column changes the leaf.
 See docs/adr/0002-canonical-entry-text.md.
 """
 
@@ -20,6 +30,10 @@ CANONICAL_COLUMNS = ("id", "created_at", "username", "party", "role", "action", 
                      "request_id", "detail_key_version", "detail_wrapped_key", "detail_nonce",
                      "detail_ciphertext")
 ENTRY_TAG = "arx-audit-entry/1"
+CANONICAL_COLUMNS_V2 = ("id", "created_at", "username", "party", "role", "action", "object_id", "outcome",
+                        "request_id", "detail_key_id", "detail_nonce", "detail_ciphertext")
+ENTRY_TAG_V2 = "arx-audit-entry/2"
+ENTRY_FORMAT = 2  # what record() writes
 _BINARY = ("detail_wrapped_key", "detail_nonce", "detail_ciphertext")
 _INTEGER = ("id", "detail_key_version")
 
@@ -43,13 +57,19 @@ def canonical_entry_sql(dialect: str, alias: str = "e") -> str:
     The database renders it, so the sequencer and verification hash one string per row instead of
     building it from a dozen Python values (on PostgreSQL that work also runs beside Python, not in it).
     """
+    v1 = _rendering(dialect, alias, ENTRY_TAG, CANONICAL_COLUMNS)
+    v2 = _rendering(dialect, alias, ENTRY_TAG_V2, CANONICAL_COLUMNS_V2)
+    return f"CASE WHEN {alias}.entry_format = 2 THEN {v2} ELSE {v1} END"
+
+
+def _rendering(dialect: str, alias: str, tag: str, columns: tuple[str, ...]) -> str:
     # Both count characters; SQLite turns the integer into text by itself, PostgreSQL needs the cast.
     length = "CAST(char_length({}) AS TEXT)" if dialect == "postgresql" else "length({})"
-    parts = [f"'{ENTRY_TAG}'"]
-    for column in CANONICAL_COLUMNS:
+    parts = [f"'{tag}'"]
+    for column in columns:
         value = _value_sql(dialect, column, alias)
         parts.append(f"COALESCE({length.format(value)} || ':' || {value}, '~')")
-    return " || ".join(parts)
+    return "(" + " || ".join(parts) + ")"
 
 
 def leaf_of(canonical: str) -> bytes:

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, BigId, UTCDateTime, utcnow
@@ -27,6 +27,20 @@ class AuditEntry(Base):
     detail_wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     detail_nonce: Mapped[bytes | None] = mapped_column(LargeBinary)
     detail_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Canonical form (app/audit/canonical.py): 1 covers the wrapped data key kept in this row; 2 covers
+    # only the id of the detail's data key, whose wrapped form lives in audit_detail_key (rewrappable).
+    entry_format: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
+    detail_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+
+
+class AuditDetailKey(Base):
+    """The wrapped data key of a (format 2) audit detail: rewrap may update it, the leaf never covers it."""
+
+    __tablename__ = "audit_detail_key"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key_version: Mapped[int] = mapped_column(Integer, index=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class AuditLeaf(Base):

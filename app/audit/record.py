@@ -1,12 +1,20 @@
 """What every feature imports from the audit log: the actions, the outcomes, and recording an entry.
 
 An entry is written in the caller's transaction (it commits with the action or not at all); a refusal is
-recorded by the `denied` hook once the refused transaction has rolled back. See docs/architecture.md.
+recorded by the `denied` hook once the refused transaction has rolled back (Database.unit_of_work runs
+it, for the API, the CLI and jobs alike). See docs/architecture.md.
+
+What an entry may hold in clear (README, "Security model"): the caller's identity as the token or the
+login established it, the action, a well-formed object id, the outcome and the server-generated
+request id. Nothing a client typed freely: an attempted object id that is not a canonical UUID is
+dropped, and failed logins of unknown accounts name a keyed hash (app/auth/service.py).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
+import uuid
 from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
@@ -14,9 +22,10 @@ from typing import Any
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from app.audit.models import AuditEntry
+from app.audit.canonical import ENTRY_FORMAT
+from app.audit.models import AuditDetailKey, AuditEntry
 from app.auth.principal import Principal
-from app.crypto.envelope import Envelope
+from app.crypto.envelope import Envelope, Sealed
 
 
 class Action(StrEnum):
@@ -39,6 +48,7 @@ class Action(StrEnum):
     KEY_REWRAP = "keys.rewrap"
     KEY_REINDEX = "keys.reindex"
     KEY_RETIRE = "keys.retire"
+    KEY_RESTORE_BACKUP = "keys.restore_backup"
     AUDIT_READ = "audit.read"
     LEGISLATION_READ = "legislation.read"
     LEGISLATION_SEARCH = "legislation.search"
@@ -78,11 +88,27 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+def well_formed_id(value: str | None) -> str | None:
+    """value when it is a canonical UUID (every object id ARX issues is one), else None.
+
+    An attempted id in a refused request is whatever the client typed: a name, a passport number, a
+    password pasted in the wrong place. Only ids that could name one of our objects are kept."""
+    if value is None or len(value) != 36:
+        return None
+    try:
+        return value if str(uuid.UUID(value)) == value else None
+    except ValueError:
+        return None
+
+
 def denied(principal: Principal, action: Action, object_id: str | None) -> Callable[[Session], None]:
-    """An on_rollback hook recording a refused access once the refused request's transaction is gone."""
+    """An on_rollback hook recording a refused access once the refused request's transaction is gone.
+
+    An attempted object id is kept only when well formed (well_formed_id)."""
+    attempted = well_formed_id(object_id)
 
     def write(session: Session) -> None:
-        record(session, principal, action, object_id=object_id, outcome=Outcome.DENIED)
+        record(session, principal, action, object_id=attempted, outcome=Outcome.DENIED)
 
     return write
 
@@ -91,22 +117,50 @@ def detail_aad(entry_id_hint: str) -> bytes:
     return b"arx/audit-detail|" + entry_id_hint.encode()
 
 
+def _detail_hint(request_id: str, action: str, key_id: str | None) -> str:
+    return f"{request_id}|{action}" + (f"|{key_id}" if key_id is not None else "")
+
+
+def detail_key_aad(entry: AuditEntry) -> bytes:
+    """The associated data of a format-2 detail's data key (what rewrap needs to re-wrap it)."""
+    return detail_aad(_detail_hint(entry.request_id, entry.action, entry.detail_key_id))
+
+
+def open_detail(session: Session, envelope: Envelope, entry: AuditEntry) -> dict[str, Any] | None:
+    """The decrypted detail of an entry of either canonical format (None when it has none)."""
+    if entry.detail_ciphertext is None or entry.detail_nonce is None:
+        return None
+    if entry.detail_key_id is None:  # format 1: the wrapped key is in the entry itself
+        assert entry.detail_key_version is not None and entry.detail_wrapped_key is not None
+        sealed = Sealed(entry.detail_key_version, entry.detail_wrapped_key, entry.detail_nonce,
+                        entry.detail_ciphertext)
+    else:
+        key = session.get(AuditDetailKey, entry.detail_key_id)
+        if key is None:
+            return None
+        sealed = Sealed(key.key_version, key.wrapped_key, entry.detail_nonce, entry.detail_ciphertext)
+    return dict(json.loads(envelope.open(sealed, detail_key_aad(entry))))
+
+
 def record(session: Session, principal: Principal, action: Action, *, object_id: str | None = None,
            outcome: Outcome = Outcome.OK, detail: dict[str, Any] | None = None,
            envelope: Envelope | None = None) -> AuditEntry:
     """Append an entry in session's transaction: it commits with the action or not at all."""
     entry = AuditEntry(username=principal.username, party=principal.party, role=str(principal.role),
                        action=str(action), object_id=object_id, outcome=str(outcome),
-                       request_id=principal.request_id[:64])
+                       request_id=principal.request_id[:64], entry_format=ENTRY_FORMAT)
     if detail is not None:
         if envelope is None:
             raise ValueError("an audit detail is always encrypted: pass the envelope")
+        # Format 2: the leaf covers the key id, nonce and ciphertext; the wrapped key stays rewrappable.
+        key_id = secrets.token_hex(16)
         sealed = envelope.seal(json.dumps(detail, sort_keys=True).encode(),
-                               detail_aad(f"{principal.request_id}|{action}"))
-        entry.detail_key_version = sealed.key_version
-        entry.detail_wrapped_key = sealed.wrapped_key
+                               detail_aad(_detail_hint(entry.request_id, str(action), key_id)))
+        entry.detail_key_id = key_id
         entry.detail_nonce = sealed.nonce
         entry.detail_ciphertext = sealed.ciphertext
+        session.add(AuditDetailKey(key_id=key_id, key_version=sealed.key_version,
+                                   wrapped_key=sealed.wrapped_key))
     # No flush here: the entry is INSERTed with the rest of the transaction at commit, in one batched
     # statement with the request's other entries (a search or a listing records one per notice).
     session.add(entry)

@@ -203,9 +203,14 @@ async def run_sequencer(runtime: Runtime) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        # Bounded: a database that hangs must not keep the process from exiting (the entries left
+        # unsealed are sealed by the next process to start).
+        grace = runtime.settings.shutdown_grace_seconds
         stop.set()
-        await task
         try:
-            await asyncio.to_thread(seal_pending, runtime)
+            await asyncio.wait_for(asyncio.shield(task), grace)
+            await asyncio.wait_for(asyncio.to_thread(seal_pending, runtime), grace)
+        except TimeoutError:
+            log.error("final audit seal abandoned: the database did not answer in time")
         except Exception:
             log.exception("final audit seal failed")

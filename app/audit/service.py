@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from app import policy
 from app.audit.merkle import SubtreeHasher, consistency_proof, inclusion_proof
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
-from app.audit.record import Action, Outcome, denied, record
+from app.audit.record import Action, Outcome, record
 from app.auth.principal import Principal
-from app.errors import Forbidden, InvalidInput, NotFound
+from app.errors import InvalidInput, NotFound
 from app.notices.models import Notice
 
 # -- reading the log -----------------------------------------------------------------------------------
@@ -45,9 +45,8 @@ class EntryView:
 def list_entries(session: Session, principal: Principal, *, after: int | None = None,
                  limit: int = DEFAULT_PAGE) -> tuple[list[EntryView], int | None]:
     """Sealed entries in tree order after index `after` (auditors only); the read is itself audited."""
-    if not policy.can_read_audit_entries(principal):
-        raise Forbidden("only auditors read the audit log",
-                        on_rollback=denied(principal, Action.AUDIT_READ, None))
+    policy.require(policy.can_read_audit_entries(principal), principal, Action.AUDIT_READ,
+                   detail="only auditors read the audit log")
     limit = max(1, min(limit, MAX_PAGE))
     query = (select(AuditLeaf.tree_index, AuditLeaf.leaf_hash, AuditEntry)
              .join(AuditEntry, AuditEntry.id == AuditLeaf.entry_id).order_by(AuditLeaf.tree_index)
@@ -85,8 +84,7 @@ def notice_access_log(session: Session, principal: Principal, notice_id: str, *,
     notice = session.scalar(select(Notice).where(Notice.id == notice_id,
                                                  policy.visible_notices(principal))) if printable else None
     if notice is None or not policy.can_read_access_log(principal, notice.author_party):
-        raise NotFound(on_rollback=denied(principal, Action.NOTICE_ACCESS_LOG,
-                                          notice_id[:64] if printable else None))
+        raise policy.refusal(principal, Action.NOTICE_ACCESS_LOG, notice_id, hidden=True)
     limit = max(1, min(limit, MAX_PAGE))
     query = (select(AuditEntry, AuditLeaf.tree_index)
              .outerjoin(AuditLeaf, AuditLeaf.entry_id == AuditEntry.id)

@@ -9,12 +9,12 @@ import typer
 
 from app.cli.audit import audit_app
 from app.cli.core import init, serve
+from app.cli.keys import keys_app
 from app.cli.legislation import legislation_app
 from app.cli.paragraphs import paragraphs_app
 from app.cli.party import party_app
 from app.cli.request import obstacles_app, request_app
 from app.cli.user import user_app
-from app.crypto.cli import keys_app
 
 app = typer.Typer(help="ARX — Asset Recovery eXchange administration.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)

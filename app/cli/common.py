@@ -49,9 +49,12 @@ def emit(as_json: bool, document: dict[str, Any], text: str) -> None:
 
 
 @contextmanager
-def runtime_for(settings: Settings | None = None) -> Iterator[Runtime]:
+def runtime_for(settings: Settings | None = None, *, adopt_keys: bool = True) -> Iterator[Runtime]:
+    """A runtime whose keyring was checked against the database (one-line error and exit otherwise)."""
     runtime = Runtime.build(settings or get_settings())
     try:
+        if adopt_keys:
+            runtime.adopt_keys()
         yield runtime
     except (AppError, KeyringError) as exc:
         fail(str(getattr(exc, "detail", exc)))
@@ -61,7 +64,5 @@ def runtime_for(settings: Settings | None = None) -> Iterator[Runtime]:
 
 def run_in_unit_of_work(use_case: Callable[[Any, Runtime], T]) -> T:
     """Call use_case(session, runtime) in one transaction; one-line error and non-zero exit on failure."""
-    with runtime_for() as runtime:
-        runtime.keys.current()  # fail fast on a missing, sealed-without-passphrase or damaged keyring
-        with runtime.db.unit_of_work() as session:
-            return use_case(session, runtime)
+    with runtime_for() as runtime, runtime.db.unit_of_work() as session:
+        return use_case(session, runtime)

@@ -23,11 +23,15 @@ from app.serving import ArxConfig, run
 def init(as_json: JsonOpt = False) -> None:
     """Migrate the database, create keyring and TLS certificate if absent, create party ICC. Idempotent."""
     settings = get_settings()
-    with runtime_for(settings) as runtime:
+    with runtime_for(settings, adopt_keys=False) as runtime:
+        # The keyring is checked against the database once the database has its tables.
+        guard, runtime.keys.guard = runtime.keys.guard, None
         created_keyring = runtime.keys.create_if_absent()
         runtime.keys.check_permissions()
         created_cert = create_self_signed(runtime.keys.keys_dir)
         migrate(settings.database_url)
+        runtime.keys.guard = guard
+        runtime.adopt_keys()
         actor = operator()
         with runtime.db.unit_of_work() as session:
             created_court = ensure_court(session, actor)
@@ -53,7 +57,7 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     runtime = Runtime.build(settings)
     try:
         runtime.keys.check_permissions()
-        runtime.keys.current()
+        runtime.adopt_keys()
     except (KeyringError, FileNotFoundError) as exc:
         fail(f"{exc} (run `arx init` first)" if isinstance(exc, FileNotFoundError) else str(exc))
     if (tls_cert is None) != (tls_key is None):
@@ -73,7 +77,8 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
     config = ArxConfig("app.main:create_app" if workers > 1 else create_app(runtime=runtime),
                        factory=workers > 1, workers=workers, client_ca=client_ca, host=host, port=port,
                        proxy_headers=insecure_http, server_header=False, date_header=True, log_level="info",
-                       access_log=False, log_config=None, timeout_keep_alive=15, **ssl_args)
+                       access_log=False, log_config=None, timeout_keep_alive=15,
+                       timeout_graceful_shutdown=int(settings.shutdown_grace_seconds), **ssl_args)
     scheme = "http" if insecure_http else "https"
     err.print(f"arx: serving {scheme}://{host}:{port}" + (f" with {workers} workers" if workers > 1 else ""))
     run(config)

@@ -1,24 +1,33 @@
 """The versioned keyring in keys/ and the key-provider interface the rest of ARX uses.
 
 Four kinds, each versioned: ``data`` (AES-256 key-encryption keys), ``index`` (blind-index HMAC keys),
-``signing`` (ES256 JWT keys) and ``audit`` (Ed25519 checkpoint keys). The file is written atomically
-(temp file + fsync + rename) with mode 0600 under an exclusive lock, optionally sealed with a passphrase
-(scrypt-derived AES-256-GCM key). A running service re-reads it when it changes, so CLI rotations reach
-it within seconds.
+``signing`` (ES256 JWT keys) and ``audit`` (Ed25519 checkpoint keys). Each version carries a fingerprint
+(kept after retirement) that the database records, so a keyring of another deployment is recognised.
+
+Writes are all-or-nothing under an exclusive lock: the new file is written completely to a temporary
+file, fsynced, read back (parsed, unsealed, compared), the previous generation is copied (the same
+way) to ``keyring.json.bak``, the temporary file is renamed over the keyring and the directory
+fsynced. On any failure the keyring is untouched and the temporary file removed.
+
+A running service re-reads the file when it changes, so CLI rotations reach it within seconds. A file
+that cannot be read, parsed or validated, or that a guard refuses (it lacks versions the database refers
+to), is not adopted: the service keeps the keys it has in memory and reports the state (``health``).
 """
 
 from __future__ import annotations
 
 import base64
 import fcntl
+import hashlib
 import json
+import logging
 import os
 import secrets
 import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +35,7 @@ from typing import Any, Literal, Protocol
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -34,6 +43,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 KeyKind = Literal["data", "index", "signing", "audit"]
 KINDS: tuple[KeyKind, ...] = ("data", "index", "signing", "audit")
 KEYRING_FILE = "keyring.json"
+BACKUP_FILE = "keyring.json.bak"
 LOCK_FILE = ".keyring.lock"
 FORMAT = "arx-keyring/1"
 SEALED_FORMAT = "arx-keyring-sealed/1"
@@ -42,8 +52,29 @@ SEALED_FORMAT = "arx-keyring-sealed/1"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 
 
+log = logging.getLogger("arx.keys")
+
+
 class KeyringError(Exception):
     """The keyring is missing, unreadable, mis-permissioned or does not hold the asked key."""
+
+
+class KeyringWriteError(KeyringError):
+    """A keyring write failed; the keyring file on disk is the one from before the write."""
+
+
+class KeyringMismatch(KeyringError):
+    """The keyring lacks key versions the database refers to (another deployment's keyring?)."""
+
+
+class KeyringUnverified(KeyringError):
+    """The keyring could not be compared with the database (the database is unreachable)."""
+
+
+def fingerprint(kind: str, version: int, material: bytes) -> str:
+    """A short public digest naming one key version (never usable to recover the key)."""
+    label = b"arx-key-fingerprint|%s|%d|" % (kind.encode(), version)
+    return hashlib.sha256(label + material).hexdigest()[:32]
 
 
 def b64e(raw: bytes) -> str:
@@ -63,6 +94,7 @@ class KeyVersion:
     material: bytes | None
     public: bytes | None = None
     retired_at: str | None = None
+    fingerprint: str = ""
 
     @property
     def usable(self) -> bool:
@@ -82,6 +114,38 @@ def _new_material(kind: KeyKind) -> tuple[bytes, bytes | None]:
                                  serialization.NoEncryption())
     pub = key25519.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return raw, pub
+
+
+def _validate_material(kind: KeyKind, version: int, material: bytes, public: bytes | None) -> None:
+    """Refuse a key of the wrong length or type (a 5-byte data key, a garbage signing key)."""
+    where = f"{kind} key version {version}"
+    if kind in ("data", "index"):
+        if len(material) != 32:
+            raise KeyringError(f"{where} has {len(material)} bytes; 32 are required")
+    elif kind == "signing":
+        try:
+            key = serialization.load_pem_private_key(material, password=None)
+        except (ValueError, TypeError) as exc:
+            raise KeyringError(f"{where} is not a PEM private key") from exc
+        if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
+            raise KeyringError(f"{where} is not an ES256 (P-256) key")
+    else:
+        if len(material) != 32:
+            raise KeyringError(f"{where} is not a raw 32-byte Ed25519 key")
+        derived = Ed25519PrivateKey.from_private_bytes(material).public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        if public is not None and public != derived:
+            raise KeyringError(f"{where}: public key does not match the private key")
+
+
+def _validate_public(kind: KeyKind, version: int, public: bytes | None) -> None:
+    if kind == "audit":
+        if public is None:
+            raise KeyringError(f"audit key version {version} has no public key")
+        try:
+            Ed25519PublicKey.from_public_bytes(public)
+        except ValueError as exc:
+            raise KeyringError(f"audit key version {version} has an invalid public key") from exc
 
 
 @dataclass(frozen=True)
@@ -130,6 +194,7 @@ class Keyring:
                 "active": self.active[kind],
                 "versions": [
                     {"version": v.version, "created_at": v.created_at, "retired_at": v.retired_at,
+                     "fingerprint": v.fingerprint,
                      "material": None if v.material is None else b64e(v.material),
                      **({"public": b64e(v.public)} if v.public is not None else {})}
                     for v in self.versions[kind]
@@ -138,20 +203,55 @@ class Keyring:
         return {"format": FORMAT, "kinds": kinds}
 
     @classmethod
-    def from_document(cls, doc: dict[str, Any]) -> Keyring:
-        if doc.get("format") != FORMAT:
+    def from_document(cls, doc: Any) -> Keyring:
+        """Parse and validate a keyring document; any malformed shape is a one-line KeyringError."""
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
             raise KeyringError("unknown keyring format")
+        try:
+            return cls._parse(doc)
+        except KeyringError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise KeyringError(f"keyring file is malformed ({type(exc).__name__}: {exc})"[:200]) from None
+
+    @classmethod
+    def _parse(cls, doc: dict[str, Any]) -> Keyring:
         active: dict[str, int] = {}
         versions: dict[str, tuple[KeyVersion, ...]] = {}
+        kinds = doc["kinds"]
+        if not isinstance(kinds, dict):
+            raise KeyringError("keyring file is malformed (kinds is not an object)")
         for kind in KINDS:
-            entry = doc["kinds"][kind]
+            if kind not in kinds:
+                raise KeyringError(f"keyring file is malformed (no {kind} keys)")
+            entry = kinds[kind]
             active[kind] = int(entry["active"])
-            versions[kind] = tuple(
-                KeyVersion(version=int(v["version"]), created_at=v["created_at"],
-                           material=None if v.get("material") is None else b64d(v["material"]),
-                           public=b64d(v["public"]) if v.get("public") else None,
-                           retired_at=v.get("retired_at"))
-                for v in entry["versions"])
+            parsed = []
+            for v in entry["versions"]:
+                number = int(v["version"])
+                if number < 1:
+                    raise KeyringError(f"keyring file is malformed ({kind} version {number})")
+                material = None if v.get("material") is None else b64d(v["material"])
+                public = b64d(v["public"]) if v.get("public") else None
+                if material is not None:
+                    _validate_material(kind, number, material, public)
+                _validate_public(kind, number, public)
+                stored = str(v.get("fingerprint") or "")
+                if material is not None:
+                    computed = fingerprint(kind, number, material)
+                    if stored and stored != computed:
+                        raise KeyringError(f"{kind} key version {number} does not match its fingerprint")
+                    stored = computed
+                parsed.append(KeyVersion(version=number, created_at=str(v["created_at"]),
+                                         material=material, public=public,
+                                         retired_at=v.get("retired_at"), fingerprint=stored))
+            numbers = [p.version for p in parsed]
+            if len(set(numbers)) != len(numbers):
+                raise KeyringError(f"keyring file is malformed (duplicate {kind} versions)")
+            versions[kind] = tuple(parsed)
+            if not any(p.version == active[kind] and p.usable for p in parsed):
+                raise KeyringError(f"keyring file is malformed (active {kind} version "
+                                   f"{active[kind]} is missing or retired)")
         return cls(active=active, versions=versions)
 
     @classmethod
@@ -160,7 +260,7 @@ class Keyring:
         versions: dict[str, tuple[KeyVersion, ...]] = {}
         for kind in KINDS:
             material, public = _new_material(kind)
-            versions[kind] = (KeyVersion(1, now, material, public),)
+            versions[kind] = (KeyVersion(1, now, material, public, None, fingerprint(kind, 1, material)),)
         return cls(active={k: 1 for k in KINDS}, versions=versions)
 
     # -- changes (each returns a new snapshot) -----------------------------------------------------
@@ -168,7 +268,8 @@ class Keyring:
         """A new version of kind, made active."""
         new_version = max(v.version for v in self.versions[kind]) + 1
         material, public = _new_material(kind)
-        added = KeyVersion(new_version, datetime.now(UTC).isoformat(), material, public)
+        added = KeyVersion(new_version, datetime.now(UTC).isoformat(), material, public, None,
+                           fingerprint(kind, new_version, material))
         return Keyring(active={**self.active, kind: new_version},
                        versions={**self.versions, kind: (*self.versions[kind], added)})
 
@@ -180,8 +281,8 @@ class Keyring:
         if target.material is None:
             raise KeyringError(f"{kind} version {version} is already retired")
         now = datetime.now(UTC).isoformat()
-        new = tuple(KeyVersion(v.version, v.created_at, None, v.public, now) if v.version == version else v
-                    for v in self.versions[kind])
+        new = tuple(KeyVersion(v.version, v.created_at, None, v.public, now, v.fingerprint)
+                    if v.version == version else v for v in self.versions[kind])
         return Keyring(active=dict(self.active), versions={**self.versions, kind: new})
 
 
@@ -209,37 +310,60 @@ def encode_file(ring: Keyring, passphrase: str | None) -> bytes:
 
 
 def decode_file(raw: bytes, passphrase: str | None) -> Keyring:
+    """Parse (and unseal) a keyring file; every malformed shape is a one-line KeyringError."""
     try:
         doc = json.loads(raw)
     except ValueError as exc:
         raise KeyringError("keyring file is not valid JSON") from exc
+    if not isinstance(doc, dict):
+        raise KeyringError("unknown keyring format")
     if doc.get("format") == SEALED_FORMAT:
         if not passphrase:
             raise KeyringError("keyring is sealed: set ARX_KEYRING_PASSPHRASE")
-        kdf = doc["kdf"]
-        key = _seal_key(passphrase, b64d(kdf["salt"]), int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
         try:
-            plain = AESGCM(key).decrypt(b64d(doc["nonce"]), b64d(doc["ciphertext"]), SEALED_FORMAT.encode())
+            kdf = doc["kdf"]
+            key = _seal_key(passphrase, b64d(kdf["salt"]), int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
+            nonce, ciphertext = b64d(doc["nonce"]), b64d(doc["ciphertext"])
+        except (KeyError, TypeError, ValueError, AttributeError, MemoryError) as exc:
+            raise KeyringError("sealed keyring file is malformed") from exc
+        try:
+            plain = AESGCM(key).decrypt(nonce, ciphertext, SEALED_FORMAT.encode())
         except Exception as exc:  # InvalidTag: wrong passphrase or tampered file
             raise KeyringError("cannot unseal keyring: wrong passphrase or damaged file") from exc
-        doc = json.loads(plain)
+        try:
+            doc = json.loads(plain)
+        except ValueError as exc:
+            raise KeyringError("sealed keyring holds invalid JSON") from exc
     elif passphrase:
         raise KeyringError("ARX_KEYRING_PASSPHRASE is set but the keyring file is not sealed")
     return Keyring.from_document(doc)
 
 
-class FileKeyProvider:
-    """The keyring file in the keys dir, re-read when it changes (at most every ``poll_seconds``)."""
+Guard = Callable[[Keyring], None]
 
-    def __init__(self, keys_dir: Path, passphrase: str | None = None, poll_seconds: float = 1.0) -> None:
+
+class FileKeyProvider:
+    """The keyring file in the keys dir, re-read when it changes (at most every ``poll_seconds``).
+
+    Once a keyring is in memory, a file that cannot be adopted (missing, unreadable, malformed, or refused
+    by the guard) leaves the keys in memory in use: ``health`` tells which, and the refusal is logged
+    once per change of state. Before any keyring is in memory those are errors.
+    """
+
+    def __init__(self, keys_dir: Path, passphrase: str | None = None, poll_seconds: float = 1.0,
+                 guard: Guard | None = None) -> None:
         self.keys_dir = Path(keys_dir)
         self.path = self.keys_dir / KEYRING_FILE
+        self.backup_path = self.keys_dir / BACKUP_FILE
         self.passphrase = passphrase or None
         self.poll_seconds = poll_seconds
+        self.guard = guard
         self._ring: Keyring | None = None
         self._stamp: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._guard = threading.Lock()
+        self.health = "ok"
+        self.problem = ""
 
     # -- reading -----------------------------------------------------------------------------------
     def exists(self) -> bool:
@@ -248,7 +372,10 @@ class FileKeyProvider:
     def check_permissions(self) -> None:
         """Refuse a keyring (or keys dir) that group or others can read."""
         for p, what in ((self.keys_dir, "keys dir"), (self.path, "keyring file")):
-            mode = stat.S_IMODE(p.stat().st_mode)
+            try:
+                mode = stat.S_IMODE(p.stat().st_mode)
+            except FileNotFoundError:
+                raise KeyringError(f"no {what} at {p}: run `arx init`") from None
             if mode & 0o077:
                 raise KeyringError(f"{what} {p} is accessible by group/others (mode {mode:o}); "
                                    f"run: chmod {'700' if p == self.keys_dir else '600'} {p}")
@@ -256,6 +383,42 @@ class FileKeyProvider:
     def _file_stamp(self) -> tuple[int, int, int]:
         st = self.path.stat()
         return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def read_file(self, path: Path | None = None) -> Keyring:
+        """Read, parse and validate a keyring file (no guard); KeyringError on anything wrong."""
+        path = path or self.path
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise KeyringError(f"no keyring at {path}: run `arx init`") from None
+        except OSError as exc:
+            raise KeyringError(f"keyring file {path} cannot be read ({exc.strerror})") from None
+        return decode_file(raw, self.passphrase)
+
+    def _load(self) -> Keyring:
+        try:
+            stamp = self._file_stamp()
+        except FileNotFoundError:
+            raise KeyringError(f"no keyring at {self.path}: run `arx init`") from None
+        except OSError as exc:
+            raise KeyringError(f"keyring file {self.path} cannot be read ({exc.strerror})") from None
+        if stamp == self._stamp and self._ring is not None:
+            return self._ring
+        ring = self.read_file()
+        if self.guard is not None:
+            self.guard(ring)
+        self._stamp = stamp
+        return ring
+
+    def _set_health(self, state: str, problem: str) -> None:
+        if state != self.health:
+            if state == "ok":
+                log.warning("keyring file usable again; serving with it", extra={"state": state})
+            else:
+                # Loud, and once per change: the keys in memory keep the service running meanwhile.
+                log.error("KEYRING FILE REFUSED: keeping the keys in memory",
+                          extra={"state": state, "reason": problem[:200]})
+        self.health, self.problem = state, problem
 
     def current(self) -> Keyring:
         now = time.monotonic()
@@ -266,12 +429,15 @@ class FileKeyProvider:
             if self._ring is not None and now - self._checked < self.poll_seconds:
                 return self._ring
             try:
-                stamp = self._file_stamp()
-            except FileNotFoundError as exc:
-                raise KeyringError(f"no keyring at {self.path}: run `arx init`") from exc
-            if stamp != self._stamp or self._ring is None:
-                self._ring = decode_file(self.path.read_bytes(), self.passphrase)
-                self._stamp = stamp
+                self._ring = self._load()
+                self._set_health("ok", "")
+            except KeyringError as exc:
+                if self._ring is None:
+                    raise
+                state = ("mismatched" if isinstance(exc, KeyringMismatch)
+                         else "unverified" if isinstance(exc, KeyringUnverified)
+                         else "missing" if not self.path.exists() else "unreadable")
+                self._set_health(state, str(exc))
             self._checked = now
             return self._ring
 
@@ -279,6 +445,15 @@ class FileKeyProvider:
         """Re-read now, ignoring the poll interval."""
         self._checked = 0.0
         return self.current()
+
+    def reload_strictly(self) -> Keyring:
+        """Read and guard the file now, raising instead of falling back on the keys in memory."""
+        with self._guard:
+            self._stamp = None
+            ring = self._load()
+            self._ring, self._checked = ring, time.monotonic()
+            self._set_health("ok", "")
+            return ring
 
     # -- writing -----------------------------------------------------------------------------------
     @contextmanager
@@ -293,20 +468,49 @@ class FileKeyProvider:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
-    def _write(self, ring: Keyring) -> None:
-        tmp = self.path.with_name(f".{KEYRING_FILE}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, encode_file(ring, self.passphrase))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+    def _fsync_dir(self) -> None:
         dir_fd = os.open(self.keys_dir, os.O_RDONLY)
         try:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+    def _write_file(self, path: Path, data: bytes) -> None:
+        """Write data completely to a new file and fsync it (os.write may write less than asked)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _write(self, ring: Keyring, *, keep_backup: bool = True) -> None:
+        """All-or-nothing: the keyring file is either the old one or the new one, never a mix."""
+        data = encode_file(ring, self.passphrase)
+        tmp = self.path.with_name(f".{KEYRING_FILE}.{os.getpid()}.tmp")
+        backup_tmp = self.path.with_name(f".{BACKUP_FILE}.{os.getpid()}.tmp")
+        try:
+            self._write_file(tmp, data)
+            written = decode_file(tmp.read_bytes(), self.passphrase)
+            if written.to_document() != ring.to_document():
+                raise KeyringError("the written keyring does not read back as written")
+            previous = self.path.read_bytes() if keep_backup and self.path.exists() else None
+            if previous is not None:
+                # A copy, not a link: a file copied over the keyring in place must not reach the backup.
+                self._write_file(backup_tmp, previous)
+                os.replace(backup_tmp, self.backup_path)
+            os.replace(tmp, self.path)
+            self._fsync_dir()
+        except (OSError, KeyringError) as exc:
+            for leftover in (tmp, backup_tmp):
+                with suppress(OSError):
+                    leftover.unlink()
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise KeyringWriteError(f"keyring not changed: writing it failed ({reason}); "
+                                    f"{self.path} is as it was") from None
+        self._stamp = None
         self.refresh()
 
     def create_if_absent(self) -> bool:
@@ -320,9 +524,30 @@ class FileKeyProvider:
             return True
 
     def update(self, change: Callable[[Keyring], Keyring]) -> Keyring:
-        """Apply change to the freshly read keyring under the lock and write the result atomically."""
+        """Apply change to the freshly read (and guarded) keyring under the lock; write all-or-nothing."""
         with self.locked():
             self._stamp = None
-            ring = change(decode_file(self.path.read_bytes(), self.passphrase))
+            current = self.read_file()
+            if self.guard is not None:
+                self.guard(current)
+            ring = change(current)
             self._write(ring)
+            return ring
+
+    def restore_backup(self) -> Keyring:
+        """Bring back the previous generation (keyring.json.bak); the replaced file becomes the backup
+        when it is a valid keyring, else it is kept aside as keyring.json.damaged-<time>."""
+        with self.locked():
+            ring = self.read_file(self.backup_path)
+            if self.guard is not None:
+                self.guard(ring)
+            damaged = False
+            try:
+                self.read_file()
+            except KeyringError:
+                damaged = self.path.exists()
+            if damaged:
+                aside = self.path.with_name(f"{KEYRING_FILE}.damaged-{int(time.time())}")
+                os.replace(self.path, aside)
+            self._write(ring, keep_backup=not damaged)
             return ring

@@ -2,15 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from app.api import CurrentPrincipal, DbSession, RuntimeDep
 from app.directory import service
 from app.directory.schemas import Area, ContactDocument, ContactList, ContactRead
 from app.legislation.schemas import Language
+from app.openapi import UUID_STR
 from app.ratelimit import per_ip, per_user
 
 router = APIRouter(prefix="/directory", tags=["directory"])
+ContactPath = Annotated[str, Path(pattern=f"^{UUID_STR}$")]
 WRITE_LIMITS = [Depends(per_ip("write", "ip_rate_per_minute")),
                 Depends(per_user("write", "write_rate_per_minute"))]
 
@@ -40,25 +42,25 @@ def post_contact(doc: ContactDocument, session: DbSession, runtime: RuntimeDep,
     return service.create_contact(session, runtime, principal, doc)
 
 
-@router.put("/{contact_id}", response_model=ContactRead, response_model_exclude_none=True,
+@router.put("/{contact_id:uuid_str}", response_model=ContactRead, response_model_exclude_none=True,
             dependencies=WRITE_LIMITS)
-def put_contact(contact_id: str, doc: ContactDocument, session: DbSession, runtime: RuntimeDep,
+def put_contact(contact_id: ContactPath, doc: ContactDocument, session: DbSession, runtime: RuntimeDep,
                 principal: CurrentPrincipal) -> ContactRead:
     """Append a revision of a contact (its party's focal points); this also confirms it."""
     return service.update_contact(session, runtime, principal, contact_id, doc)
 
 
-@router.delete("/{contact_id}", status_code=204, dependencies=WRITE_LIMITS)
-def delete_contact(contact_id: str, session: DbSession, runtime: RuntimeDep,
+@router.delete("/{contact_id:uuid_str}", status_code=204, dependencies=WRITE_LIMITS)
+def delete_contact(contact_id: ContactPath, session: DbSession, runtime: RuntimeDep,
                    principal: CurrentPrincipal) -> Response:
     """Retire a contact (its revisions are kept)."""
     service.retire_contact(session, runtime, principal, contact_id)
     return Response(status_code=204)
 
 
-@router.post("/{contact_id}/confirm", response_model=ContactRead, response_model_exclude_none=True,
+@router.post("/{contact_id:uuid_str}/confirm", response_model=ContactRead, response_model_exclude_none=True,
              dependencies=WRITE_LIMITS)
-def confirm_contact(contact_id: str, session: DbSession, runtime: RuntimeDep,
+def confirm_contact(contact_id: ContactPath, session: DbSession, runtime: RuntimeDep,
                     principal: CurrentPrincipal) -> ContactRead:
     """The contact is still right: restart its confirmation clock."""
     return service.confirm_contact(session, runtime, principal, contact_id)

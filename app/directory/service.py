@@ -80,8 +80,8 @@ def list_contacts(session: Session, runtime: Runtime, principal: Principal, *,
                   party: str | None = None, area: str | None = None,
                   language: str | None = None, stale: bool | None = None) -> list[ContactRead]:
     """Active contacts, by party then function order of creation; every one returned is audited."""
-    if not policy.can_read_reference(principal):
-        raise Forbidden("this role may not read the directory")
+    policy.require(policy.can_read_reference(principal), principal, Action.DIRECTORY_READ,
+                   detail="this role may not read the directory")
     query = select(Contact).where(Contact.retired_at.is_(None))
     if party:
         query = query.where(Contact.party == party)
@@ -98,8 +98,8 @@ def list_contacts(session: Session, runtime: Runtime, principal: Principal, *,
 
 def stale_contacts(session: Session, runtime: Runtime, principal: Principal) -> list[ContactRead]:
     """The caller's own party's contacts due for confirmation (its focal points keep them current)."""
-    if not policy.can_write_for_party(principal, principal.party):
-        raise Forbidden("only focal points keep their party's directory")
+    policy.require(policy.can_write_for_party(principal, principal.party), principal,
+                   Action.DIRECTORY_READ, detail="only focal points keep their party's directory")
     return list_contacts(session, runtime, principal, party=principal.party, stale=True)
 
 
@@ -143,10 +143,10 @@ def get_contact(session: Session, runtime: Runtime, principal: Principal, contac
 
 
 def _check(session: Session, principal: Principal, doc: ContactDocument, party: str,
-           contact_id: str | None) -> None:
+           contact_id: str | None, action: Action) -> None:
     if doc.party is not None and doc.party != party:
         raise Forbidden("a party's focal points maintain only its own contacts",
-                        on_rollback=denied(principal, Action.DIRECTORY_CREATE, None))
+                        on_rollback=denied(principal, action, contact_id))
     if session.scalar(registered_codes_query({party})) is None:
         raise InvalidInput("party: not a registered party", errors=[{"field": "party",
                                                                      "message": "unknown party"}])
@@ -182,7 +182,7 @@ def create_contact(session: Session, runtime: Runtime, principal: Principal,
     if not policy.can_write_for_party(principal, party):
         raise Forbidden("only focal points add contacts, for their own party",
                         on_rollback=denied(principal, Action.DIRECTORY_CREATE, None))
-    _check(session, principal, doc, party, None)
+    _check(session, principal, doc, party, None, Action.DIRECTORY_CREATE)
     now = runtime.clock()
     contact = Contact(id=str(uuid.uuid4()), party=party, current_revision=1, created_at=now,
                       updated_at=now, confirmed_at=now)
@@ -199,7 +199,7 @@ def update_contact(session: Session, runtime: Runtime, principal: Principal, con
                    doc: ContactDocument) -> ContactRead:
     """Append a revision; an update by the party's focal point also confirms the contact."""
     contact = _active(session, principal, contact_id, Action.DIRECTORY_UPDATE)
-    _check(session, principal, doc, contact.party, contact.id)
+    _check(session, principal, doc, contact.party, contact.id, Action.DIRECTORY_UPDATE)
     now = runtime.clock()
     number = contact.current_revision + 1
     session.add(_seal(runtime, principal, contact, number, doc, now))

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from app.api import CurrentPrincipal, DbSession, RuntimeDep
 from app.legislation import service
@@ -14,14 +14,16 @@ from app.legislation.schemas import (
     Profile,
     ProfileDocument,
     ProfileList,
-    RevisionList,
+    ProfileRevisionList,
 )
+from app.openapi import ALPHA3
 from app.ratelimit import per_ip, per_user
 
 router = APIRouter(prefix="/legislation", tags=["legislation"])
 WRITE_LIMITS = [Depends(per_ip("write", "ip_rate_per_minute")),
                 Depends(per_user("write", "write_rate_per_minute"))]
 PartyQuery = Annotated[str | None, Query(pattern=r"^[A-Z]{3}$")]
+PartyPath = Annotated[str, Path(pattern=f"^{ALPHA3}$")]
 
 
 @router.get("", response_model=ProfileList)
@@ -52,21 +54,22 @@ def freshness(session: DbSession, runtime: RuntimeDep, principal: CurrentPrincip
     return FreshnessList(items=service.freshness(session, runtime, principal))
 
 
-@router.get("/{party}", response_model=Profile, response_model_exclude_none=True)
-def get_profile(party: str, session: DbSession, runtime: RuntimeDep,
+@router.get("/{party:alpha3}", response_model=Profile, response_model_exclude_none=True)
+def get_profile(party: PartyPath, session: DbSession, runtime: RuntimeDep,
                 principal: CurrentPrincipal) -> Profile:
     return service.get_profile(session, runtime, principal, party)
 
 
-@router.put("/{party}", response_model=Profile, response_model_exclude_none=True,
+@router.put("/{party:alpha3}", response_model=Profile, response_model_exclude_none=True,
             dependencies=WRITE_LIMITS)
-def put_profile(party: str, doc: ProfileDocument, session: DbSession, runtime: RuntimeDep,
+def put_profile(party: PartyPath, doc: ProfileDocument, session: DbSession, runtime: RuntimeDep,
                 principal: CurrentPrincipal) -> Profile:
     """Append a revision of the State's profile (its own focal points only)."""
     return service.revise_profile(session, runtime, principal, party, doc)
 
 
-@router.get("/{party}/revisions", response_model=RevisionList, response_model_exclude_none=True)
-def get_revisions(party: str, session: DbSession, runtime: RuntimeDep,
-                  principal: CurrentPrincipal) -> RevisionList:
-    return RevisionList(items=service.list_revisions(session, runtime, principal, party))
+@router.get("/{party:alpha3}/revisions", response_model=ProfileRevisionList,
+            response_model_exclude_none=True)
+def get_revisions(party: PartyPath, session: DbSession, runtime: RuntimeDep,
+                  principal: CurrentPrincipal) -> ProfileRevisionList:
+    return ProfileRevisionList(items=service.list_revisions(session, runtime, principal, party))

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from app.notices.schemas import Text
+from app.notices.schemas import FreeText, Text
 
 MEASURES = ("identification", "tracing", "freezing", "seizure", "confiscation",
             "non_conviction_based_confiscation", "value_based_confiscation",
@@ -39,7 +39,7 @@ def _url(value: str) -> str:
 Language = Annotated[str, Field(min_length=2, max_length=2), AfterValidator(_language)]
 Url = Annotated[str, Field(max_length=2000), AfterValidator(_url)]
 Short = Annotated[Text, Field(max_length=500)]
-Long = Annotated[Text, Field(max_length=20_000)]
+Long = Annotated[FreeText, Field(max_length=20_000)]  # free text: newlines and tabs allowed
 
 
 class Strict(BaseModel):
@@ -152,7 +152,7 @@ class RevisionRead(Profile):
     changes: list[str]
 
 
-class RevisionList(BaseModel):
+class ProfileRevisionList(BaseModel):
     items: list[RevisionRead]
 
 

@@ -93,8 +93,8 @@ def _profile_row(session: Session, principal: Principal, party: str, action: Act
 
 
 def _require_reader(principal: Principal) -> None:
-    if not policy.can_read_reference(principal):
-        raise Forbidden("this role may not read legal profiles")
+    policy.require(policy.can_read_reference(principal), principal, Action.LEGISLATION_READ,
+                   detail="this role may not read legal profiles")
 
 
 def get_profile(session: Session, runtime: Runtime, principal: Principal, party: str) -> Profile:
@@ -310,8 +310,8 @@ def parse_import(raw: Any) -> list[ProfileImport]:
 def import_profiles(session: Session, runtime: Runtime, principal: Principal,
                     profiles: list[ProfileImport]) -> tuple[list[str], list[str]]:
     """Write every profile (one revision each where it changed), all or nothing."""
-    if not policy.can_import_legislation(principal):
-        raise Forbidden("only operators bulk-load profiles")
+    policy.require(policy.can_import_legislation(principal), principal, Action.LEGISLATION_IMPORT,
+                   detail="only operators bulk-load profiles")
     revised: list[str] = []
     unchanged: list[str] = []
     fields = set(ProfileDocument.model_fields)
@@ -326,8 +326,8 @@ def import_profiles(session: Session, runtime: Runtime, principal: Principal,
 def export_profiles(session: Session, runtime: Runtime, principal: Principal,
                     party: str | None = None) -> list[dict[str, Any]]:
     """Current profiles in the contract's shape (the import format), by party code."""
-    if not policy.can_import_legislation(principal):
-        raise Forbidden("only operators export profiles")
+    policy.require(policy.can_import_legislation(principal), principal, Action.LEGISLATION_EXPORT,
+                   detail="only operators export profiles")
     query = select(LegislationProfile).order_by(LegislationProfile.party)
     if party:
         query = query.where(LegislationProfile.party == party)

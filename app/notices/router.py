@@ -1,7 +1,6 @@
 """HTTP for notices: parse, call the service, render."""
 
 import re
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -18,19 +17,13 @@ from app.notices.schemas import (
     RevisionList,
     canonical_code,
 )
+from app.params import Timestamp
 from app.ratelimit import per_ip, per_user
 
 router = APIRouter(prefix="/notices", tags=["notices"])
 # Writes are rate-limited per client address (before authentication) and per user.
 WRITE_LIMITS = [Depends(per_ip("write", "ip_rate_per_minute")),
                 Depends(per_user("write", "write_rate_per_minute"))]
-
-
-def _rfc3339_only(value: object) -> object:
-    # pydantic would also read a bare number ("0.5") as a Unix time; the schema promises a date-time.
-    if isinstance(value, str) and not re.match(r"\d{4}-\d{2}-\d{2}", value):
-        raise ValueError("expected an RFC 3339 date-time")
-    return value
 
 
 @router.post("", status_code=201, response_model=NoticeRead, dependencies=WRITE_LIMITS)
@@ -54,13 +47,10 @@ def list_notices(session: DbSession, runtime: RuntimeDep, principal: CurrentPrin
                  paris_paragraph: Annotated[str | None, Query(max_length=16)] = None,
                  author_party: Annotated[str | None, BeforeValidator(canonical_code),
                                          Query(pattern=r"^[A-Z][A-Z0-9]{1,7}$")] = None,
-                 since: Annotated[datetime | None, BeforeValidator(_rfc3339_only)] = None,
+                 since: Timestamp | None = None,
                  limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = service.DEFAULT_PAGE,
                  cursor: Annotated[str | None, Query(max_length=512)] = None) -> NoticeList:
     """Notices visible to the caller, newest first."""
-    if since is not None and since.tzinfo is None:
-        raise InvalidInput("since: give a timezone (e.g. 2026-01-01T00:00:00Z)",
-                           errors=[{"field": "since", "message": "timezone required"}])
     items, next_cursor = service.list_notices(session, runtime, principal, kind=kind,
                                               paris_paragraph=paris_paragraph, author_party=author_party,
                                               since=since, limit=limit, cursor=cursor)

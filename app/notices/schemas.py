@@ -77,9 +77,10 @@ def _past_date(value: date) -> date:
 
 Text = Annotated[str, AfterValidator(_clean)]
 FreeText = Annotated[str, AfterValidator(_clean_free_text)]  # may hold newlines and tabs
-Country = Annotated[str, BeforeValidator(canonical_code), Field(min_length=3, max_length=3),
+# BeforeValidator after Field: it runs first, and the length check keeps its own error type.
+Country = Annotated[str, Field(min_length=3, max_length=3), BeforeValidator(canonical_code),
                    AfterValidator(_alpha3)]
-Currency = Annotated[str, BeforeValidator(canonical_code), Field(min_length=3, max_length=3),
+Currency = Annotated[str, Field(min_length=3, max_length=3), BeforeValidator(canonical_code),
                      AfterValidator(_currency)]
 PastDate = Annotated[date, AfterValidator(_past_date)]
 
@@ -161,8 +162,8 @@ class Asset(Strict):
 
 NoticeKind = Literal["financial_investigation", "frozen_asset"]
 Tlp = Literal["CLEAR", "GREEN", "AMBER", "AMBER+STRICT", "RED"]
-PartyCode = Annotated[str, BeforeValidator(canonical_code),
-                      Field(pattern=r"^(\*|[A-Z][A-Z0-9]{1,7})$")]
+PartyCode = Annotated[str, Field(pattern=r"^(\*|[A-Z][A-Z0-9]{1,7})$"),
+                      BeforeValidator(canonical_code)]
 NO_BROADCAST_TLP = {"RED", "AMBER+STRICT"}
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import uuid
 from datetime import datetime
@@ -13,10 +11,10 @@ from sqlalchemy import ColumnElement, and_, func, literal, or_, select, union_al
 from sqlalchemy.orm import Session
 
 from app import policy
-from app.audit.record import Action, denied, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput
 from app.notices.models import (
     BROADCAST,
     Notice,
@@ -27,6 +25,7 @@ from app.notices.models import (
 )
 from app.notices.schemas import NoticeDocument, NoticeRead
 from app.notifications.service import notify_parties
+from app.params import decode_cursor, encode_cursor
 from app.parties.models import Party
 from app.parties.service import registered_codes_query
 from app.reference.service import known_numbers_query
@@ -113,8 +112,8 @@ def _as_stored(notice: Notice, doc: NoticeDocument, revision: int, updated_at: d
 def create_notice(session: Session, runtime: Runtime, principal: Principal,
                   doc: NoticeDocument) -> NoticeRead:
     """Post a notice for the caller's party (author party from the token, never from the body)."""
-    if not policy.can_post_notice(principal):
-        raise Forbidden("this role may not post notices")
+    policy.require(policy.can_post_notice(principal), principal, Action.NOTICE_CREATE,
+                   detail="this role may not post notices")
     _check_references(session, doc)
     now = utcnow()
     notice = Notice(id=str(uuid.uuid4()), kind=doc.kind, author_party=principal.party,
@@ -147,9 +146,8 @@ def _visible(session: Session, principal: Principal, notice_id: str, action: Act
             query = query.with_for_update()
         notice = session.scalar(query)
     if notice is None:
-        # PostgreSQL refuses NUL in text: a control character would turn this 404 into a 500.
-        attempted = notice_id[:64] if notice_id.isprintable() else None
-        raise NotFound(on_rollback=denied(principal, action, attempted))
+        # The audit keeps the attempted id only if it is a well-formed UUID (app/audit/record.py).
+        raise policy.refusal(principal, action, notice_id, hidden=True)
     return notice
 
 
@@ -165,27 +163,13 @@ def get_notice(session: Session, runtime: Runtime, principal: Principal, notice_
     return _open(runtime, notice, _current(session, notice), notice.updated_at)
 
 
-def encode_cursor(notice: Notice) -> str:
-    raw = json.dumps([notice.created_at.isoformat(), notice.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, notice_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created), str(notice_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput("cursor: not a cursor this service issued",
-                           errors=[{"field": "cursor", "message": "invalid"}]) from None
-
-
 def list_notices(session: Session, runtime: Runtime, principal: Principal, *, kind: str | None = None,
                  paris_paragraph: str | None = None, author_party: str | None = None,
                  since: datetime | None = None, limit: int = DEFAULT_PAGE,
                  cursor: str | None = None) -> tuple[list[NoticeRead], str | None]:
     """Visible notices, newest first, in pages; each listed notice is audited as read by a listing."""
-    if not policy.sees_content(principal):
-        raise Forbidden("this role never sees notice content")
+    policy.require(policy.sees_content(principal), principal, Action.NOTICE_LIST,
+                   detail="this role never sees notice content")
     query = select(Notice).where(policy.visible_notices(principal))
     if kind:
         query = query.where(Notice.kind == kind)
@@ -196,7 +180,7 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
     if since:
         query = query.where(Notice.updated_at >= since)
     if cursor:
-        created, last_id = decode_cursor(cursor)
+        created, last_id = decode_cursor(cursor)  # app/params.py: UTC and a UUID, or a 422
         query = query.where(or_(Notice.created_at < created,
                                 and_(Notice.created_at == created, Notice.id < last_id)))
     limit = max(1, min(limit, MAX_PAGE))
@@ -216,7 +200,7 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
         record(session, principal, Action.NOTICE_LIST, object_id=n.id)
     if not notices:
         record(session, principal, Action.NOTICE_LIST)
-    return items, (encode_cursor(notices[-1]) if more else None)
+    return items, (encode_cursor(notices[-1].created_at, notices[-1].id) if more else None)
 
 
 # A listed notice's JSON is its sealed document (ciphertext minus the 16-byte GCM tag) plus id,
@@ -253,10 +237,10 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
     """Append a revision (author party only); nothing is overwritten. Revisions of one notice are
     serialised by a row lock (PostgreSQL) or the write lock (SQLite); If-Match gives optimistic checks."""
     notice = _visible(session, principal, notice_id, Action.NOTICE_REVISE, for_update=True)
-    if session.scalar(select(Notice.id).where(Notice.id == notice.id,
-                                              policy.revisable_notices(principal))) is None:
-        raise Forbidden("only the author party may revise a notice",
-                        on_rollback=denied(principal, Action.NOTICE_REVISE, notice.id))
+    revisable = session.scalar(select(Notice.id).where(Notice.id == notice.id,
+                                                       policy.revisable_notices(principal)))
+    policy.require(revisable is not None, principal, Action.NOTICE_REVISE, notice.id,
+                   detail="only the author party may revise a notice")
     if doc.kind != notice.kind:
         raise InvalidInput("kind: a notice's kind cannot change", errors=[{"field": "kind",
                                                                          "message": "immutable"}])

@@ -22,7 +22,7 @@ from app import policy
 from app.audit.record import Action, denied, record, record_each
 from app.auth.principal import Principal
 from app.db import utcnow
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.notices.models import Notice
 from app.notifications.service import notify
 from app.parties.service import registered_codes_query
@@ -162,8 +162,8 @@ def list_requests(session: Session, runtime: Runtime, principal: Principal, *, b
                   now: datetime | None = None) -> tuple[list[RequestRead], str | None]:
     """The caller's inbox (addressed to its party) or outbox (sent by it), soonest due first (or newest
     first with sort=created); each listed request audited."""
-    if not policy.sees_content(principal):
-        raise Forbidden("this role never sees request content")
+    policy.require(policy.sees_content(principal), principal, Action.REQUEST_LIST,
+                   detail="this role never sees request content")
     now = now or utcnow()
     side = CR.addressee if box == "inbox" else CR.requester
     query = select(CR).where(policy.visible_requests(principal), side == principal.party)
@@ -219,8 +219,8 @@ def _check_references(session: Session, principal: Principal, doc: RequestCreate
 def create_request(session: Session, runtime: Runtime, principal: Principal, doc: RequestCreate,
                    *, now: datetime | None = None) -> RequestRead:
     """Send a request from the caller's party (requester from the token, never from the body)."""
-    if not policy.can_create_request(principal):
-        raise Forbidden("this role may not send requests")
+    policy.require(policy.can_create_request(principal), principal, Action.REQUEST_CREATE,
+                   detail="this role may not send requests")
     now = now or utcnow()
     due_at = due_at_of(runtime, doc.priority, doc.due_date, now)
     _check_references(session, principal, doc)
@@ -360,8 +360,8 @@ def convert_to_formal(session: Session, runtime: Runtime, principal: Principal, 
 def list_routing(session: Session, principal: Principal, *, party: str | None = None,
                  overdue: bool = False, now: datetime | None = None) -> list[dict[str, Any]]:
     """Every request's routing data (never content), for operators: who to whom, type, status, dates."""
-    if not policy.can_list_request_routing(principal):
-        raise Forbidden("only operators list request routing")
+    policy.require(policy.can_list_request_routing(principal), principal,
+                   Action.REQUEST_ROUTING_LIST, detail="only operators list request routing")
     now = now or utcnow()
     query = select(CR.id, CR.requester, CR.addressee, CR.type, CR.priority, CR.status, CR.created_at,
                    CR.due_at, CR.obstacles)

@@ -21,16 +21,6 @@ def term_rows(keyring: Keyring, version: int, notice_id: str, revision: int,
             for term in sorted(subject_terms(keyring, version, subject))]
 
 
-def write_terms(session: Session, keyring: Keyring, version: int, notice_id: str, revision: int,
-                subjects: Sequence[Subject]) -> None:
-    """(Re)write one notice's terms under one index version (what a reindex does per notice)."""
-    session.execute(delete(SubjectTerm).where(SubjectTerm.notice_id == notice_id,
-                                              SubjectTerm.key_version == version))
-    rows = term_rows(keyring, version, notice_id, revision, subjects)
-    if rows:
-        session.execute(insert(SubjectTerm), rows)
-
-
 def index_subjects(session: Session, runtime: Runtime, notice_id: str, revision: int,
                    subjects: Sequence[Subject], *, new_notice: bool = False) -> None:
     """Replace the notice's terms with those of this revision (old terms must stop matching), under

@@ -14,15 +14,15 @@ from sqlalchemy import LargeBinary, Select, and_, column, func, literal, select,
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
-from app.audit.record import Action, denied, record
+from app.audit.record import Action, record
 from app.auth.principal import Principal
-from app.errors import Forbidden, InvalidInput
+from app.errors import InvalidInput
 from app.notices.models import Notice, NoticeRevision
 from app.notices.schemas import Subject
 from app.notices.service import open_content
 from app.runtime import Runtime
 from app.search.blind_index import query_terms
-from app.search.indexer import searchable_version, write_terms
+from app.search.indexer import searchable_version
 from app.search.models import SubjectTerm
 from app.search.normalise import NameForm, identifier_key, name_form, phonetic
 from app.search.schemas import SubjectMatch, SubjectQuery
@@ -211,9 +211,8 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
                     query: SubjectQuery) -> list[SubjectMatch]:
     """Subjects of visible notices' current revisions matching the query, best first; audited with
     the query sealed and one hit entry per returned notice (originating States see who found them)."""
-    if not policy.can_search_subjects(principal):
-        raise Forbidden("this role may not search subjects",
-                        on_rollback=denied(principal, Action.SEARCH, None))
+    policy.require(policy.can_search_subjects(principal), principal, Action.SEARCH,
+                   detail="this role may not search subjects")
     probe = _Probe.of(query)
     if not probe.form.tokens and len(probe.identifier) < 4:
         raise InvalidInput("name: nothing searchable once titles and punctuation are removed",
@@ -239,13 +238,3 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
     for notice_id in dict.fromkeys(m.notice_id for m in matches):
         record(session, principal, Action.SEARCH_HIT, object_id=notice_id)
     return matches
-
-
-def index_notice_revision(session: Session, runtime: Runtime, notice: Notice, version: int) -> None:
-    """(Re)write the terms of notice's current revision under one index version (for a reindex,
-    which decrypts each notice once under the operator's authority)."""
-    revision = session.get(NoticeRevision, (notice.id, notice.current_revision))
-    if revision is None:
-        return
-    subjects = [Subject.model_validate(s) for s in open_content(runtime, notice, revision)["subjects"]]
-    write_terms(session, runtime.keys.current(), version, notice.id, notice.current_revision, subjects)

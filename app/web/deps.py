@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 
 from app.api import DbSession, RuntimeDep, get_runtime, request_id
 from app.auth.principal import Principal
-from app.errors import AppError, Forbidden, NotFound
+from app.errors import AppError, Forbidden
 from app.notifications.service import unread_count
 from app.web import sessions
 from app.web.i18n import LANG_COOKIE, direction, from_accept_language, supported, translations
@@ -146,12 +146,9 @@ class PortalRoute(APIRoute):
 
 
 def _abandon(request: Request, exc: AppError | None) -> None:
-    session = getattr(request.state, "db_session", None)
-    if session is not None:
-        session.rollback()
-    if exc is not None and exc.on_rollback is not None:
-        with get_runtime(request).db.unit_of_work() as own:
-            exc.on_rollback(own)
+    # The refusal's audit entry (or failed-login count) is written by Database.abandon, as for any
+    # unit of work: the same code path as the API, the CLI and jobs.
+    get_runtime(request).db.abandon(getattr(request.state, "db_session", None), exc)
 
 
 def _kept_headers(exc: AppError) -> dict[str, str]:
@@ -178,7 +175,6 @@ def _portal(request: Request, session: DbSession, runtime: RuntimeDep) -> Portal
     portal = Portal(resolved=resolved, principal=principal, restricted=restricted,
                     unread=unread_count(session, principal) if principal and not restricted else 0)
     request.state.portal = portal
-    request.state.had_session_cookie = bool(cookie)
     if principal is not None:
         request.state.principal = principal  # for the access log line (app/logging.py)
     return portal
@@ -235,7 +231,3 @@ def field(form: FormData, name: str) -> str:
 
 def new_login_csrf() -> str:
     return secrets.token_urlsafe(32)
-
-
-def not_found() -> NotFound:
-    return NotFound()

@@ -63,9 +63,13 @@ def message_for(error: Mapping[str, Any], _: Translate) -> str:
             return _(BY_TEXT[text])
         if text.startswith("TLP:") and "broadcast" in text:
             return _(BROADCAST_REFUSED)
+        if text.startswith("contains a character that is not allowed"):
+            return _(BY_TEXT["contains control or invisible formatting characters"])
         if text.startswith("not a valid "):
             return _(INVALID_SCHEME) % {"scheme": text.removeprefix("not a valid ")}
         return _(NOT_VALID)
+    if kind in ("too_long", "too_short") and isinstance(error.get("input"), str):
+        kind = f"string_{kind}"  # a length limit on text, not on a list
     if kind in BY_TYPE:
         return _(BY_TYPE[kind])
     return _(NOT_VALID)

@@ -17,11 +17,38 @@ PASSWORD = "correct horse battery staple"
 ADMIN = Principal(username="cli:test", party="-", role=Role.ADMIN, request_id="test-setup")
 
 
+TOKEN_ENDPOINT = "/api/v1/auth/token"
+
+
+def _path_of(response: httpx.Response) -> str | None:
+    try:
+        return response.request.url.path
+    except RuntimeError:  # a response built by hand, with no request
+        return None
+
+
 def require_problem_documents(response: httpx.Response) -> None:
-    """Every error the suite ever sees must be an RFC 9457 problem document (CONTRACT.md)."""
+    """Every error the suite ever sees is an RFC 9457 problem document (CONTRACT.md), except the token
+    endpoint's refusals, which are RFC 6749 §5.2 errors for OAuth clients."""
     if response.status_code >= 400:
         kind = response.headers.get("content-type", "")
+        if _path_of(response) == TOKEN_ENDPOINT and response.status_code < 500:
+            assert kind.startswith("application/json"), (response.status_code, kind)
+            response.read()
+            assert set(response.json()) == {"error", "error_description"}, response.text
+            return
         assert kind.startswith("application/problem+json"), (response.status_code, kind)
+
+
+def assert_oauth_error(response: httpx.Response, status: int, error: str) -> dict[str, str]:
+    """An RFC 6749 §5.2 error from the token endpoint, never cached."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"
+    body = response.json()
+    assert body["error"] == error and body["error_description"], body
+    return body
 
 
 def make_party(runtime: Runtime, *, code: str, kind: str = "state", name: str | None = None) -> str:

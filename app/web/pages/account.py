@@ -29,7 +29,7 @@ ISSUER = "ARX"
 def _qr_svg(uri: str) -> Markup:
     """An inline SVG (no data: URL, no inline style: the CSP allows it as it is)."""
     buffer = io.BytesIO()
-    segno.make(uri, error="m").save(buffer, kind="svg", xmldecl=False, svgns=True, nl=False,
+    segno.make(uri, error="m").save(buffer, kind="svg", xmldecl=False, svgns=True, nl=False, omitsize=True,
                                     scale=4, border=2, title="QR", svgclass=None, lineclass=None)
     return Markup(buffer.getvalue().decode())
 

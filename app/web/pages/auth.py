@@ -80,9 +80,11 @@ def login(request: Request, session: DbSession, runtime: RuntimeDep, form: Form)
                            next_path=next_path)
 
     request.state.on_error = failed
-    principal = auth.authenticate(session, runtime, username=username[:256],
-                                  password=str(form.get("password") or "")[:1024],
-                                  otp=field(form, "otp")[:16] or None, request_id=request_id(request))
+    # In transactions of its own (the password is hashed with none open); the session starts in ours.
+    principal, _ = auth.authenticate(runtime, username=username[:256],
+                                     password=str(form.get("password") or "")[:1024],
+                                     otp=field(form, "otp")[:16] or None,
+                                     request_id=request_id(request))
     # A new id on every sign-in: a session id planted before login is never promoted (fixation).
     session_id, _row = sessions.start(session, principal, clock(request))
     response = RedirectResponse(next_path, status_code=303)

@@ -1,4 +1,4 @@
-"""`arx keys …` commands: parse, call app.crypto.rotation, print."""
+"""`arx keys …` commands: parse, call the app.keys use cases and jobs, print."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from app.cli.common import JsonOpt, emit, err, fail, operator, out, runtime_for
+from app.keys.reindex import reindex_subjects
+from app.keys.retire import retire_key
+from app.keys.rewrap import rewrap_data_keys
+from app.keys.rotate import restore_keyring_backup, rotate_key
+from app.keys.status import key_status
+
 keys_app = typer.Typer(help="Key status and rotation.", no_args_is_help=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Rows per transaction.")]
 KindArg = Annotated[str, typer.Argument(help="data | index | signing | audit")]
 
@@ -20,7 +26,6 @@ KindArg = Annotated[str, typer.Argument(help="data | index | signing | audit")]
 @contextmanager
 def _progress(label: str) -> Iterator[Any]:
     """A rich progress bar on stderr (stdout stays free for --json); yields the callback."""
-    from app.cli.common import err
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as bar:
@@ -35,8 +40,6 @@ def _progress(label: str) -> Iterator[Any]:
 @keys_app.command("status")
 def status(as_json: JsonOpt = False) -> None:
     """Each kind: active version, every version and how much still depends on it."""
-    from app.cli.common import emit, out, runtime_for
-    from app.crypto.rotation import key_status
 
     with runtime_for() as runtime, runtime.db.unit_of_work() as session:
         doc = key_status(session, runtime)
@@ -56,8 +59,6 @@ def status(as_json: JsonOpt = False) -> None:
 @keys_app.command("rotate")
 def rotate(kind: KindArg, as_json: JsonOpt = False) -> None:
     """Create a new version of KIND and make it active (running services follow within seconds)."""
-    from app.cli.common import emit, operator, runtime_for
-    from app.crypto.rotation import rotate_key
 
     with runtime_for() as runtime, runtime.db.unit_of_work() as session:
         version = rotate_key(session, runtime, operator(), kind)
@@ -67,8 +68,6 @@ def rotate(kind: KindArg, as_json: JsonOpt = False) -> None:
 @keys_app.command("rewrap")
 def rewrap(batch_size: BatchOpt = 10_000, as_json: JsonOpt = False) -> None:
     """Re-wrap every data key under the active data KEK (resumable; content is never decrypted)."""
-    from app.cli.common import emit, fail, operator, runtime_for
-    from app.crypto.rotation import rewrap_data_keys
 
     with runtime_for() as runtime, _progress("rewrapping data keys") as progress:
         report = rewrap_data_keys(runtime, operator(), batch_size=batch_size, progress=progress)
@@ -85,8 +84,6 @@ def rewrap(batch_size: BatchOpt = 10_000, as_json: JsonOpt = False) -> None:
 @keys_app.command("reindex")
 def reindex(batch_size: BatchOpt = 2_000, as_json: JsonOpt = False) -> None:
     """Rebuild the blind index under the active index key (resumable; searches keep answering)."""
-    from app.cli.common import emit, operator, runtime_for
-    from app.crypto.rotation import reindex_subjects
 
     with runtime_for() as runtime, _progress("reindexing notices") as progress:
         report = reindex_subjects(runtime, operator(), batch_size=batch_size, progress=progress)
@@ -103,8 +100,6 @@ def retire(kind: KindArg, version: Annotated[str, typer.Argument(help="Version, 
                help="Retire a data version even though append-only audit details use it.")] = False,
            as_json: JsonOpt = False) -> None:
     """Remove an old version's secret material; refused while anything depends on it."""
-    from app.cli.common import emit, operator, runtime_for
-    from app.crypto.rotation import retire_key
 
     with runtime_for() as runtime:
         report = retire_key(runtime, operator(), kind, version,
@@ -113,3 +108,15 @@ def retire(kind: KindArg, version: Annotated[str, typer.Argument(help="Version, 
            "abandoned_audit_details": report.abandoned_audit_details}
     emit(as_json, doc, f"{report.kind} version {report.version} retired"
          + (f"; {report.purged_terms} index term(s) deleted" if report.purged_terms else ""))
+
+
+@keys_app.command("restore-backup")
+def restore_backup(as_json: JsonOpt = False) -> None:
+    """Bring back the previous keyring generation (keyring.json.bak); the replaced one becomes the backup."""
+
+    with runtime_for() as runtime:
+        with runtime.db.unit_of_work() as session:
+            restore_keyring_backup(session, runtime, operator())
+        ring = runtime.keys.current()
+    emit(as_json, {"restored": True, "active": dict(ring.active)},
+         "previous keyring restored: active " + ", ".join(f"{k} v{v}" for k, v in ring.active.items()))

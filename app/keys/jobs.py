@@ -1,0 +1,85 @@
+"""What every key job shares: parsing kinds and versions, progress callbacks, batching, waiting for
+running services to see a new keyring.
+
+Jobs (rewrap, reindex, purge) own their transactions, one per batch; use cases (rotate, status) take a
+session and only flush.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.crypto.keyring import KINDS, KeyKind
+from app.db import utcnow
+from app.errors import InvalidInput
+from app.runtime import Runtime
+
+Progress = Callable[[int, int], None]
+# Added to the service poll interval: time for a transaction that sealed under the old version to commit.
+IN_FLIGHT_SECONDS = 1.0
+DEFAULT_BATCH = 10_000
+REINDEX_BATCH = 2_000
+PURGE_BATCH = 50_000
+
+
+def no_progress(done: int, total: int) -> None:
+    """Progress callback that ignores progress."""
+
+
+def parse_kind(kind: str) -> KeyKind:
+    if kind not in KINDS:
+        raise InvalidInput(f"key kind must be one of {', '.join(KINDS)}",
+                           errors=[{"field": "kind", "message": "unknown"}])
+    return kind
+
+
+def parse_version(kind: KeyKind, version: str) -> int:
+    """A version as printed anywhere: ``3``, ``v3`` or the JWT kid ``signing-v3``."""
+    raw = version.strip().lower().removeprefix(f"{kind}-").removeprefix("v")
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput("version must be a positive integer (e.g. 2)",
+                           errors=[{"field": "version", "message": "invalid"}])
+    return int(raw)
+
+
+def check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise InvalidInput("batch size must be at least 1", errors=[{"field": "batch_size",
+                                                                    "message": "too small"}])
+
+
+def object_id(kind: KeyKind, version: int) -> str:
+    """How audit entries name a key version (same form as the JWT kid)."""
+    return f"{kind}-v{version}"
+
+
+def grouped(session: Session, column: Any, *where: Any) -> dict[int, int]:
+    """Row counts by a key-version column (NULLs left out)."""
+    rows = session.execute(select(column, func.count()).where(column.is_not(None), *where)
+                           .group_by(column))
+    return {int(v): int(n) for v, n in rows}
+
+
+def propagation_seconds(runtime: Runtime) -> float:
+    return runtime.settings.keyring_poll_seconds + IN_FLIGHT_SECONDS
+
+
+def propagation_wait(runtime: Runtime, kind: KeyKind) -> float:
+    """Seconds until every running service must be using kind's active version (0 when already)."""
+    ring = runtime.keys.refresh()
+    created = datetime.fromisoformat(ring.version(kind, ring.active_version(kind)).created_at)
+    age = (utcnow() - created).total_seconds()
+    return max(0.0, propagation_seconds(runtime) - age)
+
+
+def await_propagation(runtime: Runtime, kind: KeyKind) -> None:
+    """Sleep until running services must have seen kind's active version (and in-flight writes ended)."""
+    remaining = propagation_wait(runtime, kind)
+    if remaining > 0:
+        time.sleep(remaining)

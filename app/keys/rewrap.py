@@ -1,0 +1,280 @@
+"""Rewrap: every data key re-wrapped under the active KEK, in batches (a job: one transaction per batch).
+
+The old version is compared on UPDATE so a rerun (or a concurrent run) never double-applies; content
+ciphertext is never touched. Notice revisions, TOTP secrets and (format-2) audit details are rewrapped;
+format-1 audit details cannot be (their leaves cover the wrapped key) and are reported as left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, literal, select, tuple_
+from sqlalchemy.orm import Session
+
+from app.audit.models import AuditDetailKey, AuditEntry
+from app.audit.record import Action, Outcome, detail_key_aad, record
+from app.auth.principal import Principal
+from app.crypto.envelope import DecryptionError
+from app.directory.models import Contact, ContactRevision
+from app.directory.service import contact_aad
+from app.keys.jobs import (
+    DEFAULT_BATCH,
+    Progress,
+    await_propagation,
+    check_batch_size,
+    grouped,
+    no_progress,
+    object_id,
+)
+from app.notices.models import Notice, NoticeRevision
+from app.notices.service import content_aad
+from app.requests import keys as request_keys
+from app.runtime import Runtime
+from app.users.models import User
+from app.users.service import email_aad, totp_aad
+
+
+@dataclass
+class RewrapReport:
+    active: int
+    rewrapped: int = 0
+    unreadable: int = 0
+    audit_details_left: dict[int, int] = field(default_factory=dict)
+
+
+def _pending_data_keys(session: Session, active: int) -> int:
+    revisions = session.scalar(select(func.count()).select_from(NoticeRevision)
+                               .where(NoticeRevision.key_version != active)) or 0
+    secrets = session.scalar(select(func.count()).select_from(User)
+                             .where(User.totp_key_version != active)) or 0
+    emails = session.scalar(select(func.count()).select_from(User)
+                            .where(User.email_key_version != active)) or 0
+    contacts = session.scalar(select(func.count()).select_from(ContactRevision)
+                              .where(ContactRevision.key_version != active)) or 0
+    details = session.scalar(select(func.count()).select_from(AuditDetailKey)
+                             .where(AuditDetailKey.key_version != active)) or 0
+    return int(revisions) + int(secrets) + int(emails) + int(contacts) + int(details)
+
+
+# Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
+# cryptography. PostgreSQL: binary COPY into a per-transaction temporary table, then one joined UPDATE.
+_PG_STAGE = ("CREATE TEMPORARY TABLE IF NOT EXISTS arx_rewrap_stage (notice_id text, revision integer, "
+             "old_version integer, new_version integer, wrapped bytea) ON COMMIT DELETE ROWS")
+_PG_APPLY = ("UPDATE notice_revision AS r SET key_version = s.new_version, wrapped_key = s.wrapped "
+             "FROM arx_rewrap_stage AS s WHERE r.notice_id = s.notice_id AND r.revision = s.revision "
+             "AND r.key_version = s.old_version")
+# The old version is compared on UPDATE: a row rewrapped meanwhile (a concurrent or earlier run) is left.
+_SQLITE_APPLY = ("UPDATE notice_revision SET key_version = ?, wrapped_key = ? "
+                 "WHERE notice_id = ? AND revision = ? AND key_version = ?")
+
+
+def apply_rewrap(session: Session, changes: list[tuple[str, int, int, int, bytes]]) -> None:
+    """Store (notice_id, revision, old version, new version, wrapped key) rows in one bulk statement."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(_PG_STAGE)
+            with cursor.copy("COPY arx_rewrap_stage FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["text", "int4", "int4", "int4", "bytea"])
+                for row in changes:
+                    copy.write_row(row)
+            # Fresh statistics, or the planner may nest-loop over an "empty" temporary table.
+            cursor.execute("ANALYZE arx_rewrap_stage")
+            cursor.execute(_PG_APPLY)
+    else:
+        connection.exec_driver_sql(_SQLITE_APPLY, [(new, wrapped, notice_id, number, old)
+                                                   for notice_id, number, old, new, wrapped in changes])
+
+
+Row = tuple[str, int, int, bytes, str, str]
+Change = tuple[str, int, int, int, bytes]
+
+
+def _revision_batch(session: Session, active: int, after: tuple[str, int] | None,
+                    batch_size: int) -> list[Row]:
+    """The next revisions, in key order after ``after``, whose data key is not under the active KEK."""
+    query = (select(NoticeRevision.notice_id, NoticeRevision.revision, NoticeRevision.key_version,
+                    NoticeRevision.wrapped_key, Notice.author_party, Notice.kind)
+             .join(Notice, Notice.id == NoticeRevision.notice_id)
+             .where(NoticeRevision.key_version != active)
+             .order_by(NoticeRevision.notice_id, NoticeRevision.revision).limit(batch_size))
+    if after is not None:
+        position = tuple_(NoticeRevision.notice_id, NoticeRevision.revision)
+        query = query.where(position > tuple_(literal(after[0]), literal(after[1])))
+    return [tuple(row) for row in session.connection().execute(query)]
+
+
+def _rewrapped_rows(runtime: Runtime, rows: list[Row]) -> tuple[list[Change], int]:
+    """The rows' data keys wrapped under the active KEK, and how many could not be unwrapped."""
+    rewrapped = runtime.envelope.rewrapped
+    changes: list[Change] = []
+    unreadable = 0
+    for notice_id, number, old, wrapped, author_party, kind in rows:
+        try:
+            new, again = rewrapped(old, wrapped, content_aad(notice_id, number, author_party, kind))
+        except DecryptionError:
+            unreadable += 1  # retired or damaged: left as is, reported, never guessed at
+            continue
+        changes.append((notice_id, number, old, new, again))
+    return changes, unreadable
+
+
+def _rewrap_revisions(runtime: Runtime, active: int, batch_size: int, report: RewrapReport,
+                      progress: Callable[[int], None]) -> None:
+    """Batch k's UPDATE and COMMIT (the driver releases the GIL) overlap batch k+1's cryptography.
+
+    Batch k+1 is read inside batch k's transaction; that is safe because revisions are immutable and the
+    UPDATE compares the old version, so a row rewrapped in between is simply left alone.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arx-rewrap") as crypto:
+        with runtime.db.unit_of_work() as session:
+            rows = _revision_batch(session, active, None, batch_size)
+        pending = crypto.submit(_rewrapped_rows, runtime, rows) if rows else None
+        while pending is not None:
+            changes, unreadable = pending.result()
+            last = rows[-1]
+            with runtime.db.unit_of_work() as session:
+                rows = _revision_batch(session, active, (last[0], last[1]), batch_size)
+                pending = crypto.submit(_rewrapped_rows, runtime, rows) if rows else None
+                if changes:
+                    apply_rewrap(session, changes)
+            report.rewrapped += len(changes)
+            report.unreadable += unreadable
+            progress(len(changes) + unreadable)
+
+
+# The user columns holding a sealed secret: (column prefix, associated data of that user's secret).
+_USER_SECRETS: dict[str, Callable[[str], bytes]] = {"totp": totp_aad, "email": email_aad}
+
+
+def _rewrap_user_batch(session: Session, runtime: Runtime, active: int, after: int,
+                       batch_size: int, prefix: str = "totp") -> tuple[int, int, int | None]:
+    version_col = getattr(User, f"{prefix}_key_version")
+    users = list(session.scalars(select(User).where(version_col != active, User.id > after)
+                                 .order_by(User.id).limit(batch_size)))
+    if not users:
+        return 0, 0, None
+    done = unreadable = 0
+    for user in users:
+        version, wrapped = getattr(user, f"{prefix}_key_version"), getattr(user, f"{prefix}_wrapped_key")
+        assert version is not None and wrapped is not None
+        try:
+            new, wrapped = runtime.envelope.rewrapped(version, wrapped,
+                                                      _USER_SECRETS[prefix](user.username))
+        except DecryptionError:
+            unreadable += 1
+            continue
+        setattr(user, f"{prefix}_key_version", new)
+        setattr(user, f"{prefix}_wrapped_key", wrapped)
+        done += 1
+    session.flush()
+    return done, unreadable, users[-1].id
+
+
+def _rewrap_contact_batch(session: Session, runtime: Runtime, active: int, after: tuple[str, int],
+                          batch_size: int) -> tuple[int, int, tuple[str, int] | None]:
+    """Directory contacts' data keys (their AAD names contact, revision and party)."""
+    rows = list(session.execute(
+        select(ContactRevision, Contact.party).join(Contact, Contact.id == ContactRevision.contact_id)
+        .where(ContactRevision.key_version != active,
+               tuple_(ContactRevision.contact_id, ContactRevision.revision)
+               > tuple_(literal(after[0]), literal(after[1])))
+        .order_by(ContactRevision.contact_id, ContactRevision.revision).limit(batch_size)).tuples())
+    if not rows:
+        return 0, 0, None
+    done = unreadable = 0
+    for revision, party in rows:
+        try:
+            new, wrapped = runtime.envelope.rewrapped(
+                revision.key_version, revision.wrapped_key,
+                contact_aad(revision.contact_id, revision.revision, party))
+        except DecryptionError:
+            unreadable += 1
+            continue
+        revision.key_version, revision.wrapped_key = new, wrapped
+        done += 1
+    session.flush()
+    last = rows[-1][0]
+    return done, unreadable, (last.contact_id, last.revision)
+
+
+def _rewrap_detail_batch(session: Session, runtime: Runtime, active: int, after: str,
+                         batch_size: int) -> tuple[int, int, str | None]:
+    """Format-2 audit details: their wrapped keys live outside the (append-only, hashed) entries."""
+    rows = session.execute(select(AuditDetailKey, AuditEntry)
+                           .join(AuditEntry, AuditEntry.detail_key_id == AuditDetailKey.key_id)
+                           .where(AuditDetailKey.key_version != active, AuditDetailKey.key_id > after)
+                           .order_by(AuditDetailKey.key_id).limit(batch_size)).all()
+    if not rows:
+        return 0, 0, None
+    done = unreadable = 0
+    for key, entry in rows:
+        try:
+            new, wrapped = runtime.envelope.rewrapped(key.key_version, key.wrapped_key,
+                                                      detail_key_aad(entry))
+        except DecryptionError:
+            unreadable += 1
+            continue
+        key.key_version, key.wrapped_key = new, wrapped
+        done += 1
+    session.flush()
+    return done, unreadable, rows[-1][0].key_id
+
+
+def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int = DEFAULT_BATCH,
+                     progress: Progress = no_progress, wait: bool = True) -> RewrapReport:
+    """Re-wrap every data key under the active KEK; one transaction per batch; resumable, idempotent."""
+    check_batch_size(batch_size)
+    if wait:
+        await_propagation(runtime, "data")
+    active = runtime.keys.refresh().active_version("data")
+    report = RewrapReport(active=active)
+    with runtime.db.unit_of_work() as session:
+        total = _pending_data_keys(session, active)
+    progress(0, total)
+    seen = 0
+
+    def advance(count: int) -> None:
+        nonlocal seen
+        seen += count
+        progress(seen, max(seen, total))
+
+    _rewrap_revisions(runtime, active, batch_size, report, advance)
+    done, bad = request_keys.rewrap(runtime, active, batch_size, advance)
+    report.rewrapped += done
+    report.unreadable += bad
+    for prefix in _USER_SECRETS:
+        user_cursor: int | None = 0
+        while user_cursor is not None:
+            with runtime.db.unit_of_work() as session:
+                done, bad, user_cursor = _rewrap_user_batch(session, runtime, active, user_cursor,
+                                                            batch_size, prefix)
+            report.rewrapped += done
+            report.unreadable += bad
+            advance(done + bad)
+    contact_cursor: tuple[str, int] | None = ("", 0)
+    while contact_cursor is not None:
+        with runtime.db.unit_of_work() as session:
+            done, bad, contact_cursor = _rewrap_contact_batch(session, runtime, active, contact_cursor,
+                                                              batch_size)
+        report.rewrapped += done
+        report.unreadable += bad
+        advance(done + bad)
+    detail_cursor: str | None = ""
+    while detail_cursor is not None:
+        with runtime.db.unit_of_work() as session:
+            done, bad, detail_cursor = _rewrap_detail_batch(session, runtime, active, detail_cursor,
+                                                            batch_size)
+        report.rewrapped += done
+        report.unreadable += bad
+        advance(done + bad)
+    with runtime.db.unit_of_work() as session:
+        # Format-1 details: their leaves cover the wrapped key, so they stay where they are.
+        report.audit_details_left = {v: n for v, n in grouped(session, AuditEntry.detail_key_version)
+                                     .items() if v != active}
+        record(session, principal, Action.KEY_REWRAP, object_id=object_id("data", active),
+               outcome=Outcome.OK if report.unreadable == 0 else Outcome.FAILED)
+    return report
