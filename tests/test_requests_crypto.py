@@ -144,3 +144,43 @@ def test_operator_cli_lists_routing_only(world: World, tmp_path: Path) -> None:
     vocab.write_text(json.dumps({"obstacles": [{"code": "Bad Code", "label": "x"}]}))
     bad = arx("obstacles", "load", str(vocab))
     assert bad.returncode != 0 and bad.stderr.count("\n") == 1
+
+
+def test_key_rotation_carries_requests(world: World) -> None:
+    """Data keys of requests and messages are rewrapped (retire refused before), and request subjects
+    are reindexed under a new index key: after retiring both old versions everything still opens."""
+    from app.errors import Conflict
+    from app.keys.reindex import reindex_subjects
+    from app.keys.retire import retire_key
+    from app.keys.rewrap import rewrap_data_keys
+    from app.keys.rotate import rotate_key
+    from tests.support.factories import ADMIN
+
+    c = canaries()
+    rid = plant(world, c)
+    runtime = world.runtime
+    with runtime.db.unit_of_work() as session:
+        rotate_key(session, runtime, ADMIN, "data")
+        rotate_key(session, runtime, ADMIN, "index")
+    runtime.keys.refresh()
+    with runtime.db.unit_of_work() as session:
+        from app.keys.dependents import data_dependents
+
+        deps = data_dependents(session)
+        assert deps["requests"] == {1: 1} and deps["request_messages"] == {1: 2}
+    with pytest.raises(Conflict):
+        retire_key(runtime, ADMIN, "data", "1", wait=False)
+    report = rewrap_data_keys(runtime, ADMIN, wait=False)
+    assert report.unreadable == 0 and report.rewrapped >= 3  # content, message, note (and users)
+    reindexed = reindex_subjects(runtime, ADMIN, wait=False)
+    assert reindexed.requests == 1
+    retire_key(runtime, ADMIN, "data", "1", wait=False)
+    retire_key(runtime, ADMIN, "index", "1", wait=False)
+    runtime.keys.refresh()
+    got = world.client.get(f"{API}/{rid}", headers=world.headers("fra_fp"))
+    assert got.status_code == 200 and got.json()["title"] == c["title"]
+    thread = world.client.get(f"{API}/{rid}/messages", headers=world.headers("fra_fp")).json()
+    assert [m["body"] for m in thread["items"]] == [c["message"], c["note"]]
+    found = world.client.post("/api/v1/search/subjects", json={"name": c["name"]},
+                              headers=world.headers("icc_inv")).json()
+    assert [m["request_id"] for m in found["request_matches"]] == [rid]

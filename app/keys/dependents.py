@@ -15,6 +15,7 @@ from app.directory.models import ContactRevision
 from app.enquiries.keys import SEALED
 from app.keys.jobs import grouped, propagation_seconds
 from app.notices.models import NoticeRevision
+from app.requests import keys as request_keys
 from app.runtime import Runtime
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import User
@@ -32,10 +33,12 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
             **{where: grouped(session, getattr(model, column))
                for where, (model, column, _, _) in SEALED.items()},
             "audit_details": grouped(session, AuditDetailKey.key_version),
-            "legacy_audit_details": grouped(session, AuditEntry.detail_key_version)}
+            "legacy_audit_details": grouped(session, AuditEntry.detail_key_version),
+            **request_keys.data_dependents(session, grouped)}
 
 
-REWRAPPABLE = ("revisions", "totp_secrets", "contacts", "emails", *SEALED, "audit_details")
+REWRAPPABLE = ("revisions", "totp_secrets", "contacts", "emails", *SEALED, "audit_details",
+               *request_keys.SEALED)
 
 
 def rewrappable_dependents(session: Session, version: int) -> int:

@@ -30,6 +30,7 @@ from app.keys.jobs import (
 from app.notices.models import Notice, NoticeRevision
 from app.notices.schemas import Subject
 from app.notices.service import revision_aad
+from app.requests import keys as request_keys
 from app.runtime import Runtime
 from app.search.indexer import term_rows
 from app.search.models import IndexBuild, SubjectTerm
@@ -42,6 +43,7 @@ class ReindexReport:
     active: int
     notices: int = 0
     subjects: int = 0
+    requests: int = 0
 
 
 def _missing_terms(version: int) -> Any:
@@ -108,6 +110,7 @@ def reindex_subjects(runtime: Runtime, principal: Principal, *, batch_size: int 
         report.notices += notices
         report.subjects += subjects
         progress(report.notices, max(total, report.notices))
+    report.requests = request_keys.reindex(runtime, ring, active, batch_size)
     with runtime.db.unit_of_work() as session:
         session.execute(update(IndexBuild).where(IndexBuild.key_version == active,
                                                  IndexBuild.completed_at.is_(None))
@@ -118,7 +121,7 @@ def reindex_subjects(runtime: Runtime, principal: Principal, *, batch_size: int 
 
 def purge_index_terms(runtime: Runtime, version: int, *, batch_size: int = PURGE_BATCH) -> int:
     """Delete a retired index version's terms in batches (short transactions; resumable)."""
-    purged = 0
+    purged = request_keys.purge(runtime, version)
     while True:
         with runtime.db.unit_of_work() as session:
             ids = list(session.scalars(select(SubjectTerm.id).where(SubjectTerm.key_version == version)

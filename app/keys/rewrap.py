@@ -32,6 +32,7 @@ from app.keys.jobs import (
 )
 from app.notices.models import Notice, NoticeRevision
 from app.notices.service import content_aad
+from app.requests import keys as request_keys
 from app.runtime import Runtime
 from app.users.models import User
 from app.users.service import email_aad, totp_aad
@@ -245,6 +246,9 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
         progress(seen, max(seen, total))
 
     _rewrap_revisions(runtime, active, batch_size, report, advance)
+    done, bad = request_keys.rewrap(runtime, active, batch_size, advance)
+    report.rewrapped += done
+    report.unreadable += bad
     for prefix in _USER_SECRETS:
         user_cursor: int | None = 0
         while user_cursor is not None:

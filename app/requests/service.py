@@ -25,6 +25,7 @@ from app.notifications.service import notify
 from app.params import decode_cursor, encode_cursor
 from app.parties.service import registered_codes_query
 from app.reference.service import known_numbers_query
+from app.requests.keys import message_aad
 from app.requests.machine import FINAL, NEEDS_OBSTACLES, Side, allowed, permits
 from app.requests.models import (
     CooperationRequest,
@@ -51,10 +52,6 @@ MAX_PAGE = 100
 DEFAULT_PAGE = 50
 SHIPPED_OBSTACLES = "obstacles.json"
 CR = CooperationRequest
-
-
-def message_aad(request_id: str, message_id: str, author_party: str) -> bytes:
-    return f"arx/request-message|{request_id}|{message_id}|{author_party}".encode()
 
 
 def _bad(field: str, message: str, detail: str) -> InvalidInput:
@@ -100,9 +97,9 @@ def _read(runtime: Runtime, principal: Principal, request: CooperationRequest, n
             request.sealed(), content_aad(request.id, request.requester, request.addressee)))
     return RequestRead.model_construct(
         id=request.id, requester=request.requester, addressee=request.addressee,
-        type=request.type,  # type: ignore[arg-type]  # stored from a validated RequestType
+        type=request.type,  # type: ignore[arg-type]  # stored from the validated Literal
         measures=_split(request.measures), legal_basis=content.legal_basis,
-        priority=request.priority,  # type: ignore[arg-type]  # stored from a validated Priority
+        priority=request.priority,  # type: ignore[arg-type]
         due_at=request.due_at, title=content.title, body=content.body, subjects=content.subjects,
         assets=content.assets, related_notices=[r.notice_id for r in request.related], tlp=request.tlp,
         paris_paragraphs=_split(request.paris_paragraphs), status=Status(request.status),

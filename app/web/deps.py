@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 from app.api import DbSession, RuntimeDep, get_runtime, request_id
 from app.auth.principal import Principal
 from app.errors import AppError, Forbidden
+from app.notifications.service import unread_count
 from app.web import sessions
 from app.web.i18n import LANG_COOKIE, direction, from_accept_language, supported, translations
 from app.web.render import N_, render
@@ -62,6 +63,7 @@ class Portal:
     resolved: sessions.Resolved | None
     principal: Principal | None
     restricted: bool = False  # signed in, but must enrol TOTP first
+    unread: int = 0  # the caller's unread notifications (the layout's bell)
 
     @property
     def csrf_token(self) -> str:
@@ -170,7 +172,8 @@ def _portal(request: Request, session: DbSession, runtime: RuntimeDep) -> Portal
     principal = resolved.principal(request_id(request)) if resolved else None
     restricted = bool(resolved and runtime.settings.portal_require_totp
                       and resolved.user.totp_key_version is None)
-    portal = Portal(resolved=resolved, principal=principal, restricted=restricted)
+    portal = Portal(resolved=resolved, principal=principal, restricted=restricted,
+                    unread=unread_count(session, principal) if principal and not restricted else 0)
     request.state.portal = portal
     if principal is not None:
         request.state.principal = principal  # for the access log line (app/logging.py)

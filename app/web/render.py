@@ -91,6 +91,7 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
         "nav": [item for item in sorted(NAV, key=lambda i: (i.order, i.path))
                 if principal is not None and (item.when is None or item.when(principal))],
         "path": path, "restricted": bool(portal and portal.restricted),
+        "unread_notifications": portal.unread if portal else 0,
         # The one entry the page belongs to: the longest matching path (/notices/new, not /notices).
         "current_nav": max(matching, key=len) if matching else None,
     }
