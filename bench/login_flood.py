@@ -50,7 +50,7 @@ def run(backend: str, seconds: float, threads: int) -> list[object]:
     with bench_runtime(backend) as runtime:
         runtime.settings.login_max_failures = 10**6
         baseline = writer_latencies(runtime, seconds)
-        stop, counter = threading.Event(), []
+        stop, counter = threading.Event(), list[int]()
         workers = [threading.Thread(target=flood, args=(runtime, stop, counter)) for _ in range(threads)]
         for w in workers:
             w.start()
