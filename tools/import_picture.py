@@ -31,7 +31,8 @@ LAYERS: list[tuple[int, str, str]] = [
     (5, "use cases", r"app\.\w+\.(service|indexer)"),
     (6, "jobs", r"app\.audit\.(sequencer|verify)|app\.crypto\.rotation|app\.keys(\.\w+)?"),
     (6, "jobs", r"app\.\w+\.(tasks|mailer)"),
-    (7, "http", r"app\.(api|openapi|middleware|serving|ratelimit)|app\.\w+\.router|app\.web(\.\w+)*"),
+    (7, "http", r"app\.(api|openapi|middleware|serving|ratelimit|health|resilience)|app\.\w+\.router"),
+    (7, "http", r"app\.web(\.\w+)*"),
     # The whole schema, for migrations and tests: imports every feature's models (no app module imports it).
     (7, "http", r"app\.models"),
     (8, "application", r"app\.main"),
@@ -42,7 +43,8 @@ LAYERS: list[tuple[int, str, str]] = [
 # Feature folders, lowest first: a feature may import the ones before it, not the ones after (the audit
 # log is below every feature, since every feature records; the portal and the CLI sit on top of all).
 FEATURE_ORDER = ("crypto", "audit", "parties", "users", "reference", "auth", "notices", "search",
-                 "notifications", "requests", "legislation", "directory", "keys", "web", "cli")
+                 "notifications", "requests", "legislation", "directory", "enquiries", "keys", "web",
+                 "cli")
 # Shared by every feature, so part of no feature: who the caller is, how a password is hashed.
 KERNEL = ("app.auth.principal", "app.auth.passwords")
 FEATURES = tuple(f for f in FEATURE_ORDER if f not in ("crypto", "cli"))
