@@ -129,10 +129,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from app.requests.router import obstacles_router
     from app.requests.router import router as requests_router
     from app.search.router import router as search_router
+    from app.stats.router import router as stats_router
 
     for router in (auth_router, parties_router, reference_router, notices_router, search_router,
                    enquiries_router, audit_router, notifications_router, requests_router,
-                   obstacles_router, legislation_router, directory_router):
+                   obstacles_router, legislation_router, directory_router, stats_router):
         app.include_router(router, prefix="/api/v1", responses=PROBLEM_RESPONSES)
     app.include_router(wellknown, responses=PROBLEM_RESPONSES)
     # The token endpoint answers its refusals as RFC 6749 errors (app/auth/router.py); only what the

@@ -31,12 +31,13 @@ from app.requests.models import (
     RequestTransition,
 )
 from app.search.models import IndexBuild, SubjectTerm
+from app.stats.models import StatCell
 from app.users.models import LoginThrottle, RevokedToken, User
 from app.web.models import PortalSession
 
 __all__ = ["AuditCheckpoint", "AuditDetailKey", "AuditEntry", "AuditLeaf", "Contact",
            "ContactReminder", "ContactRevision", "CooperationRequest", "DeadlineNotice", "EmailOutbox",
-           "Enquiry", "EnquiryTerm", "Hit", "HitMatch", "IndexBuild", "KeyVersionRecord",
+           "Enquiry", "EnquiryTerm", "Hit", "HitMatch", "IndexBuild", "StatCell", "KeyVersionRecord",
            "LegislationLanguage", "LegislationMeasure", "LegislationProfile", "LegislationRevision",
            "LoginThrottle", "Notice", "NoticeParagraph", "NoticeRecipient", "NoticeRevision",
            "NoticeRevisionRecipient", "Notification", "Obstacle", "ParisParagraph", "Party",

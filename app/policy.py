@@ -9,7 +9,7 @@ answered 404 by the callers, exactly like anything absent.
 
 from collections.abc import Iterable
 
-from sqlalchemy import ColumnElement, exists, false, not_, or_, select
+from sqlalchemy import ColumnElement, exists, false, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.audit.record import Action, denied
@@ -20,6 +20,7 @@ from app.errors import AppError, Forbidden, NotFound
 from app.notices.models import BROADCAST, Notice, NoticeRecipient, NoticeRevision, NoticeRevisionRecipient
 from app.notifications.models import Notification
 from app.requests.models import CooperationRequest
+from app.stats.models import StatCell
 
 CONTENT_ROLES = frozenset({Role.FOCAL_POINT, Role.COURT_INVESTIGATOR})
 
@@ -208,6 +209,47 @@ def can_create_request(principal: Principal) -> bool:
 def can_list_request_routing(principal: Principal) -> bool:
     """Operators (the CLI) list routing data of every request: never content."""
     return principal.role == Role.ADMIN
+
+
+# -- statistics (docs/statistics.md) ----------------------------------------------------------------------
+# Statistics are derived from content (asset statuses, places, currencies and amounts are encrypted in
+# the notices), so they follow the content rule: the content roles read them, in both scopes; auditors and
+# admins, who never see content, are refused (403) on the API and the portal. `mine` is the caller's
+# party's own notices and requests, complete; `platform` is every party's, aggregated across parties and
+# never broken down by party, with small cells suppressed (app/stats/service.py). The yearly report is
+# platform-scope only, so operators may also produce it from the CLI for the Court's report.
+def can_read_statistics(principal: Principal) -> bool:
+    return sees_content(principal)
+
+
+def can_produce_report(principal: Principal) -> bool:
+    """The yearly report (platform scope only): the content roles, and operators at the CLI."""
+    return sees_content(principal) or principal.role == Role.ADMIN
+
+
+def own_stat_cells(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on StatCell: the cells of the caller's own party's notices (`mine`; and what
+    suppression of `platform` cells discounts, so that platform minus mine never isolates a few
+    notices of others). An operator acts for no party: nothing is its own."""
+    if not sees_content(principal):
+        return false()
+    return StatCell.party == principal.party
+
+
+def all_stat_cells(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on StatCell for `platform`: every party's cells, which the service only ever sums
+    across parties and suppresses when small."""
+    return true() if can_produce_report(principal) else false()
+
+
+def own_requests(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on CooperationRequest for `mine`: exactly visible_requests (requester or addressee)."""
+    return visible_requests(principal)
+
+
+def all_requests(principal: Principal) -> ColumnElement[bool]:
+    """SQL filter on CooperationRequest for `platform` statistics (aggregated, suppressed when small)."""
+    return true() if can_produce_report(principal) else false()
 
 
 # -- audit ----------------------------------------------------------------------------------------------

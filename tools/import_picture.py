@@ -43,8 +43,8 @@ LAYERS: list[tuple[int, str, str]] = [
 # Feature folders, lowest first: a feature may import the ones before it, not the ones after (the audit
 # log is below every feature, since every feature records; the portal and the CLI sit on top of all).
 FEATURE_ORDER = ("crypto", "audit", "parties", "users", "reference", "auth", "notices", "search",
-                 "notifications", "requests", "legislation", "directory", "enquiries", "keys", "web",
-                 "cli")
+                 "notifications", "requests", "legislation", "directory", "enquiries", "keys", "stats",
+                 "web", "cli")
 # Shared by every feature, so part of no feature: who the caller is, how a password is hashed.
 KERNEL = ("app.auth.principal", "app.auth.passwords")
 FEATURES = tuple(f for f in FEATURE_ORDER if f not in ("crypto", "cli"))
