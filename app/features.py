@@ -11,5 +11,6 @@ from __future__ import annotations
 from types import ModuleType
 
 from app.enquiries import service as enquiries_service  # deconfliction after a notice is written
+from app.stats import service as stats_service  # running aggregates of notices and assets
 
-SUBSCRIBERS: tuple[ModuleType, ...] = (enquiries_service,)
+SUBSCRIBERS: tuple[ModuleType, ...] = (enquiries_service, stats_service)

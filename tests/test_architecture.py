@@ -60,6 +60,8 @@ UNFILTERED = {
     ("app/notices/service.py", "_within_budget"): "sizes of the rows visible_notices returned",
     ("app/keys/rewrap.py", "_revision_batch"): "key job: rewraps every revision, no caller",
     ("app/keys/reindex.py", "_reindex_batch"): "key job: reindexes every revision, no caller",
+    ("app/stats/tasks.py", "_rebuild_batch"):
+        "operator job: counts every notice into the statistics aggregates, returns no content",
     ("app/enquiries/matching.py", "confirm_notices"):
         "opens candidates chosen through policy.hidden_notices; returns nothing of them to the caller",
 }

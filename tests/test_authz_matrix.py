@@ -226,6 +226,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
     # Hits are decided by their owner party only; nobody owns the hit id the matrix names.
     ("POST", HIT + "/share"): Rule("hit_owner"),
     ("POST", HIT + "/decline"): Rule("hit_owner"),
+    # Statistics derive from content: the content roles read them (app/policy.py can_read_statistics).
+    ("GET", "/api/v1/stats/notices"): Rule("content", params={"by": "paris_paragraph",
+                                                              "scope": "platform"}),
+    ("GET", "/api/v1/stats/assets"): Rule("content", params={"by": "status", "scope": "mine"}),
+    ("GET", "/api/v1/stats/requests"): Rule("content", params={"by": "priority", "scope": "platform"}),
     # Portal pages (tests/test_web_*.py test them signed in; here: no bearer token opens them).
     ("GET", "/"): Rule("portal"),
     ("GET", "/login"): Rule("portal_public"),
@@ -273,6 +278,11 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", "/hits"): Rule("portal"),
     ("POST", "/hits/{hit_id}/share"): Rule("portal"),
     ("POST", "/hits/{hit_id}/decline"): Rule("portal"),
+    ("GET", "/stats"): Rule("portal"),
+    ("GET", "/stats/charts/{name}.svg"): Rule("portal"),
+    ("GET", "/stats/charts/{name}.csv"): Rule("portal"),
+    ("GET", "/stats/report"): Rule("portal"),
+    ("GET", "/stats/report.csv"): Rule("portal"),
 }
 NOTIFIED = "fra_fp"  # the owner of the notification the own_notification cells target
 
@@ -440,7 +450,7 @@ def service(databases: DatabaseFactory, keyring_template: Path,
                 select(Notification.id).join(User, User.id == Notification.user_id)
                 .where(User.username == NOTIFIED).order_by(Notification.id).limit(1)))
         fixed = {"party": "FRA", "contact_id": contact_id, "notification_id": ids["notification"],
-                 "hit_id": ABSENT_HIT}
+                 "hit_id": ABSENT_HIT, "name": "notices-by-paragraph"}
         routes = app_routes(client)
         if ("GET", "/api/v1/audit/checkpoint") in routes:
             # Proof and checkpoint cells need a signed tree head: wait for the sequencer's first.

@@ -15,6 +15,7 @@ from app.cli.legislation import legislation_app
 from app.cli.paragraphs import paragraphs_app
 from app.cli.party import party_app
 from app.cli.request import obstacles_app, request_app
+from app.cli.stats import report, stats_app
 from app.cli.user import user_app
 
 app = typer.Typer(help="ARX — Asset Recovery eXchange administration.", no_args_is_help=True,
@@ -29,6 +30,8 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(legislation_app, name="legislation")
 app.add_typer(request_app, name="request")
 app.add_typer(obstacles_app, name="obstacles")
+app.add_typer(stats_app, name="stats")
+app.command()(report)
 
 
 def main() -> None:

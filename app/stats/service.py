@@ -30,10 +30,13 @@ from app import policy
 from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.errors import InvalidInput
+from app.notices.models import NoticeRevision
 from app.notices.schemas import NoticeDocument
+from app.notices.service import NoticeWritten, after_notice_written, open_content
 from app.requests.machine import FINAL
 from app.requests.models import CooperationRequest
 from app.requests.schemas import Status
+from app.runtime import Runtime
 from app.stats.models import StatCell
 
 MIN_CELL = 3
@@ -117,9 +120,8 @@ def apply_deltas(session: Session, deltas: dict[Key, Delta]) -> None:
     session.execute(statement.on_conflict_do_update(
         index_elements=[StatCell.subject, StatCell.dimension, StatCell.party, StatCell.month,
                         StatCell.value, StatCell.currency],
-        set_={"items": StatCell.items + excluded.items, "notices": StatCell.notices + excluded.notices,
-              "amount_units": StatCell.amount_units + excluded.amount_units,
-              "amount_fraction": StatCell.amount_fraction + excluded.amount_fraction}))
+        set_={name: getattr(StatCell, name) + excluded[name]
+              for name in ("items", "notices", "amount_units", "amount_fraction")}))
 
 
 def notice_write_deltas(party: str, created_at: datetime, doc: NoticeDocument,
@@ -139,6 +141,27 @@ def record_notice_write(session: Session, party: str, created_at: datetime, doc:
                         previous: NoticeDocument | None) -> None:
     """Account a posted (previous None) or revised notice in the aggregates, in its transaction."""
     apply_deltas(session, notice_write_deltas(party, created_at, doc, previous))
+
+
+def previous_document(session: Session, runtime: Runtime, written: NoticeWritten) -> NoticeDocument | None:
+    """The revision a write replaced, opened (None for a new notice): its contribution is subtracted.
+    No caller sees it: it only turns into the negative of what it had added."""
+    if written.revision <= 1:
+        return None
+    notice = written.notice
+    revision = session.get(NoticeRevision, (notice.id, written.revision - 1))
+    assert revision is not None
+    return NoticeDocument.model_validate(open_content(runtime, notice, revision))
+
+
+@after_notice_written
+def count_notice(session: Session, runtime: Runtime, principal: Principal,
+                 written: NoticeWritten) -> None:
+    """The statistics' after-write hook: a post adds its contribution, a revision replaces the previous
+    revision's, in the posting transaction (so the aggregates never disagree with the notices)."""
+    notice = written.notice
+    record_notice_write(session, notice.author_party, notice.created_at, written.document,
+                        previous_document(session, runtime, written))
 
 
 # -- reading them ---------------------------------------------------------------------------------------

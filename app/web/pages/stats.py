@@ -4,7 +4,7 @@ scopes, same suppression, same audit)."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
 
 from fastapi import Request, Response
 
@@ -77,7 +77,8 @@ def stats_page(request: Request, session: DbSession, principal: PagePrincipal) -
     built = [charts.build(session, principal, name, scope=scope, year=year, gettext=gettext,
                           labels=LABELS) for name in charts.NAMES]
     return render(request, "stats/stats.html", {"charts": built, "scope": scope, "year": year,
-                                               "scopes": SCOPES, "query": _query(scope, year)})
+                                               "scopes": SCOPES, "query": _query(scope, year),
+                                               "today_year": datetime.now(UTC).year})
 
 
 def _chart(request: Request, session: DbSession, principal: PagePrincipal, name: str) -> charts.Chart:
