@@ -49,6 +49,14 @@ COLUMNS = {
     "closed_on_time_share": N_("Share closed by the due date"),
 }
 
+# The texts of app/stats/charts.py, which translates them with the gettext it is given (marked here so
+# that they are extracted into this page's catalog).
+CHART_TEXTS = (N_("Assets by status over time"), N_("Month first posted"), N_("Assets"), N_("Month"),
+               N_("Notices per Paris Declaration paragraph"), N_("Paragraph"), N_("Notices"),
+               N_("Request turnaround per priority"), N_("Priority"), N_("Median days"),
+               N_("Median days to acknowledge"), N_("Median days to close"), N_("Requests"),
+               N_("Share closed by the due date"))
+
 
 def _scope(request: Request) -> service.Scope:
     scope = request.query_params.get("scope", "mine")
