@@ -37,9 +37,9 @@ from app.web.models import PortalSession
 
 __all__ = ["AuditCheckpoint", "AuditDetailKey", "AuditEntry", "AuditLeaf", "Contact",
            "ContactReminder", "ContactRevision", "CooperationRequest", "DeadlineNotice", "EmailOutbox",
-           "Enquiry", "EnquiryTerm", "Hit", "HitMatch", "IndexBuild", "StatCell", "KeyVersionRecord",
+           "Enquiry", "EnquiryTerm", "Hit", "HitMatch", "IndexBuild", "KeyVersionRecord",
            "LegislationLanguage", "LegislationMeasure", "LegislationProfile", "LegislationRevision",
            "LoginThrottle", "Notice", "NoticeParagraph", "NoticeRecipient", "NoticeRevision",
            "NoticeRevisionRecipient", "Notification", "Obstacle", "ParisParagraph", "Party",
            "PortalSession", "RateEvent", "RequestMessage", "RequestNotice", "RequestSubjectTerm",
-           "RequestTransition", "RevokedToken", "SubjectTerm", "User"]
+           "RequestTransition", "RevokedToken", "StatCell", "SubjectTerm", "User"]

@@ -147,7 +147,7 @@ class TestPlatform:
         assert table == {"rows": [], "suppressed": 1}
 
 
-def snapshot(world: World, who: str) -> dict[str, Any]:
+def snapshot(world: World, who: str) -> dict[tuple[str, str, str], Any]:
     return {(what, by, scope): stats(world, who, what, by, scope)
             for what, bys in (("notices", ("paris_paragraph", "kind", "month")),
                               ("assets", ("status", "paris_paragraph", "month")))
