@@ -508,6 +508,10 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller,
             i for i, o in planted.items() if sees_request(caller, o) and o.addressee == caller.party}
         for item in response.json()["items"]:  # inbox: addressed to the caller's party, always
             assert item["addressee"] == caller.party, item["id"]
+    elif rule.kind == "content" and path.startswith("/api/v1/stats/"):
+        # Aggregates, never items (tests/test_stats_api.py checks the figures and the suppression).
+        assert set(response.json()) == {"rows", "suppressed"}
+        assert not any(service.ids[o.name] in response.text for o in OBJECTS if o.author)
     elif rule.kind == "content" and method == "GET" and path != "/api/v1/hits":
         assert_only_visible(service, caller, [i["id"] for i in response.json()["items"]],
                             response.json()["items"])
