@@ -31,10 +31,10 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 # Every kind of page the portal serves: test_axe_checked_every_page fails if one was not checked.
 PAGES = {"login", "account", "totp-enrolment", "notices", "notice-form", "notice-form-errors",
          "notice", "notice-edit", "not-found", "search", "search-results", "parties",
-         "paris-paragraphs", "forbidden", "notices-fr", "notice-rtl"}
+         "paris-paragraphs", "forbidden", "notices-fr", "notice-rtl", "stats"}
 SHOTS = Path(os.environ["ARX_SCREENSHOTS_DIR"]) if os.environ.get("ARX_SCREENSHOTS_DIR") else None
 SCREENSHOTS = {"login", "notices", "notice", "notice-form-errors", "search-results", "totp-enrolment",
-               "notices-fr", "notice-rtl", "not-found"}
+               "notices-fr", "notice-rtl", "not-found", "stats"}
 
 
 @dataclass
@@ -270,6 +270,16 @@ def test_reference_pages(state: State) -> None:
     page.get_by_role("link", name="Paris Declaration").click()
     assert "13" in main_text(page)
     check_accessible(state, page, "paris-paragraphs")
+
+
+def test_statistics_page_shows_its_charts_as_images(state: State) -> None:
+    page = state.pages["fra_fp"]
+    page.get_by_role("link", name="Statistics").click()
+    assert "Notices per Paris Declaration paragraph" in main_text(page)
+    # Every chart image loaded (an SVG the CSP or a bad document broke has no natural width).
+    widths = page.eval_on_selector_all("main img", "imgs => imgs.map(i => i.naturalWidth)")
+    assert widths and all(w > 0 for w in widths), widths
+    check_accessible(state, page, "stats")
 
 
 def test_french_pages(state: State) -> None:
