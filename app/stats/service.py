@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -198,11 +198,18 @@ def _cell_query(principal: Principal, scope: Scope, subject: str, dimension: str
     return query if months is None else query.where(months)
 
 
-def _shown(scope: Scope, notices: int, others: int) -> bool | None:
-    """True: show; False: suppress; None: an empty cell (everything it held was revised away)."""
-    if not notices:
-        return None
-    return scope == "mine" or others >= MIN_CELL
+def _cells(session: Session, principal: Principal, scope: Scope, subject: str, dimension: str,
+           year: int | None, group: Sequence[Any], table: StatsTable) -> Iterator[Any]:
+    """The non-empty cells to show; the ones withheld (platform: fewer than MIN_CELL notices of other
+    parties) are counted in table.suppressed. Empty cells (all revised away) are neither."""
+    for row in session.execute(_cell_query(principal, scope, subject, dimension, year, group)):
+        notices, others = row[len(group) + 1], row[len(group) + 2]
+        if not notices:
+            continue
+        if scope == "platform" and others < MIN_CELL:
+            table.suppressed += 1
+            continue
+        yield row
 
 
 def _total(units: int, fraction: int) -> str:
@@ -218,14 +225,8 @@ def notice_statistics(session: Session, principal: Principal, *, by: NoticeBy, s
     dimension = "kind" if by in ("kind", "month") else "paris_paragraph"
     group = [StatCell.month] if by == "month" else [StatCell.value]
     table = StatsTable(rows=[])
-    for value, _items, notices, others, _u, _f in session.execute(
-            _cell_query(principal, scope, NOTICE, dimension, year, group)):
-        shown = _shown(scope, notices, others)
-        if shown is None:
-            continue
-        if not shown:
-            table.suppressed += 1
-            continue
+    for value, _items, notices, _others, _u, _f in _cells(session, principal, scope, NOTICE, dimension,
+                                                          year, group, table):
         table.rows.append({by: value, "notices": int(notices)})
     return table
 
@@ -239,14 +240,8 @@ def asset_statistics(session: Session, principal: Principal, *, by: AssetBy, sco
     group = [StatCell.month, StatCell.value, StatCell.currency] if by == "month" else \
         [StatCell.value, StatCell.currency]
     table = StatsTable(rows=[])
-    for *keys, items, notices, others, units, fraction in session.execute(
-            _cell_query(principal, scope, ASSET, dimension, year, group)):
-        shown = _shown(scope, notices, others)
-        if shown is None:
-            continue
-        if not shown:
-            table.suppressed += 1
-            continue
+    for *keys, items, notices, _others, units, fraction in _cells(session, principal, scope, ASSET,
+                                                                  dimension, year, group, table):
         currency = keys[-1] or None
         row: dict[str, Any] = {"month": keys[0], "status": keys[1]} if by == "month" else \
             {by: keys[0] or None}
