@@ -118,3 +118,27 @@ def test_sealed_keyring_needs_its_passphrase(cli_env: dict[str, str]) -> None:
     assert missing.returncode != 0 and "ARX_KEYRING_PASSPHRASE" in missing.stderr
     right = arx(sealed_env, "party", "add", "FRA", "--name", "France", "--kind", "state")
     assert right.returncode == 0, right.stderr
+
+
+def test_report_and_stats_rebuild(cli_env: dict[str, str]) -> None:
+    """`arx report` in its three formats (an empty platform: every section empty, nothing withheld)
+    and `arx stats rebuild`; a bad year or format is a one-line error."""
+    assert arx(cli_env, "init").returncode == 0
+    as_json = arx(cli_env, "report", "--year", "2026", "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert document["year"] == 2026 and document["scope"] == "platform"
+    assert set(document["sections"]) >= {"notices_by_paragraph", "assets_by_status",
+                                         "requests_by_priority", "requests_by_outcome",
+                                         "obstacles_ranked"}
+    assert all(s == {"rows": [], "suppressed": 0} for s in document["sections"].values())
+    as_csv = arx(cli_env, "report", "--year", "2026", "--format", "csv")
+    assert as_csv.stdout.startswith("year,section,suppressed")
+    as_html = arx(cli_env, "report", "--year", "2026", "--format", "html", "--lang", "fr")
+    assert as_html.returncode == 0 and '<html lang="fr">' in as_html.stdout
+    assert "Statistiques de coopération pour 2026" in as_html.stdout and "@media print" in as_html.stdout
+    assert "<script" not in as_html.stdout
+    bad = arx(cli_env, "report", "--year", "20x6")
+    assert bad.returncode != 0 and bad.stdout == ""
+    rebuilt = arx(cli_env, "stats", "rebuild", "--json")
+    assert rebuilt.returncode == 0 and json.loads(rebuilt.stdout) == {"notices": 0}

@@ -25,6 +25,7 @@ COMMENT = re.compile(r"<!--.*?-->", re.S)
 STYLE = Style(background="#ffffff", plot_background="#ffffff", foreground="#1b1f24",
               foreground_strong="#1b1f24", foreground_subtle="#4a525c", opacity="1",
               opacity_hover="1", font_family='"Noto Sans", "DejaVu Sans", Arial, sans-serif',
+              guide_stroke_color="#c4cad1", major_guide_stroke_color="#8a949e",
               colors=("#123a63", "#b3261e", "#1d6b38", "#8a5a00", "#5b2a86", "#00707a", "#4a525c"))
 
 
@@ -58,7 +59,7 @@ def _render(chart: Any) -> str:
 
 def _config(title: str) -> dict[str, Any]:
     return {"js": [], "disable_xml_declaration": True, "style": STYLE, "title": title,
-            "width": 800, "height": 420, "legend_at_bottom": True, "print_values": False,
+            "width": 800, "height": 420, "legend_at_bottom": True, "legend_at_bottom_columns": 4, "print_values": False,
             "no_prefix": False, "show_y_guides": True, "truncate_label": 24}
 
 
