@@ -59,8 +59,8 @@ def _render(chart: Any) -> str:
 
 def _config(title: str) -> dict[str, Any]:
     return {"js": [], "disable_xml_declaration": True, "style": STYLE, "title": title,
-            "width": 800, "height": 420, "legend_at_bottom": True, "legend_at_bottom_columns": 4, "print_values": False,
-            "no_prefix": False, "show_y_guides": True, "truncate_label": 24}
+            "width": 800, "height": 420, "legend_at_bottom": True, "legend_at_bottom_columns": 4,
+            "print_values": False, "no_prefix": False, "show_y_guides": True, "truncate_label": 24}
 
 
 NAMES = ("assets-by-status", "notices-by-paragraph", "turnaround-by-priority")
