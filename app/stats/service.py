@@ -277,8 +277,11 @@ class _Group:
     on_time: int = 0
 
 
-def _days(start: datetime, end: datetime) -> float:
-    return (end - start).total_seconds() / 86400
+def _days(session: Session, start: Any, end: Any) -> Any:
+    """Days from start to end, computed by the database (no timestamp is loaded into Python)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", end - start) / 86400.0
+    return func.julianday(end) - func.julianday(start)
 
 
 def _median(values: list[float]) -> float | None:
@@ -295,32 +298,34 @@ def request_statistics(session: Session, principal: Principal, *, by: RequestBy,
     now = now or datetime.now(UTC)
     scoped = policy.own_requests(principal) if scope == "mine" else policy.all_requests(principal)
     R = CooperationRequest
-    query = select(R.requester, R.addressee, R.status, R.priority, R.obstacles, R.created_at,
-                   R.acknowledged_at, R.closed_at, R.due_at,
-                   case((policy.own_requests(principal), True), else_=False)).where(scoped)
+    executed = and_(R.closed_at.is_not(None), R.status.in_([str(x) for x in EXECUTED]))
+    past_due = and_(R.closed_at.is_(None), R.status.not_in([str(x) for x in FINAL]), R.due_at < now)
+    column = {"addressee": R.addressee, "requester": R.requester, "status": R.status,
+              "priority": R.priority, "obstacle": R.obstacles}[by]
+    # Only the grouping key and numbers cross to Python: the timestamps stay in the database.
+    query = select(column, case((policy.own_requests(principal), 0), else_=1),
+                   _days(session, R.created_at, R.acknowledged_at),
+                   case((executed, _days(session, R.created_at, R.closed_at)), else_=None),
+                   case((executed, 1), (past_due, 1), else_=0),
+                   case((and_(executed, R.closed_at <= R.due_at), 1), else_=0)).where(scoped)
     if year is not None:
         query = query.where(R.created_at >= datetime(year, 1, 1, tzinfo=UTC),
                             R.created_at < datetime(year + 1, 1, 1, tzinfo=UTC))
     groups: dict[str, _Group] = defaultdict(_Group)
-    for requester, addressee, status, priority, obstacles, created, acked, closed, due, own in \
-            session.execute(query):
-        keys: Iterable[str] = {"addressee": [addressee], "requester": [requester], "status": [status],
-                               "priority": [priority],
-                               "obstacle": [o for o in (obstacles or "").split(",") if o]}[by]
-        executed = closed is not None and Status(status) in EXECUTED
-        past_due = closed is None and Status(status) not in FINAL and due < now
-        for key in keys:
-            g = groups[key]
+    for value, other, acknowledge, close, decided, on_time in \
+            session.connection().execute(query):
+        keys: Iterable[str] = [o for o in (value or "").split(",") if o] if by == "obstacle" \
+            else [value]
+        for k in keys:
+            g = groups[k]
             g.requests += 1
-            g.others += 0 if own else 1
-            if acked is not None:
-                g.acknowledge.append(_days(created, acked))
-            if executed:
-                g.close.append(_days(created, closed))
-                g.decided += 1
-                g.on_time += closed <= due
-            elif past_due:
-                g.decided += 1
+            g.others += other
+            if acknowledge is not None:
+                g.acknowledge.append(float(acknowledge))
+            if close is not None:
+                g.close.append(float(close))
+            g.decided += decided
+            g.on_time += on_time
     table = StatsTable(rows=[])
     for key in sorted(groups):
         g = groups[key]
