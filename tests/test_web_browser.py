@@ -277,8 +277,11 @@ def test_statistics_page_shows_its_charts_as_images(state: State) -> None:
     page.get_by_role("link", name="Statistics").click()
     assert "Notices per Paris Declaration paragraph" in main_text(page)
     # Every chart image loaded (an SVG the CSP or a bad document broke has no natural width).
-    widths = page.eval_on_selector_all("main img", "imgs => imgs.map(i => i.naturalWidth)")
-    assert widths and all(w > 0 for w in widths), widths
+    page.wait_for_load_state("load")
+    images = page.eval_on_selector_all(
+        "main img", "imgs => imgs.map(i => [i.getAttribute('src'), i.complete, i.naturalWidth])")
+    broken = [(src, page.request.get(src).status) for src, _, width in images if not width]
+    assert images and not broken, (images, broken)
     check_accessible(state, page, "stats")
 
 
