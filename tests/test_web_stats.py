@@ -7,6 +7,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,46 +15,28 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
 from app.runtime import Runtime
-from tests.support.factories import bearer, make_party, make_user, mint_token, notice_document
-from tests.support.portal import Browser
+from tests.support.factories import bearer, mint_token, notice_document
+from tests.support.portal import Browser, portal_app, portal_settings, signed_in
 
 
 @pytest.fixture
 def settings(database_url: str, keys_dir: Path) -> Settings:
-    return Settings(database_url=database_url, keys_dir=keys_dir, keyring_poll_seconds=0.2,
-                    audit_seal_interval_seconds=0.2, portal_require_totp=False)
+    return portal_settings(database_url, keys_dir)
 
 
 @pytest.fixture
 def app(runtime: Runtime) -> Iterator[Any]:
-    for code in ("FRA", "NLD"):
-        make_party(runtime, code=code)
-    for username, party, role in (("fra_fp", "FRA", "focal_point"), ("nld_fp", "NLD", "focal_point"),
-                                  ("fra_auditor", "FRA", "auditor")):
-        make_user(runtime, username=username, party=party, role=role)
-    application = create_app(runtime=runtime)
-    with TestClient(application, base_url="https://testserver") as client:
-        token = mint_token(runtime, "fra_fp")
-        for paragraphs, status in ((["13"], "frozen"), (["12", "13"], "seized"), (["13"], "frozen")):
-            response = client.post("/api/v1/notices", headers=bearer(token), json=notice_document(
-                paris_paragraphs=paragraphs, assets=[{"type": "other", "status": status,
-                                                      "value": {"amount": "10", "currency": "EUR"}}]))
-            assert response.status_code == 201, response.text
+    """The portal, FRA having posted three notices (paragraphs 13, 12+13, 13; two frozen, one seized)."""
+    for application in portal_app(runtime):
+        with TestClient(application, base_url="https://testserver") as client:
+            token = mint_token(runtime, "fra_fp")
+            for paragraphs, status in ((["13"], "frozen"), (["12", "13"], "seized"), (["13"], "frozen")):
+                response = client.post("/api/v1/notices", headers=bearer(token), json=notice_document(
+                    paris_paragraphs=paragraphs, assets=[{"type": "other", "status": status, "value": {
+                        "amount": "10", "currency": "EUR"}}]))
+                assert response.status_code == 201, response.text
         yield application
-
-
-def browser(app: Any, username: str) -> Iterator[Browser]:
-    with TestClient(app, base_url="https://testserver") as client:
-        b = Browser(client)
-        assert b.sign_in(username).status_code == 303
-        yield b
-
-
-@pytest.fixture
-def fra(app: Any) -> Iterator[Browser]:
-    yield from browser(app, "fra_fp")
 
 
 def cells(html: str, caption: str) -> list[list[str]]:
@@ -92,13 +75,12 @@ class TestStatsPage:
         rows = list(csv.reader(io.StringIO(response.text)))
         assert rows[0] == ["Month", "Frozen", "Seized"] and rows[1][1:] == ["2", "1"]
 
-    def test_platform_scope_withholds_small_cells(self, app: Any) -> None:
-        for nld in browser(app, "nld_fp"):
-            html = nld.get("/stats?scope=platform").text
-            # Three notices of FRA on paragraph 13: shown to NLD; paragraph 12 has one: withheld.
-            assert cells(html, "Notices per Paris Declaration paragraph") == [
-                ["Paragraph", "Notices"], ["13", "3"]]
-            assert "1 small cells withheld" in html
+    def test_platform_scope_withholds_small_cells(self, nld: Browser) -> None:
+        html = nld.get("/stats?scope=platform").text
+        # Three notices of FRA on paragraph 13: shown to NLD; paragraph 12 has one: withheld.
+        assert cells(html, "Notices per Paris Declaration paragraph") == [
+            ["Paragraph", "Notices"], ["13", "3"]]
+        assert "1 small cells withheld" in html
 
     def test_french(self, fra: Browser) -> None:
         html = fra.get("/stats?lang=fr").text
@@ -113,14 +95,13 @@ class TestStatsPage:
         assert fra.get("/stats/charts/salaries.svg").status_code == 404
 
     def test_roles_without_content_are_refused(self, app: Any) -> None:
-        for auditor in browser(app, "fra_auditor"):
+        for auditor in signed_in(app, "fra_aud"):
             assert auditor.get("/stats").status_code == 403
             assert "/stats" not in re.findall(r'href="([^"]+)"', auditor.get("/account").text)
 
 
 class TestReportPage:
     def test_report_of_this_year(self, fra: Browser) -> None:
-        from datetime import UTC, datetime
         year = datetime.now(UTC).year
         page = fra.get(f"/stats/report?year={year}")
         assert page.status_code == 200

@@ -63,6 +63,12 @@ def _config(title: str) -> dict[str, Any]:
             "print_values": False, "no_prefix": False, "show_y_guides": True, "truncate_label": 24}
 
 
+def _count_ticks(top: int) -> list[int]:
+    """Whole-number ticks for a count axis (pygal would otherwise draw 0.1, 0.2, … for small counts)."""
+    step = max(1, -(-max(top, 1) // 8))
+    return list(range(0, max(top, 1) + step, step))
+
+
 NAMES = ("assets-by-status", "notices-by-paragraph", "turnaround-by-priority")
 
 
@@ -85,6 +91,8 @@ def build(session: Session, principal: Principal, name: str, *, scope: service.S
             chart = pygal.StackedBar(**_config(title), x_title=_("Month first posted"),
                                      y_title=_("Assets"))
             chart.x_labels = months
+            chart.y_labels = _count_ticks(max((sum(counts.get((m, s), 0) for s in statuses)
+                                               for m in months), default=0))
             for status in statuses:
                 chart.add(_(labels.get(status, status)), [counts.get((m, status), 0) for m in months])
             return _render(chart)
@@ -103,6 +111,7 @@ def build(session: Session, principal: Principal, name: str, *, scope: service.S
             chart = pygal.Bar(**_config(title), show_legend=False, x_title=_("Paragraph"),
                               y_title=_("Notices"))
             chart.x_labels = [r[0] for r in rows]
+            chart.y_labels = _count_ticks(max((r[1] for r in rows), default=0))
             chart.add(_("Notices"), [r[1] for r in rows])
             return _render(chart)
 
