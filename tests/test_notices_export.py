@@ -278,7 +278,7 @@ class TestCli:
         assert done.returncode == 0, done.stderr
         assert "from 2 notices of FRA" in done.stderr
         entities = validate_ftm_lines(out.read_text(encoding="utf-8"))
-        publishers = {e.first("publisher") for e in entities}
+        publishers = {str(e.first("publisher")) for e in entities}
         assert {p.split()[2] for p in publishers} == {first, second}
         assert not any(foreign in p for p in publishers)
         assert len(by_schema(entities, "Person")) == len(SUBJECTS) + 1
