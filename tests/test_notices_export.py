@@ -237,41 +237,44 @@ def arx(env: dict[str, str], *args: str, stdin: str | None = None) -> subprocess
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.fixture(scope="module")
+def site(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """One initialised site for the CLI tests (each `arx` run is a process; users hash passwords)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARX_")}
+    keys = tmp_path_factory.mktemp("export-cli") / "keys"
+    env.update(ARX_DATABASE_URL=databases.empty(), ARX_KEYS_DIR=str(keys))
+    assert arx(env, "init").returncode == 0
+    for code in ("FRA", "NLD"):
+        assert arx(env, "party", "add", code, "--name", code, "--kind", "state").returncode == 0
+    for user, party, role in (("alice", "FRA", "focal_point"), ("bob", "NLD", "focal_point"),
+                              ("root", "ICC", "admin")):
+        added = arx(env, "user", "add", user, "--party", party, "--role", role, "--password-stdin",
+                    stdin=PASSWORD + "\n")
+        assert added.returncode == 0, added.stderr
+    return env
+
+
+def post(env: dict[str, str], party: str, username: str, **overrides: Any) -> str:
+    """A notice posted through the service, straight into the CLI's database."""
+    runtime = Runtime.build(Settings(database_url=env["ARX_DATABASE_URL"],
+                                     keys_dir=Path(env["ARX_KEYS_DIR"])))
+    try:
+        with runtime.db.unit_of_work() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            assert user is not None
+            who = Principal(username=username, party=party, role=Role.FOCAL_POINT, user_id=user.id)
+            doc = NoticeDocument.model_validate(notice_document(**overrides))
+            return create_notice(session, runtime, who, doc).id
+    finally:
+        runtime.close()
+
+
 @pytest.mark.slow
 class TestCli:
-    @pytest.fixture(scope="class")
-    def site(self, databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-        """One initialised site for the class (each `arx` run is a process; users hash passwords)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ARX_")}
-        keys = tmp_path_factory.mktemp("export-cli") / "keys"
-        env.update(ARX_DATABASE_URL=databases.empty(), ARX_KEYS_DIR=str(keys))
-        assert arx(env, "init").returncode == 0
-        for code in ("FRA", "NLD"):
-            assert arx(env, "party", "add", code, "--name", code, "--kind", "state").returncode == 0
-        for user, party, role in (("alice", "FRA", "focal_point"), ("bob", "NLD", "focal_point"),
-                                  ("root", "ICC", "admin")):
-            added = arx(env, "user", "add", user, "--party", party, "--role", role, "--password-stdin",
-                        stdin=PASSWORD + "\n")
-            assert added.returncode == 0, added.stderr
-        return env
-
-    def post(self, env: dict[str, str], party: str, username: str, **overrides: Any) -> str:
-        runtime = Runtime.build(Settings(database_url=env["ARX_DATABASE_URL"],
-                                         keys_dir=Path(env["ARX_KEYS_DIR"])))
-        try:
-            with runtime.db.unit_of_work() as session:
-                user = session.scalar(select(User).where(User.username == username))
-                assert user is not None
-                who = Principal(username=username, party=party, role=Role.FOCAL_POINT, user_id=user.id)
-                doc = NoticeDocument.model_validate(notice_document(**overrides))
-                return create_notice(session, runtime, who, doc).id
-        finally:
-            runtime.close()
-
     def test_round_trip_of_a_partys_own_notices(self, site: dict[str, str], tmp_path: Path) -> None:
-        first = self.post(site, "FRA", "alice", recipients=["NLD"], subjects=SUBJECTS, assets=ASSETS)
-        second = self.post(site, "FRA", "alice")
-        foreign = self.post(site, "NLD", "bob", recipients=["FRA"])  # shared with FRA, not its own
+        first = post(site, "FRA", "alice", recipients=["NLD"], subjects=SUBJECTS, assets=ASSETS)
+        second = post(site, "FRA", "alice")
+        foreign = post(site, "NLD", "bob", recipients=["FRA"])  # shared with FRA, not its own
         out = tmp_path / "fra.ftm.json"
         done = arx(site, "export", "--format", "ftm", "--as", "alice", "--password-stdin",
                    "--output", str(out), stdin=PASSWORD + "\n")
@@ -309,7 +312,7 @@ class TestCli:
     ], ids=["other-party", "admin", "wrong-password", "unknown-user"])
     def test_refusals_write_nothing(self, site: dict[str, str], tmp_path: Path, args: tuple[str, ...],
                                     password: str, message: str) -> None:
-        self.post(site, "NLD", "bob", recipients=["FRA"])
+        post(site, "NLD", "bob", recipients=["FRA"])
         out = tmp_path / "out.ftm.json"
         refused = arx(site, "export", "--format", "ftm", *args, "--password-stdin", "--output",
                       str(out), stdin=password + "\n")
