@@ -68,6 +68,7 @@ def bulk_load(runtime: Runtime, count: int) -> float:
             sql = f"INSERT INTO audit_entry ({', '.join(COLUMNS)}) VALUES ({marks})"
             cur.executemany(sql, rows)  # type: ignore[arg-type]
         else:
+            cur.execute("SET statement_timeout = 0")  # a set-up COPY of a million rows outlasts a request's
             with cur.copy(f"COPY audit_entry ({', '.join(COLUMNS)}) FROM STDIN") as copy:
                 for row in entry_rows(count):
                     copy.write_row(row)
