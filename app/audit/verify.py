@@ -2,8 +2,8 @@
 
 Rows are streamed straight from the database driver inside a read snapshot (REPEATABLE READ on
 PostgreSQL, a deferred read transaction on SQLite, so writers are never blocked), each entry's leaf is
-recomputed from its canonical text and appended to one running tree (large logs: in power-of-two chunks
-by worker processes, whose right edges are joined in order). Every signed checkpoint must be
+recomputed from its canonical text, in aligned power-of-two ranges (app/audit/leafwalk.py; large logs
+by worker processes), whose right edges are joined in order into one tree. Every signed checkpoint must be
 the root of a prefix of that one leaf sequence, which proves consecutive checkpoints consistent (each
 extends the one before) more strongly than an RFC 9162 proof between them would. A checkpoint a party
 saved earlier (``--since-checkpoint``) must verify under an audit key and be a prefix root too: a log
