@@ -61,6 +61,17 @@ def served_entries(world: World) -> list[dict[str, Any]]:
     return list(verify_audit.pages(world.client, "/api/v1", world.headers("fra_auditor"), 50))
 
 
+def insider_rewrites_a_create(world: World, assignment: str) -> dict[str, Any]:
+    """After sealing, an insider (triggers dropped) rewrites a notice.create entry; its served item."""
+    sealed_world(world)
+    target = next(i for i in served_entries(world) if i["action"] == "notice.create")
+    with world.runtime.db.engine.begin() as conn:
+        drop_triggers(conn)
+        conn.execute(text(f"UPDATE audit_entry SET {assignment} WHERE id = "
+                          "(SELECT entry_id FROM audit_leaf WHERE tree_index = :i)"), {"i": target["index"]})
+    return target
+
+
 class Lying(httpx.BaseTransport):
     """A server (or a man in the middle) that rewrites JSON answers: edit(path, body) -> body."""
 
@@ -182,13 +193,7 @@ class TestOutsideVerifier:
         assert result.entries >= result.checkpoint.tree_size > saved["tree_size"]
 
     def test_an_insider_who_rewrites_an_entry_is_caught_by_its_leaf(self, world: World) -> None:
-        sealed_world(world)
-        target = next(i for i in served_entries(world) if i["action"] == "notice.create")
-        with world.runtime.db.engine.begin() as conn:
-            drop_triggers(conn)
-            conn.execute(text("UPDATE audit_entry SET action = 'notice.list' WHERE id = "
-                              "(SELECT entry_id FROM audit_leaf WHERE tree_index = :i)"),
-                         {"i": target["index"]})
+        target = insider_rewrites_a_create(world, "action = 'notice.list'")
         result = verify_through(world)
         assert not result.ok
         assert f"entry at index {target['index']}: SHA-256(0x00 ‖ leaf_input) is not the served leaf_hash" \
@@ -196,13 +201,7 @@ class TestOutsideVerifier:
 
     def test_an_insider_who_also_rewrites_the_leaf_hash_is_caught_by_the_signed_root(self,
                                                                                      world: World) -> None:
-        sealed_world(world)
-        target = next(i for i in served_entries(world) if i["action"] == "notice.create")
-        with world.runtime.db.engine.begin() as conn:
-            drop_triggers(conn)
-            conn.execute(text("UPDATE audit_entry SET outcome = 'denied' WHERE id = "
-                              "(SELECT entry_id FROM audit_leaf WHERE tree_index = :i)"),
-                         {"i": target["index"]})
+        target = insider_rewrites_a_create(world, "outcome = 'denied'")
         forged = next(i for i in served_entries(world) if i["index"] == target["index"])
         with world.runtime.db.engine.begin() as conn:
             conn.execute(text("UPDATE audit_leaf SET leaf_hash = :h WHERE tree_index = :i"), {
