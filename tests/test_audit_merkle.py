@@ -199,6 +199,7 @@ class TestBatchChecks:
         leaves = []
         flaw = leafwalk.check_batch(changed, 0, leaves)
         assert flaw is not None and (flaw.tree_index, flaw.entry_id) == (2, 102) and len(leaves) == 2
-        both = [(i, e, h, None if i == 4 else (t + "!" if i == 1 and t else t)) for i, e, h, t in self.rows(6)]
+        both = [(i, e, h, None if i == 4 else (t + "!" if i == 1 and t else t))
+                for i, e, h, t in self.rows(6)]
         flaw = leafwalk.check_batch(both, 0, [])
         assert flaw is not None and flaw.tree_index == 1, "the earliest problem wins"
