@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.audit import merkle
+from app.audit import leafwalk, merkle
 from tests.support.merkle_reference import independent_consistency_ok, independent_inclusion_ok, mth
 
 # RFC 6962 test vectors, as published with Certificate Transparency and transparency-dev/merkle
@@ -148,3 +148,58 @@ def test_subtree_hasher_remembers_perfect_subtrees_and_matches_the_reference() -
     proof = merkle.inclusion_proof(1234, 3000, hasher)
     assert merkle.verify_inclusion(1234, 3000, leaves[1234], proof, merkle.root_of(leaves))
     assert all(b - a < 256 for a, b in fetches[first_round:]), "big subtrees come from the memo"
+
+
+class TestRangeLevels:
+    """The batch tree of `arx audit verify` (app/audit/leafwalk.py) against the published roots and the
+    independent recursive reference, for every prefix of ranges of many sizes."""
+
+    def test_every_prefix_edge_folds_to_the_published_root(self) -> None:
+        leaves = [merkle.leaf_hash(x) for x in LEAVES]
+        levels = leafwalk.levels_of(leaves)
+        for size in range(1, len(LEAVES) + 1):
+            assert merkle.fold_root(leafwalk.edge_at(levels, size)) == ROOTS[size - 1]
+        assert merkle.fold_root(leafwalk.edge_at(levels, 0)) == EMPTY_ROOT
+
+    @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 13, 31, 64, 100])
+    def test_edges_agree_with_the_reference_and_the_compact_range(self, n: int) -> None:
+        data = [i.to_bytes(4, "big") for i in range(n)]
+        leaves = [merkle.leaf_hash(x) for x in data]
+        levels = leafwalk.levels_of(leaves)
+        running = merkle.CompactRange()
+        for size in range(1, n + 1):
+            running.append(leaves[size - 1])
+            assert leafwalk.edge_at(levels, size) == tuple(running.nodes)
+            assert merkle.fold_root(leafwalk.edge_at(levels, size)) == mth(data[:size])
+
+
+class TestBatchChecks:
+    """check_batch names the first row that does not verify and keeps every leaf before it."""
+
+    @staticmethod
+    def rows(n: int) -> list[tuple[int, int, bytes, str | None]]:
+        return [(i, 100 + i, merkle.leaf_hash(f"entry {i}".encode()), f"entry {i}") for i in range(n)]
+
+    def test_an_intact_batch(self) -> None:
+        leaves: list[bytes] = []
+        assert leafwalk.check_batch(self.rows(6), 0, leaves) is None
+        assert leaves == [r[2] for r in self.rows(6)]
+
+    def test_a_gap_a_missing_entry_and_a_changed_entry_are_each_named(self) -> None:
+        gap = [r for r in self.rows(6) if r[0] != 3]
+        leaves: list[bytes] = []
+        flaw = leafwalk.check_batch(gap, 0, leaves)
+        assert flaw is not None and flaw.tree_index == 3 and "jumps from 3 to 4" in flaw.reason
+        assert len(leaves) == 3
+        missing = [(i, e, h, None if i == 4 else t) for i, e, h, t in self.rows(6)]
+        leaves = []
+        flaw = leafwalk.check_batch(missing, 0, leaves)
+        assert flaw == leafwalk.Flaw("the entry of this leaf is missing", 4, 104) and len(leaves) == 4
+        changed = [(i, e, h, t + "!" if i in (2, 5) and t else t) for i, e, h, t in self.rows(6)]
+        leaves = []
+        flaw = leafwalk.check_batch(changed, 0, leaves)
+        assert flaw is not None and (flaw.tree_index, flaw.entry_id) == (2, 102) and len(leaves) == 2
+        both = [(i, e, h, None if i == 4 else (t + "!" if i == 1 and t else t))
+                for i, e, h, t in self.rows(6)]
+        flaw = leafwalk.check_batch(both, 0, [])
+        assert flaw is not None and flaw.tree_index == 1, "the earliest problem wins"

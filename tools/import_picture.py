@@ -22,7 +22,7 @@ from pathlib import Path
 LAYERS: list[tuple[int, str, str]] = [
     (0, "foundation", r"app\.(config|errors|logging|unicode_policy|params)"),
     (0, "foundation", r"app\.crypto\.(keyring|envelope|ed25519|tls|columns)"),
-    (0, "foundation", r"app\.audit\.merkle|app\.search\.normalise|app\.legislation\.stemming"),
+    (0, "foundation", r"app\.audit\.(merkle|leafwalk)|app\.search\.normalise|app\.legislation\.stemming"),
     (1, "database", r"app\.db"),
     (2, "models", r"app\.\w+\.models|app\.auth\.principal"),
     (3, "kernel", r"app\.runtime|app\.audit\.(record|canonical|checkpoint)|app\.auth\.(tokens|passwords)"),

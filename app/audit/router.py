@@ -41,7 +41,8 @@ def list_entries(session: DbSession, principal: CurrentPrincipal, after: Annotat
     items, next_index = service.list_entries(session, principal, after=after, limit=limit)
     return EntryPage(items=[EntryOut(index=e.index, timestamp=e.timestamp, username=e.username,
                                      party=e.party, role=e.role, action=e.action, object_id=e.object_id,
-                                     outcome=e.outcome, leaf_hash=_b64(e.leaf_hash)) for e in items],
+                                     outcome=e.outcome, leaf_hash=_b64(e.leaf_hash),
+                                     leaf_input=_b64(e.leaf_input)) for e in items],
                      next=next_index)
 
 

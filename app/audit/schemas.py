@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class EntryOut(BaseModel):
@@ -17,6 +17,9 @@ class EntryOut(BaseModel):
     object_id: str | None
     outcome: str
     leaf_hash: str
+    leaf_input: str = Field(description=(
+        "base64 of the entry's canonical bytes (docs/audit-entry-encoding.md): leaf_hash is "
+        "SHA-256(0x00 ‖ these bytes); they hold every field above, and a sealed detail only as ciphertext"))
 
 
 class EntryPage(BaseModel):

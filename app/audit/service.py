@@ -10,10 +10,11 @@ import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, String, literal_column, select
+from sqlalchemy.orm import Session, aliased
 
 from app import policy
+from app.audit.canonical import canonical_entry_sql
 from app.audit.merkle import SubtreeHasher, consistency_proof, inclusion_proof
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from app.audit.record import Action, record
@@ -27,7 +28,11 @@ DEFAULT_PAGE = 100
 
 @dataclass(frozen=True)
 class EntryView:
-    """An entry as auditors see it: never notice content, never an encrypted detail."""
+    """An entry as auditors see it: never notice content; a sealed detail only inside leaf_input.
+
+    leaf_input is the entry's canonical bytes (docs/audit-entry-encoding.md): SHA-256(0x00 ‖ leaf_input)
+    is leaf_hash, so an outside auditor can tie the other fields to the signed tree.
+    """
 
     index: int
     timestamp: datetime
@@ -38,6 +43,7 @@ class EntryView:
     object_id: str | None
     outcome: str
     leaf_hash: bytes
+    leaf_input: bytes
 
 
 def list_entries(session: Session, principal: Principal, *, after: int | None = None,
@@ -46,15 +52,18 @@ def list_entries(session: Session, principal: Principal, *, after: int | None = 
     policy.require(policy.can_read_audit_entries(principal), principal, Action.AUDIT_READ,
                    detail="only auditors read the audit log")
     limit = max(1, min(limit, MAX_PAGE))
-    query = (select(AuditLeaf.tree_index, AuditLeaf.leaf_hash, AuditEntry)
-             .join(AuditEntry, AuditEntry.id == AuditLeaf.entry_id).order_by(AuditLeaf.tree_index)
+    entry = aliased(AuditEntry, name="e")  # canonical_entry_sql names the entry table "e"
+    canonical = literal_column(canonical_entry_sql(session.get_bind().dialect.name, "e"), String())
+    query = (select(AuditLeaf.tree_index, AuditLeaf.leaf_hash, entry, canonical)
+             .join(entry, entry.id == AuditLeaf.entry_id).order_by(AuditLeaf.tree_index)
              .limit(limit + 1))
     if after is not None:
         query = query.where(AuditLeaf.tree_index > after)
     rows = session.execute(query).all()
     items = [EntryView(index=i, timestamp=e.created_at, username=e.username, party=e.party, role=e.role,
-                       action=e.action, object_id=e.object_id, outcome=e.outcome, leaf_hash=h)
-             for i, h, e in rows[:limit]]
+                       action=e.action, object_id=e.object_id, outcome=e.outcome, leaf_hash=h,
+                       leaf_input=text.encode())
+             for i, h, e, text in rows[:limit]]
     record(session, principal, Action.AUDIT_READ)
     return items, (items[-1].index if len(rows) > limit else None)
 

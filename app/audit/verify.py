@@ -2,8 +2,8 @@
 
 Rows are streamed straight from the database driver inside a read snapshot (REPEATABLE READ on
 PostgreSQL, a deferred read transaction on SQLite, so writers are never blocked), each entry's leaf is
-recomputed from its canonical text and appended to one running tree (large logs: in power-of-two chunks
-by worker processes, whose right edges are joined in order). Every signed checkpoint must be
+recomputed from its canonical text, in aligned power-of-two ranges (app/audit/leafwalk.py; large logs
+by worker processes), whose right edges are joined in order into one tree. Every signed checkpoint must be
 the root of a prefix of that one leaf sequence, which proves consecutive checkpoints consistent (each
 extends the one before) more strongly than an RFC 9162 proof between them would. A checkpoint a party
 saved earlier (``--since-checkpoint``) must verify under an audit key and be a prefix root too: a log
@@ -13,7 +13,6 @@ truncated below it, or rewritten and re-signed, fails.
 from __future__ import annotations
 
 import base64
-import hashlib
 import multiprocessing
 import os
 import threading
@@ -24,18 +23,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from app.audit.canonical import UNSEALED_SQL, canonical_entry_sql
-from app.audit.checkpoint import AuditKey, NoteError, audit_keys, open_checkpoint
+from app.audit.checkpoint import AuditKey, Checkpoint, NoteError, audit_keys, open_checkpoint
+from app.audit.leafwalk import RangeResult, Source, batches, begin_snapshot, walk, walk_range
 from app.audit.merkle import EMPTY_ROOT, CompactRange, fold_root
 from app.audit.models import AuditLeaf
 from app.db import Database
 from app.runtime import Runtime
 
-STREAM_ROWS = 20_000
-CHUNK = 1 << 17  # leaves per worker task: a power of two, so chunks are perfect subtrees
-PARALLEL_MIN = 300_000
+CHUNK = 1 << 17  # leaves per range: a power of two, so every whole range is one perfect subtree
+PARALLEL_MIN = 2 * CHUNK  # from two ranges up, one worker process per CPU
 
 
 @dataclass(frozen=True)
@@ -99,33 +98,43 @@ def _snapshot(db: Database) -> Iterator[Any]:
     """A raw driver connection inside one read-only snapshot of the whole database."""
     conn = db.engine.raw_connection()
     try:
-        cur = conn.cursor()
-        if db.is_sqlite:
-            cur.execute("BEGIN")  # deferred: a WAL read snapshot that takes no write lock
-        else:
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        cur.close()
-        yield conn
+        begin_snapshot(conn.driver_connection, _dialect(db))
+        yield conn.driver_connection
     finally:
         conn.rollback()
         conn.close()
 
 
-def _stream(db: Database, conn: Any, sql: str) -> Iterator[tuple[Any, ...]]:
-    if db.is_sqlite:
-        cur = conn.cursor()
-        cur.arraysize = STREAM_ROWS
-        cur.execute(sql)
-    else:
-        # A server-side cursor: a million rows never sit in memory at once; binary skips bytea hex.
-        cur = conn.driver_connection.cursor(name="arx_audit_verify")
-        cur.itersize = STREAM_ROWS
-        cur.execute(sql, binary=True)
+def _dialect(db: Database) -> str:
+    return db.engine.dialect.name
+
+
+@dataclass(frozen=True)
+class _LogState:
+    """What one snapshot says about the log before its leaves are read."""
+
+    checkpoints: list[tuple[Any, ...]]  # (tree_size, root_hash, key_version, note, created_at), by size
+    unsealed: int
+    leaf_count: int  # one past the highest tree index stored
+
+    @property
+    def signed_size(self) -> int:
+        return self.checkpoints[-1][0] if self.checkpoints else 0
+
+
+def _read_state(conn: Any) -> _LogState:
+    cur = conn.cursor()
     try:
-        while rows := cur.fetchmany(STREAM_ROWS):
-            yield from rows
+        cur.execute("SELECT tree_size, root_hash, key_version, note, created_at FROM audit_checkpoint "
+                    "ORDER BY tree_size")
+        checkpoints = [tuple(r) for r in cur.fetchall()]
+        cur.execute(f"SELECT count(*) FROM audit_entry e WHERE {UNSEALED_SQL}")
+        unsealed = cur.fetchone()[0]
+        cur.execute("SELECT max(tree_index) FROM audit_leaf")
+        last = cur.fetchone()[0]
     finally:
         cur.close()
+    return _LogState(checkpoints, unsealed, 0 if last is None else last + 1)
 
 
 def _checked_checkpoints(rows: list[tuple[Any, ...]], keys: dict[int, AuditKey], origin: str,
@@ -134,162 +143,133 @@ def _checked_checkpoints(rows: list[tuple[Any, ...]], keys: dict[int, AuditKey],
     roots: dict[int, bytes] = {}
     previous_time = None
     for size, root, key_version, note, created_at in rows:
-        key = keys.get(key_version)
-        if key is None:
-            report.problems.append(Problem(f"signed by audit key version {key_version}, which the "
-                                           "keyring does not hold", checkpoint_size=size))
-            continue
-        try:
-            checkpoint, _ = open_checkpoint(note, [key])
-        except NoteError as exc:
-            report.problems.append(Problem(f"checkpoint note does not verify: {exc}", checkpoint_size=size))
-            continue
-        if (checkpoint.origin, checkpoint.tree_size, checkpoint.root_hash) != (origin, size, bytes(root)):
-            report.problems.append(Problem("checkpoint columns differ from its signed note",
-                                           checkpoint_size=size))
+        problem = _checkpoint_problem(size, bytes(root), keys.get(key_version), key_version, note, origin)
+        if problem is not None:
+            report.problems.append(Problem(problem, checkpoint_size=size))
             continue
         if previous_time is not None and created_at < previous_time:
             report.problems.append(Problem("checkpoint is older than the one before it",
                                            checkpoint_size=size))
         previous_time = created_at
-        roots[size] = checkpoint.root_hash
+        roots[size] = bytes(root)
     return roots
+
+
+def _checkpoint_problem(size: int, root: bytes, key: AuditKey | None, key_version: int, note: str,
+                        origin: str) -> str | None:
+    """Why one checkpoint row does not verify, or None."""
+    if key is None:
+        return f"signed by audit key version {key_version}, which the keyring does not hold"
+    try:
+        checkpoint, _ = open_checkpoint(note, [key])
+    except NoteError as exc:
+        return f"checkpoint note does not verify: {exc}"
+    if (checkpoint.origin, checkpoint.tree_size, checkpoint.root_hash) != (origin, size, root):
+        return "checkpoint columns differ from its signed note"
+    return None
+
+
+def _open_saved(saved_note: str | None, keys: list[AuditKey], origin: str,
+                report: Report) -> Checkpoint | None:
+    """The checkpoint a party kept, once it verifies under an audit key and names this log."""
+    if saved_note is None:
+        return None
+    try:
+        saved, _ = open_checkpoint(saved_note, keys)
+    except NoteError as exc:
+        report.problems.append(Problem(f"the saved checkpoint does not verify: {exc}"))
+        return None
+    if saved.origin != origin:
+        report.problems.append(Problem("the saved checkpoint is from another log"))
+        return None
+    return saved
+
+
+def _compare_saved(saved: Checkpoint, roots: dict[int, bytes], signed_size: int, report: Report) -> None:
+    """A saved checkpoint beyond the log's latest means truncation; a different root, rewritten history."""
+    if saved.tree_size > signed_size:
+        report.problems.append(Problem(
+            f"the log was truncated: a saved checkpoint covers {saved.tree_size} entries, the log's latest "
+            f"checkpoint only {signed_size}", tree_index=signed_size))
+    elif roots.get(saved.tree_size, saved.root_hash) != saved.root_hash:
+        report.problems.append(Problem("the log's checkpoint at this size contradicts a saved checkpoint: "
+                                       "history was rewritten", checkpoint_size=saved.tree_size))
 
 
 def verify_log(runtime: Runtime, *, saved_note: str | None = None, workers: int | None = None,
                chunk: int = CHUNK) -> Report:
     """Recompute the whole log; saved_note is a checkpoint a party kept (detects truncation, rewrites).
 
-    Large logs are checked in aligned chunks by `workers` processes (default: one per CPU from
-    PARALLEL_MIN leaves up); the chunks' right edges are then joined into the roots checkpoints signed.
+    The leaves are read in aligned ranges of chunk leaves (a power of two), by `workers` processes
+    (default: one per CPU from PARALLEL_MIN leaves up); the ranges' right edges are then joined into the
+    roots the checkpoints signed.
     """
     started = time.perf_counter()
     report = Report()
     origin = runtime.settings.audit_origin
-    key_list = audit_keys(runtime.keys.current(), origin)
-    keys = {k.version: k for k in key_list}
+    keys = audit_keys(runtime.keys.current(), origin)
+    saved = _open_saved(saved_note, keys, origin, report)
     db = runtime.db
-    saved = None
-    if saved_note is not None:
-        try:
-            saved, _ = open_checkpoint(saved_note, key_list)
-        except NoteError as exc:
-            report.problems.append(Problem(f"the saved checkpoint does not verify: {exc}"))
-        else:
-            if saved.origin != origin:
-                report.problems.append(Problem("the saved checkpoint is from another log"))
-                saved = None
     with _snapshot(db) as conn:
-        cur = conn.cursor()
-        cur.execute("SELECT tree_size, root_hash, key_version, note, created_at FROM audit_checkpoint "
-                    "ORDER BY tree_size")
-        checkpoint_rows = cur.fetchall()
-        cur.execute(f"SELECT count(*) FROM audit_entry e WHERE {UNSEALED_SQL}")
-        report.unsealed = cur.fetchone()[0]
-        cur.execute("SELECT max(tree_index) FROM audit_leaf")
-        last = cur.fetchone()[0]
-        cur.close()
-        report.checkpoints = len(checkpoint_rows)
-        roots = _checked_checkpoints(checkpoint_rows, keys, origin, report)
-        signed_size = checkpoint_rows[-1][0] if checkpoint_rows else 0
+        state = _read_state(conn)
+        report.checkpoints, report.unsealed = len(state.checkpoints), state.unsealed
+        roots = _checked_checkpoints(state.checkpoints, {k.version: k for k in keys}, origin, report)
         if saved is not None:
-            if saved.tree_size > signed_size:
-                report.problems.append(Problem(
-                    f"the log was truncated: a saved checkpoint covers {saved.tree_size} entries, the "
-                    f"log's latest checkpoint only {signed_size}", tree_index=signed_size))
-            elif roots.get(saved.tree_size, saved.root_hash) != saved.root_hash:
-                report.problems.append(Problem("the log's checkpoint at this size contradicts a saved "
-                                               "checkpoint: history was rewritten",
-                                               checkpoint_size=saved.tree_size))
-        expected = dict(roots)
-        if saved is not None:
-            expected.setdefault(saved.tree_size, saved.root_hash)
-        total = max(signed_size, last + 1 if last is not None else 0)
-        if workers is None:
-            workers = (os.cpu_count() or 1) if total >= PARALLEL_MIN else 1
-        report.workers = workers if workers > 1 and total > chunk else 1
-        if report.workers == 1:
-            ranges = [(0, total)]
-            results = [_walk(_stream(db, conn, _leaf_sql(db, 0, total)), 0, set(expected))]
-        else:
-            ranges = [(a, min(a + chunk, total)) for a in range(0, total, chunk)]
-            # Fork is cheap and safe in a single-threaded process (the CLI); otherwise start afresh.
-            method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
-            context = multiprocessing.get_context(method)
-            with ProcessPoolExecutor(max_workers=min(workers, len(ranges)), mp_context=context) as pool:
-                results = list(pool.map(_walk_range, [db.url] * len(ranges), ranges,
-                                        [set(expected)] * len(ranges)))
-    _join(db, ranges, results, expected, report)
-    report.tree_size = signed_size
-    if report.leaves < signed_size and not any(p.tree_index is not None for p in report.problems):
-        report.problems.append(Problem(f"the log was truncated: checkpoint of size {signed_size} but only "
-                                       f"{report.leaves} leaves", tree_index=report.leaves))
-    elif report.leaves > signed_size and report.ok:
-        report.problems.append(Problem("leaf is not covered by any signed checkpoint",
-                                       tree_index=signed_size))
+            _compare_saved(saved, roots, state.signed_size, report)
+            roots.setdefault(saved.tree_size, saved.root_hash)
+        total = max(state.signed_size, state.leaf_count)
+        ranges = [(a, min(a + chunk, total)) for a in range(0, total, chunk)]
+        report.workers = _worker_count(workers, total, len(ranges))
+        results = _walk_ranges(db, conn, ranges, frozenset(roots), report.workers)
+    _join(db, ranges, results, roots, report)
+    report.tree_size = state.signed_size
+    _check_coverage(report, state.signed_size)
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _leaf_sql(db: Database, start: int, end: int) -> str:
-    return (f"SELECT l.tree_index, l.entry_id, l.leaf_hash, e.id, "
-            f"{canonical_entry_sql(db.engine.dialect.name)} FROM audit_leaf l "
-            f"LEFT JOIN audit_entry e ON e.id = l.entry_id "
+def _worker_count(workers: int | None, total: int, ranges: int) -> int:
+    if workers is None:
+        workers = (os.cpu_count() or 1) if total >= PARALLEL_MIN else 1
+    return max(1, min(workers, ranges))
+
+
+def _walk_ranges(db: Database, conn: Any, ranges: list[tuple[int, int]], sizes: frozenset[int],
+                 workers: int) -> list[RangeResult]:
+    """Each range's result: in this process and snapshot, or by a pool of worker processes."""
+    dialect = _dialect(db)
+    queries = [_leaf_sql(dialect, start, end) for start, end in ranges]
+    starts = [start for start, _ in ranges]
+    if workers == 1:
+        return [walk(batches(conn, dialect, sql), start, sizes) for sql, start in zip(queries, starts,
+                                                                                    strict=True)]
+    # Fork is cheap and safe in a single-threaded process (the CLI); otherwise start afresh (the workers
+    # import only app.audit.leafwalk and the driver).
+    method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method)) as pool:
+        return list(pool.map(walk_range, [_source(db)] * len(ranges), queries, starts,
+                             [sizes] * len(ranges)))
+
+
+def _source(db: Database) -> Source:
+    url = make_url(db.url)
+    if db.is_sqlite:
+        return Source("sqlite", url.database or "")
+    return Source("postgresql", url.set(drivername="postgresql").render_as_string(hide_password=False))
+
+
+def _leaf_sql(dialect: str, start: int, end: int) -> str:
+    # No entry row (LEFT JOIN) gives a NULL text, which check_batch reports as a missing entry.
+    return (f"SELECT l.tree_index, l.entry_id, l.leaf_hash, "
+            f"CASE WHEN e.id IS NULL THEN NULL ELSE {canonical_entry_sql(dialect)} END "
+            f"FROM audit_leaf l LEFT JOIN audit_entry e ON e.id = l.entry_id "
             f"WHERE l.tree_index >= {int(start)} AND l.tree_index < {int(end)} ORDER BY l.tree_index")
 
 
-@dataclass(frozen=True)
-class _Range:
-    """What one chunk found: leaves verified from its start, its first problem, and its right edge
-    (the compact-range nodes local to the chunk) after each checkpoint size inside it and at its end."""
-
-    verified: int
-    problem: Problem | None
-    edges: dict[int, tuple[bytes, ...]]
-
-
-def _walk_range(url: str, bounds: tuple[int, int], sizes: set[int]) -> _Range:
-    """A worker process: verify the leaves of one chunk in its own read snapshot."""
-    db = Database(url)
-    try:
-        with _snapshot(db) as conn:
-            return _walk(_stream(db, conn, _leaf_sql(db, *bounds)), bounds[0], sizes)
-    finally:
-        db.dispose()
-
-
-def _walk(rows: Iterator[tuple[Any, ...]], start: int, sizes: set[int]) -> _Range:
-    """Stream leaves in tree order from start; stop at the first that does not verify."""
-    edge = CompactRange()
-    append = edge.append
-    sha256 = hashlib.sha256
-    edges: dict[int, tuple[bytes, ...]] = {}
-    problem = None
-    index = start
-    for tree_index, entry_id, stored, found, canonical in rows:
-        if tree_index != index:
-            problem = Problem(f"leaf missing: the tree jumps from {index} to {tree_index}", tree_index=index)
-            break
-        if found is None:
-            problem = Problem("the entry of this leaf is missing", tree_index=index, entry_id=entry_id)
-            break
-        leaf = sha256(b"\x00" + canonical.encode()).digest()
-        if leaf != stored:
-            problem = Problem("entry does not match its leaf hash (modified or reordered)",
-                              tree_index=index, entry_id=entry_id)
-            break
-        append(leaf)
-        index += 1
-        if index in sizes:
-            edges[index] = tuple(edge.nodes)
-    edges[index] = tuple(edge.nodes)
-    return _Range(verified=index - start, problem=problem, edges=edges)
-
-
-def _join(db: Database, ranges: list[tuple[int, int]], results: list[_Range], expected: dict[int, bytes],
-          report: Report) -> None:
-    """Join chunk edges into the tree's roots, in order, and compare each with its signed root."""
-    prefix = CompactRange()  # over whole chunks: each is one perfect subtree
+def _join(db: Database, ranges: list[tuple[int, int]], results: list[RangeResult],
+          expected: dict[int, bytes], report: Report) -> None:
+    """Join range edges into the tree's roots, in order, and compare each with its signed root."""
+    prefix = CompactRange()  # over whole ranges: each is one perfect subtree
     checked = 0
     for (start, end), result in zip(ranges, results, strict=True):
         reached = start + result.verified
@@ -305,12 +285,23 @@ def _join(db: Database, ranges: list[tuple[int, int]], results: list[_Range], ex
             checked = size
         report.leaves = reached
         report.root_hash = fold_root([*prefix.nodes, *result.edges[reached]])
-        if result.problem is not None:
-            report.problems.append(result.problem)
+        if result.flaw is not None:
+            flaw = result.flaw
+            report.problems.append(Problem(flaw.reason, tree_index=flaw.tree_index, entry_id=flaw.entry_id))
             return
         if reached < end:
             return
         prefix.append(fold_root(result.edges[end]))
+
+
+def _check_coverage(report: Report, signed_size: int) -> None:
+    """Every signed leaf must exist, and every stored leaf must be covered by a signed checkpoint."""
+    if report.leaves < signed_size and not any(p.tree_index is not None for p in report.problems):
+        report.problems.append(Problem(f"the log was truncated: checkpoint of size {signed_size} but only "
+                                       f"{report.leaves} leaves", tree_index=report.leaves))
+    elif report.leaves > signed_size and report.ok:
+        report.problems.append(Problem("leaf is not covered by any signed checkpoint",
+                                       tree_index=signed_size))
 
 
 def _entry_at(db: Database, index: int) -> int | None:
