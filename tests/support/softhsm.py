@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-MODULE_CANDIDATES = ("/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
-                     "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so")
+MODULE_CANDIDATES = ("/usr/lib/softhsm/libsofthsm2.so",
+                     "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+                     "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+                     "/usr/local/lib/softhsm/libsofthsm2.so")
 
 
 @dataclass(frozen=True)
