@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -15,6 +16,14 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./var/arx.db"
     keys_dir: Path = Path("./keys")
     keyring_passphrase: SecretStr | None = None
+    # What seals the keyring file: "passphrase" (sealed when ARX_KEYRING_PASSPHRASE is set, plain
+    # otherwise) or "pkcs11" (an AES key that never leaves an HSM; README "HSM-sealed keyring").
+    keyring_seal: Literal["passphrase", "pkcs11"] = "passphrase"
+    pkcs11_module: Path | None = None
+    pkcs11_token_label: str | None = None
+    pkcs11_key_label: str = "arx-keyring"
+    pkcs11_pin: SecretStr | None = None
+    pkcs11_pin_file: Path | None = None
     token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
     token_issuer: str = "urn:arx:platform"
     token_audience: str = "urn:arx:api"

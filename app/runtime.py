@@ -7,9 +7,18 @@ from datetime import datetime
 from app.auth.tokens import TokenService
 from app.config import Settings
 from app.crypto.envelope import Envelope
+from app.crypto.hsm import Pkcs11Seal, seal_from_settings
 from app.crypto.keyring import FileKeyProvider
 from app.db import Database, Timeouts, utcnow
 from app.keys.registry import adopt_keyring, database_guard
+
+
+def keyring_seal(settings: Settings) -> Pkcs11Seal | None:
+    """The seal ARX_KEYRING_SEAL names beyond the passphrase (KeyringError when misconfigured)."""
+    pin = settings.pkcs11_pin.get_secret_value() if settings.pkcs11_pin else None
+    return seal_from_settings(settings.keyring_seal, module=settings.pkcs11_module,
+                              token_label=settings.pkcs11_token_label, key_label=settings.pkcs11_key_label,
+                              pin=pin, pin_file=settings.pkcs11_pin_file)
 
 
 @dataclass
@@ -31,7 +40,7 @@ class Runtime:
             busy_seconds=settings.database_busy_timeout_seconds))
         # Every keyring this process adopts, at start and on each reload, must match the database.
         keys = FileKeyProvider(settings.keys_dir, passphrase, settings.keyring_poll_seconds,
-                               guard=database_guard(db))
+                               guard=database_guard(db), seal=keyring_seal(settings))
         return cls(settings=settings, db=db, keys=keys,
                    envelope=Envelope(keys),
                    tokens=TokenService(keys, issuer=settings.token_issuer, audience=settings.token_audience,

@@ -23,7 +23,7 @@ import time
 import uuid
 from pathlib import Path
 
-from sqlalchemy import create_engine, delete, func, insert, select, text, tuple_
+from sqlalchemy import create_engine, delete, func, insert, select, text
 from sqlalchemy.engine import make_url
 
 from app.auth.principal import Principal, Role
@@ -31,9 +31,9 @@ from app.config import Settings
 from app.crypto.keyring import FileKeyProvider
 from app.db import migrate, utcnow
 from app.keys.reindex import reindex_subjects
-from app.keys.rewrap import apply_rewrap, rewrap_data_keys
+from app.keys.rewrap import _revision_batch, apply_rewrap, rewrap_data_keys
 from app.keys.rotate import rotate_key
-from app.notices.models import Notice, NoticeRevision
+from app.notices.models import Notice, NoticeRevision, NoticeRevisionKey
 from app.notices.service import content_aad
 from app.parties.service import add_party
 from app.runtime import Runtime
@@ -98,7 +98,7 @@ def seed(target: Target, n: int) -> None:
                 "narrative": "free text"}
     now = utcnow()
     for start in range(0, n, SEED_CHUNK):
-        notices, revisions = [], []
+        notices, revisions, keys = [], [], []
         for i in range(start, min(n, start + SEED_CHUNK)):
             notice_id = str(uuid.uuid4())
             doc = dict(template, subjects=[{"name": f"{FIRST[i % 10]} {LAST[i // 10 % 10]} {i:07d}",
@@ -110,33 +110,29 @@ def seed(target: Target, n: int) -> None:
                             "author_user_id": target.user_id, "tlp": "AMBER", "asset_status": "",
                             "current_revision": 1, "created_at": now, "updated_at": now})
             revisions.append({"notice_id": notice_id, "revision": 1, "author_user_id": target.user_id,
-                              "created_at": now, "key_version": sealed.key_version,
-                              "wrapped_key": sealed.wrapped_key, "nonce": sealed.nonce,
+                              "created_at": now, "nonce": sealed.nonce,
                               "ciphertext": sealed.ciphertext, "tlp": "AMBER"})
+            keys.append({"notice_id": notice_id, "revision": 1, "key_version": sealed.key_version,
+                         "wrapped_key": sealed.wrapped_key})
         with rt.db.engine.begin() as conn:
             conn.execute(insert(Notice), notices)
             conn.execute(insert(NoticeRevision), revisions)
+            conn.execute(insert(NoticeRevisionKey), keys)
 
 
 def baseline_rewrap(target: Target, batch_size: int) -> float:
-    """The rewrap pass without cryptography: same batched SELECT and bulk UPDATE, rows written unchanged."""
+    """The rewrap pass without cryptography: the job's own batched SELECT and bulk UPDATE, each row
+    written back unchanged (same rows, same statements, same transactions)."""
     db = target.runtime.db
-    table = NoticeRevision.__table__
     started = time.perf_counter()
-    cursor = None
+    after = None
     while True:
         with db.unit_of_work() as session:
-            query = (select(table.c.notice_id, table.c.revision, table.c.key_version, table.c.wrapped_key)
-                     .join(Notice.__table__, Notice.id == table.c.notice_id)
-                     .where(table.c.key_version != 999)
-                     .order_by(table.c.notice_id, table.c.revision).limit(batch_size))
-            if cursor is not None:
-                query = query.where(tuple_(table.c.notice_id, table.c.revision) > tuple_(*cursor))
-            rows = session.connection().execute(query).all()
+            rows = _revision_batch(session, 999, after, batch_size)
             if not rows:
                 break
-            apply_rewrap(session, [(r[0], r[1], r[2], r[2], r[3]) for r in rows])
-            cursor = (rows[-1][0], rows[-1][1])
+            apply_rewrap(session, [(r[0], r[1], r[2], r[3], r[3], r[4]) for r in rows])
+            after = rows[-1][0]
     return time.perf_counter() - started
 
 

@@ -59,8 +59,8 @@ LABELLED_NOTICES = math.ceil((len(IDENTITIES) + len(DISTRACTORS)) / PER_NOTICE)
 
 NOTICE_COLS = ("id", "kind", "author_party", "author_user_id", "tlp", "asset_status",
                "current_revision", "created_at", "updated_at")
-REVISION_COLS = ("notice_id", "revision", "author_user_id", "created_at", "key_version",
-                 "wrapped_key", "nonce", "ciphertext", "tlp")
+REVISION_COLS = ("notice_id", "revision", "author_user_id", "created_at", "nonce", "ciphertext", "tlp")
+REVISION_KEY_COLS = ("notice_id", "revision", "key_version", "wrapped_key")
 TERM_COLS = ("notice_id", "revision", "subject_no", "key_version", "term")
 TERM_INDEXES = {"ix_subject_term_lookup": "subject_term (key_version, term)",
                 "ix_subject_term_subject": "subject_term (notice_id, revision, subject_no)"}
@@ -185,7 +185,8 @@ class Loader:
     def rows(self, notices: list[list[dict[str, Any]]]) -> dict[str, list[tuple[Any, ...]]]:
         out: dict[str, list[tuple[Any, ...]]] = {"notice": [], "notice_recipient": [],
                                                   "notice_paragraph": [], "notice_revision": [],
-                                                  "notice_revision_recipient": [], "subject_term": []}
+                                                  "notice_revision_key": [], "notice_revision_recipient": [],
+                                                  "subject_term": []}
         now = datetime.now(UTC).replace(tzinfo=None)
         for subjects in notices:
             notice_id = str(uuid.uuid4())
@@ -204,9 +205,9 @@ class Loader:
             out["notice"].append((notice_id, "frozen_asset", author, uid, "AMBER", "", 1, now, now))
             out["notice_recipient"] += [(notice_id, r) for r in recipients]
             out["notice_paragraph"].append((notice_id, "13"))
-            out["notice_revision"].append((notice_id, 1, uid, now, sealed.key_version,
-                                           sealed.wrapped_key, sealed.nonce, sealed.ciphertext,
+            out["notice_revision"].append((notice_id, 1, uid, now, sealed.nonce, sealed.ciphertext,
                                            "AMBER"))
+            out["notice_revision_key"].append((notice_id, 1, sealed.key_version, sealed.wrapped_key))
             out["notice_revision_recipient"] += [(notice_id, 1, r) for r in recipients]
             for no, raw in enumerate(subjects):
                 terms = subject_terms(self.keyring, 1, _subject_model(raw))
@@ -238,6 +239,7 @@ def _json(doc: dict[str, Any]) -> bytes:
 def _write(runtime: Runtime, rows: dict[str, list[tuple[Any, ...]]]) -> None:
     columns = {"notice": NOTICE_COLS, "notice_recipient": ("notice_id", "party_code"),
                "notice_paragraph": ("notice_id", "paragraph"), "notice_revision": REVISION_COLS,
+               "notice_revision_key": REVISION_KEY_COLS,
                "notice_revision_recipient": ("notice_id", "revision", "party_code"),
                "subject_term": TERM_COLS}
     raw = runtime.db.engine.raw_connection()

@@ -26,6 +26,7 @@ from app.notices.models import (
     NoticeParagraph,
     NoticeRecipient,
     NoticeRevision,
+    NoticeRevisionKey,
     NoticeRevisionRecipient,
 )
 from app.notices.schemas import NoticeDocument
@@ -185,8 +186,8 @@ class TestKilledHalfWay:
 
         def rewrapped() -> int:
             with runtime.db.unit_of_work() as session:
-                return int(session.scalar(select(func.count()).select_from(NoticeRevision)
-                                          .where(NoticeRevision.key_version == 2)) or 0)
+                return int(session.scalar(select(func.count()).select_from(NoticeRevisionKey)
+                                          .where(NoticeRevisionKey.key_version == 2)) or 0)
 
         rng = random.Random()
         killed = kill_at_random_points(cli_env, ["keys", "rewrap", "--batch-size", "10"], rewrapped,
@@ -350,8 +351,8 @@ class TestLiveRotation:
                                 headers=bearer(world.tokens["fra_fp"]))
             assert created.status_code == 201
             with runtime.db.unit_of_work() as session:
-                version = session.scalar(select(NoticeRevision.key_version)
-                                         .where(NoticeRevision.notice_id == created.json()["id"]))
+                version = session.scalar(select(NoticeRevisionKey.key_version)
+                                         .where(NoticeRevisionKey.notice_id == created.json()["id"]))
             assert version == 2
             kids = {k["kid"] for k in http.get("/.well-known/jwks.json").json()["keys"]}
             assert kids == {"signing-v1", "signing-v2"}

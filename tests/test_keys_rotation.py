@@ -16,7 +16,7 @@ from app.keys.retire import retire_key
 from app.keys.rewrap import rewrap_data_keys
 from app.keys.rotate import rotate_key
 from app.keys.status import key_status
-from app.notices.models import NoticeRevision
+from app.notices.models import NoticeRevision, NoticeRevisionKey
 from app.runtime import Runtime
 from app.search.models import IndexBuild, SubjectTerm
 from app.users.models import User
@@ -32,8 +32,8 @@ def rotate(runtime: Runtime, kind: str) -> int:
 
 def revision_versions(runtime: Runtime) -> dict[str, int]:
     with runtime.db.unit_of_work() as session:
-        return {n: v for n, v in session.execute(select(NoticeRevision.notice_id,
-                                                        NoticeRevision.key_version))}
+        return {n: v for n, v in session.execute(select(NoticeRevisionKey.notice_id,
+                                                        NoticeRevisionKey.key_version))}
 
 
 def key_actions(runtime: Runtime) -> list[tuple[str, str | None, str]]:
@@ -85,7 +85,7 @@ class TestRewrapAndRetireData:
         assert dependents(runtime, "data", 1) == 7  # six revisions + one TOTP secret
 
         with runtime.db.unit_of_work() as session:
-            before = {(r.notice_id, r.revision): (r.nonce, r.ciphertext, r.wrapped_key)
+            before = {(r.notice_id, r.revision): (r.nonce, r.ciphertext, r.key.wrapped_key)
                       for r in session.scalars(select(NoticeRevision))}
         seen: list[tuple[int, int]] = []
         report = rewrap_data_keys(runtime, ADMIN, batch_size=2, progress=lambda d, t: seen.append((d, t)),
@@ -93,7 +93,7 @@ class TestRewrapAndRetireData:
         assert report.rewrapped == 7 and report.unreadable == 0
         assert seen[-1][0] == 7 and seen[0] == (0, 7)
         with runtime.db.unit_of_work() as session:
-            after = {(r.notice_id, r.revision): (r.key_version, r.nonce, r.ciphertext, r.wrapped_key)
+            after = {(r.notice_id, r.revision): (r.key.key_version, r.nonce, r.ciphertext, r.key.wrapped_key)
                      for r in session.scalars(select(NoticeRevision))}
         for key, (nonce, ciphertext, wrapped) in before.items():
             version, nonce2, ciphertext2, wrapped2 = after[key]

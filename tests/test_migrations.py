@@ -1,12 +1,12 @@
 """Alembic is the single source of the schema: reversible, drift-free, safe on a populated database."""
 
 from alembic import command
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, text
 
 from app.db import Database, alembic_config, migrate
-from app.notices.models import Notice
+from app.notices.models import Notice, NoticeRevisionKey
 from tests.support.database import DatabaseFactory
-from tests.support.factories import World
+from tests.support.factories import World, notice_document
 
 
 def test_models_and_migrations_do_not_drift(database_url: str) -> None:
@@ -45,3 +45,41 @@ def test_each_step_is_reversible(databases: DatabaseFactory) -> None:
     command.downgrade(cfg, "0001")
     command.upgrade(cfg, "head")
     command.check(cfg)
+
+
+def test_moving_wrapped_keys_down_and_up_keeps_every_notice_readable(world: World, database_url: str) -> None:
+    """0012_keys moves wrapped data keys to notice_revision_key; down and up again on a populated
+    database, every revision's key travels with it and every notice (and revision) still opens."""
+    posted = [world.post_notice("fra_fp", narrative=f"narrative {i}") for i in range(3)]
+    revised = world.client.put(f"/api/v1/notices/{posted[0]['id']}",
+                               json=notice_document(narrative="revised narrative"),
+                               headers=world.headers("fra_fp"))
+    assert revised.status_code == 200, revised.text
+    with world.runtime.db.unit_of_work() as session:
+        keys = {(k.notice_id, k.revision): (k.key_version, k.wrapped_key)
+                for k in session.scalars(select(NoticeRevisionKey))}
+    assert len(keys) == 4
+    cfg = alembic_config(database_url)
+    world.runtime.db.dispose()
+
+    command.downgrade(cfg, "0008")
+    db = Database(database_url)
+    try:
+        with db.unit_of_work() as session:
+            rows = session.execute(text("SELECT notice_id, revision, key_version, wrapped_key "
+                                        "FROM notice_revision")).all()
+        assert {(r[0], r[1]): (r[2], bytes(r[3])) for r in rows} == keys
+        assert "notice_revision_key" not in inspect(db.engine).get_table_names()
+    finally:
+        db.dispose()
+
+    migrate(database_url)
+    world.runtime.db.dispose()
+    for notice in posted:
+        read = world.client.get(f"/api/v1/notices/{notice['id']}", headers=world.headers("icc_inv"))
+        assert read.status_code == 200, read.text
+        assert read.json()["narrative"] == ("revised narrative" if notice is posted[0]
+                                            else notice["narrative"])
+    history = world.client.get(f"/api/v1/notices/{posted[0]['id']}/revisions",
+                               headers=world.headers("icc_inv"))
+    assert [r["narrative"] for r in history.json()["items"]] == ["narrative 0", "revised narrative"]

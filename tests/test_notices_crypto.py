@@ -11,7 +11,7 @@ from sqlalchemy import select, text, update
 
 from app.crypto.envelope import DecryptionError, Envelope
 from app.crypto.keyring import FileKeyProvider, KeyringError
-from app.notices.models import Notice, NoticeRevision
+from app.notices.models import Notice, NoticeRevision, NoticeRevisionKey
 from app.notices.service import content_aad
 from tests.support.database import raw_database_bytes
 from tests.support.factories import World, assert_problem, make_user, notice_document
@@ -124,8 +124,11 @@ class TestTampering:
         with world.runtime.db.unit_of_work() as session:
             source = session.get(NoticeRevision, (a, 1))
             assert source is not None
-            session.execute(update(NoticeRevision).where(NoticeRevision.notice_id == b).values(
-                {c: getattr(source, c) for c in columns}))
+            # The wrapped data key lives in notice_revision_key, the content in notice_revision.
+            for model, row in ((NoticeRevision, source), (NoticeRevisionKey, source.key)):
+                moved = {c: getattr(row, c) for c in columns if c in model.__table__.c}
+                if moved:
+                    session.execute(update(model).where(model.notice_id == b).values(moved))
         response = world.client.get(f"{API}/{b}", headers=world.headers("icc_inv"))
         assert_problem(response, 500)
         assert "alpha" not in response.text and "bravo" not in response.text

@@ -51,7 +51,10 @@ def emit(as_json: bool, document: dict[str, Any], text: str) -> None:
 @contextmanager
 def runtime_for(settings: Settings | None = None, *, adopt_keys: bool = True) -> Iterator[Runtime]:
     """A runtime whose keyring was checked against the database (one-line error and exit otherwise)."""
-    runtime = Runtime.build(settings or get_settings())
+    try:
+        runtime = Runtime.build(settings or get_settings())
+    except KeyringError as exc:
+        fail(str(exc))
     try:
         if adopt_keys:
             runtime.adopt_keys()

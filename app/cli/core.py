@@ -54,7 +54,10 @@ def serve(host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0
           workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1) -> None:
     """Serve the API over HTTPS (default https://127.0.0.1:8443)."""
     settings = get_settings()
-    runtime = Runtime.build(settings)
+    try:
+        runtime = Runtime.build(settings)
+    except KeyringError as exc:
+        fail(str(exc))
     try:
         runtime.keys.check_permissions()
         runtime.adopt_keys()

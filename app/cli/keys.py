@@ -11,11 +11,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from app.cli.common import JsonOpt, emit, err, fail, operator, out, runtime_for
+from app.config import get_settings
+from app.crypto.keyring import KeyringError
 from app.keys.reindex import reindex_subjects
 from app.keys.retire import retire_key
 from app.keys.rewrap import rewrap_data_keys
 from app.keys.rotate import restore_keyring_backup, rotate_key
 from app.keys.status import key_status
+from app.runtime import keyring_seal
 
 keys_app = typer.Typer(help="Key status and rotation.", no_args_is_help=True)
 
@@ -121,3 +124,22 @@ def restore_backup(as_json: JsonOpt = False) -> None:
         ring = runtime.keys.current()
     emit(as_json, {"restored": True, "active": dict(ring.active)},
          "previous keyring restored: active " + ", ".join(f"{k} v{v}" for k, v in ring.active.items()))
+
+
+@keys_app.command("hsm-init")
+def hsm_init(as_json: JsonOpt = False) -> None:
+    """Generate the AES key that seals the keyring on the PKCS#11 token, unless it exists (idempotent)."""
+
+    settings = get_settings()
+    try:
+        seal = keyring_seal(settings)
+        if seal is None:
+            fail("ARX_KEYRING_SEAL is not pkcs11: nothing to set up on a token")
+            return
+        created = seal.generate_key()
+    except KeyringError as exc:
+        fail(str(exc))
+        return
+    emit(as_json, {"key_created": created, "token_label": seal.token_label, "key_label": seal.key_label},
+         f"AES key {seal.key_label!r} {'generated on' if created else 'already on'} token "
+         f"{seal.token_label!r} (non-extractable); now run `arx init`")

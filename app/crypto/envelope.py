@@ -6,7 +6,9 @@ another row (or changing its author) makes decryption fail instead of returning 
 
 from __future__ import annotations
 
+import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -81,6 +83,33 @@ class Envelope:
             return AESGCM(data_key).decrypt(sealed.nonce, sealed.ciphertext, _content_aad(aad))
         except InvalidTag as exc:
             raise DecryptionError("ciphertext failed authentication") from exc
+
+    def rewrap_many(self, items: Iterable[tuple[int, bytes, bytes]]) -> tuple[int, list[bytes | None]]:
+        """Each (version, wrapped key, aad)'s data key wrapped under the active KEK, in one tight loop
+        (the keyring read and the ciphers made once per call): the active version and, per item, the new
+        wrapped key, or None when it does not unwrap (retired version, damaged or moved key)."""
+        ring = self.keys.current()
+        active = ring.active_version("data")
+        new_kek, new_prefix = AESGCM(ring.material("data", active)), _wrap_aad(active, b"")
+        old_keks: dict[int, tuple[AESGCM, bytes] | None] = {}
+        urandom = os.urandom
+        out: list[bytes | None] = []
+        for version, wrapped, aad in items:
+            if version not in old_keks:
+                usable = version in ring.usable_versions("data")
+                old_keks[version] = ((AESGCM(ring.material("data", version)), _wrap_aad(version, b""))
+                                     if usable else None)
+            old = old_keks[version]
+            try:
+                if old is None:
+                    raise InvalidTag
+                data_key = old[0].decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], old[1] + aad)
+            except InvalidTag:
+                out.append(None)
+                continue
+            nonce = urandom(NONCE_BYTES)
+            out.append(nonce + new_kek.encrypt(nonce, data_key, new_prefix + aad))
+        return active, out
 
     def rewrapped(self, version: int, wrapped: bytes, aad: bytes) -> tuple[int, bytes]:
         """The same data key wrapped under the active KEK; content is never decrypted."""

@@ -296,46 +296,97 @@ def _seal_key(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
 
 
-def encode_file(ring: Keyring, passphrase: str | None) -> bytes:
+class KeyringSeal(Protocol):
+    """What seals the keyring file: a passphrase (scrypt), a key in a PKCS#11 token, a cloud KMS key.
+
+    ``seal`` turns the plain keyring document into a sealed JSON document whose ``format`` is
+    ``self.format``; ``unseal`` reverses it, raising a one-line KeyringError on any failure (wrong secret,
+    token absent, tampered file). ``setting`` names the configuration that selects this seal.
+    """
+
+    format: str
+    setting: str
+
+    def seal(self, plain: bytes) -> dict[str, Any]: ...
+
+    def unseal(self, doc: dict[str, Any]) -> bytes: ...
+
+
+class PassphraseSeal:
+    """The keyring sealed with AES-256-GCM under a key derived from a passphrase (scrypt)."""
+
+    format = SEALED_FORMAT
+    setting = "ARX_KEYRING_PASSPHRASE"
+
+    def __init__(self, passphrase: str) -> None:
+        self.passphrase = passphrase
+
+    def seal(self, plain: bytes) -> dict[str, Any]:
+        salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
+        key = _seal_key(self.passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+        return {"format": SEALED_FORMAT,
+                "kdf": {"name": "scrypt", "salt": b64e(salt), "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P},
+                "nonce": b64e(nonce),
+                "ciphertext": b64e(AESGCM(key).encrypt(nonce, plain, SEALED_FORMAT.encode()))}
+
+    def unseal(self, doc: dict[str, Any]) -> bytes:
+        try:
+            kdf = doc["kdf"]
+            key = _seal_key(self.passphrase, b64d(kdf["salt"]), int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
+            nonce, ciphertext = b64d(doc["nonce"]), b64d(doc["ciphertext"])
+        except (KeyError, TypeError, ValueError, AttributeError, MemoryError) as exc:
+            raise KeyringError("sealed keyring file is malformed") from exc
+        try:
+            return AESGCM(key).decrypt(nonce, ciphertext, SEALED_FORMAT.encode())
+        except Exception as exc:  # InvalidTag: wrong passphrase or tampered file
+            raise KeyringError("cannot unseal keyring: wrong passphrase or damaged file") from exc
+
+
+# Every sealed format this build knows, with the setting that opens it (for a one-line hint).
+SEALED_FORMATS = {SEALED_FORMAT: "set ARX_KEYRING_PASSPHRASE",
+                  "arx-keyring-pkcs11/1": "set ARX_KEYRING_SEAL=pkcs11 and the ARX_PKCS11_* settings"}
+
+SealArg = KeyringSeal | str | None
+
+
+def _as_seal(seal: SealArg) -> KeyringSeal | None:
+    """A passphrase string is the passphrase seal; empty or None means a plain (unsealed) file."""
+    if isinstance(seal, str):
+        return PassphraseSeal(seal) if seal else None
+    return seal
+
+
+def encode_file(ring: Keyring, seal: SealArg) -> bytes:
     plain = json.dumps(ring.to_document(), indent=1).encode()
-    if not passphrase:
+    sealer = _as_seal(seal)
+    if sealer is None:
         return plain
-    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
-    key = _seal_key(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
-    sealed = {"format": SEALED_FORMAT,
-              "kdf": {"name": "scrypt", "salt": b64e(salt), "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P},
-              "nonce": b64e(nonce),
-              "ciphertext": b64e(AESGCM(key).encrypt(nonce, plain, SEALED_FORMAT.encode()))}
-    return json.dumps(sealed, indent=1).encode()
+    return json.dumps(sealer.seal(plain), indent=1).encode()
 
 
-def decode_file(raw: bytes, passphrase: str | None) -> Keyring:
+def decode_file(raw: bytes, seal: SealArg) -> Keyring:
     """Parse (and unseal) a keyring file; every malformed shape is a one-line KeyringError."""
+    sealer = _as_seal(seal)
     try:
         doc = json.loads(raw)
     except ValueError as exc:
         raise KeyringError("keyring file is not valid JSON") from exc
     if not isinstance(doc, dict):
         raise KeyringError("unknown keyring format")
-    if doc.get("format") == SEALED_FORMAT:
-        if not passphrase:
-            raise KeyringError("keyring is sealed: set ARX_KEYRING_PASSPHRASE")
-        try:
-            kdf = doc["kdf"]
-            key = _seal_key(passphrase, b64d(kdf["salt"]), int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
-            nonce, ciphertext = b64d(doc["nonce"]), b64d(doc["ciphertext"])
-        except (KeyError, TypeError, ValueError, AttributeError, MemoryError) as exc:
-            raise KeyringError("sealed keyring file is malformed") from exc
-        try:
-            plain = AESGCM(key).decrypt(nonce, ciphertext, SEALED_FORMAT.encode())
-        except Exception as exc:  # InvalidTag: wrong passphrase or tampered file
-            raise KeyringError("cannot unseal keyring: wrong passphrase or damaged file") from exc
+    found = doc.get("format")
+    if isinstance(found, str) and found in SEALED_FORMATS:
+        if sealer is None:
+            raise KeyringError(f"keyring is sealed ({found}): {SEALED_FORMATS[found]}")
+        if sealer.format != found:
+            raise KeyringError(f"keyring is sealed as {found}, not as {sealer.setting} expects: "
+                               f"{SEALED_FORMATS[found]}")
+        plain = sealer.unseal(doc)
         try:
             doc = json.loads(plain)
         except ValueError as exc:
             raise KeyringError("sealed keyring holds invalid JSON") from exc
-    elif passphrase:
-        raise KeyringError("ARX_KEYRING_PASSPHRASE is set but the keyring file is not sealed")
+    elif sealer is not None:
+        raise KeyringError(f"{sealer.setting} is set but the keyring file is not sealed")
     return Keyring.from_document(doc)
 
 
@@ -351,11 +402,13 @@ class FileKeyProvider:
     """
 
     def __init__(self, keys_dir: Path, passphrase: str | None = None, poll_seconds: float = 1.0,
-                 guard: Guard | None = None) -> None:
+                 guard: Guard | None = None, seal: KeyringSeal | None = None) -> None:
         self.keys_dir = Path(keys_dir)
         self.path = self.keys_dir / KEYRING_FILE
         self.backup_path = self.keys_dir / BACKUP_FILE
-        self.passphrase = passphrase or None
+        if seal is not None and passphrase:
+            raise KeyringError(f"ARX_KEYRING_PASSPHRASE and {seal.setting} exclude each other: set one")
+        self.seal: KeyringSeal | None = seal or _as_seal(passphrase)
         self.poll_seconds = poll_seconds
         self.guard = guard
         self._ring: Keyring | None = None
@@ -393,7 +446,7 @@ class FileKeyProvider:
             raise KeyringError(f"no keyring at {path}: run `arx init`") from None
         except OSError as exc:
             raise KeyringError(f"keyring file {path} cannot be read ({exc.strerror})") from None
-        return decode_file(raw, self.passphrase)
+        return decode_file(raw, self.seal)
 
     def _load(self) -> Keyring:
         try:
@@ -488,12 +541,12 @@ class FileKeyProvider:
 
     def _write(self, ring: Keyring, *, keep_backup: bool = True) -> None:
         """All-or-nothing: the keyring file is either the old one or the new one, never a mix."""
-        data = encode_file(ring, self.passphrase)
+        data = encode_file(ring, self.seal)
         tmp = self.path.with_name(f".{KEYRING_FILE}.{os.getpid()}.tmp")
         backup_tmp = self.path.with_name(f".{BACKUP_FILE}.{os.getpid()}.tmp")
         try:
             self._write_file(tmp, data)
-            written = decode_file(tmp.read_bytes(), self.passphrase)
+            written = decode_file(tmp.read_bytes(), self.seal)
             if written.to_document() != ring.to_document():
                 raise KeyringError("the written keyring does not read back as written")
             previous = self.path.read_bytes() if keep_backup and self.path.exists() else None

@@ -14,7 +14,7 @@ from app.db import utcnow
 from app.directory.models import ContactRevision
 from app.enquiries.keys import SEALED
 from app.keys.jobs import grouped, propagation_seconds
-from app.notices.models import NoticeRevision
+from app.notices.models import NoticeRevisionKey
 from app.requests import keys as request_keys
 from app.runtime import Runtime
 from app.search.models import IndexBuild, SubjectTerm
@@ -26,7 +26,7 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
 
     ``audit_details`` are format-2 details (their wrapped keys are in audit_detail_key: rewrap moves
     them); ``legacy_audit_details`` are format-1 details, whose wrapped key the leaf covers."""
-    return {"revisions": grouped(session, NoticeRevision.key_version),
+    return {"revisions": grouped(session, NoticeRevisionKey.key_version),
             "totp_secrets": grouped(session, User.totp_key_version),
             "contacts": grouped(session, ContactRevision.key_version),
             "emails": grouped(session, User.email_key_version),

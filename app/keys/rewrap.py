@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, literal, select, tuple_
 from sqlalchemy.orm import Session
@@ -30,7 +31,7 @@ from app.keys.jobs import (
     no_progress,
     object_id,
 )
-from app.notices.models import Notice, NoticeRevision
+from app.notices.models import NoticeRevisionKey
 from app.notices.service import content_aad
 from app.requests import keys as request_keys
 from app.runtime import Runtime
@@ -47,8 +48,8 @@ class RewrapReport:
 
 
 def _pending_data_keys(session: Session, active: int) -> int:
-    revisions = session.scalar(select(func.count()).select_from(NoticeRevision)
-                               .where(NoticeRevision.key_version != active)) or 0
+    revisions = session.scalar(select(func.count()).select_from(NoticeRevisionKey)
+                               .where(NoticeRevisionKey.key_version != active)) or 0
     secrets = session.scalar(select(func.count()).select_from(User)
                              .where(User.totp_key_version != active)) or 0
     emails = session.scalar(select(func.count()).select_from(User)
@@ -62,75 +63,84 @@ def _pending_data_keys(session: Session, active: int) -> int:
     return int(revisions) + int(secrets) + int(emails) + int(contacts) + int(details) + int(sealed)
 
 
-# Bulk paths straight to the driver: SQLAlchemy's per-row parameter processing would cost more than the
-# cryptography. PostgreSQL: binary COPY into a per-transaction temporary table, then one joined UPDATE.
+# Bulk paths straight to the driver, on the narrow notice_revision_key table (migration 0012_keys): plain
+# tuples, no ORM objects, no per-row parameter processing by SQLAlchemy (it would cost more than the
+# cryptography). The old version is compared on UPDATE: a row rewrapped meanwhile (a concurrent or
+# earlier run) is left as it is.
+# PostgreSQL: a binary-protocol SELECT, then binary COPY into a per-transaction temporary table and one
+# joined UPDATE.
+_PG_SELECT = ("SELECT k.notice_id, k.revision, k.key_version, k.wrapped_key, n.author_party, n.kind "
+              "FROM notice_revision_key AS k JOIN notice AS n ON n.id = k.notice_id "
+              "WHERE k.key_version <> %s AND (k.notice_id, k.revision) > (%s, %s) "
+              "ORDER BY k.notice_id, k.revision LIMIT %s")
 _PG_STAGE = ("CREATE TEMPORARY TABLE IF NOT EXISTS arx_rewrap_stage (notice_id text, revision integer, "
              "old_version integer, new_version integer, wrapped bytea) ON COMMIT DELETE ROWS")
-_PG_APPLY = ("UPDATE notice_revision AS r SET key_version = s.new_version, wrapped_key = s.wrapped "
+_PG_APPLY = ("UPDATE notice_revision_key AS r SET key_version = s.new_version, wrapped_key = s.wrapped "
              "FROM arx_rewrap_stage AS s WHERE r.notice_id = s.notice_id AND r.revision = s.revision "
              "AND r.key_version = s.old_version")
-# The old version is compared on UPDATE: a row rewrapped meanwhile (a concurrent or earlier run) is left.
-_SQLITE_APPLY = ("UPDATE notice_revision SET key_version = ?, wrapped_key = ? "
-                 "WHERE notice_id = ? AND revision = ? AND key_version = ?")
+# SQLite: walk the narrow table in rowid order (its storage order) and update by rowid, one executemany
+# per batch inside the batch's transaction.
+_SQLITE_SELECT = ("SELECT k.rowid, k.notice_id, k.revision, k.key_version, k.wrapped_key, n.author_party, "
+                  "n.kind FROM notice_revision_key AS k JOIN notice AS n ON n.id = k.notice_id "
+                  "WHERE k.key_version <> ? AND k.rowid > ? ORDER BY k.rowid LIMIT ?")
+_SQLITE_APPLY = ("UPDATE notice_revision_key SET key_version = ?, wrapped_key = ? "
+                 "WHERE rowid = ? AND key_version = ?")
+
+# (position, notice_id, revision, old version, wrapped key, author party, kind); position is the rowid on
+# SQLite, (notice_id, revision) on PostgreSQL.
+Row = tuple[Any, str, int, int, bytes, str, str]
+# (position, notice_id, revision, old version, new version, new wrapped key)
+Change = tuple[Any, str, int, int, int, bytes]
 
 
-def apply_rewrap(session: Session, changes: list[tuple[str, int, int, int, bytes]]) -> None:
-    """Store (notice_id, revision, old version, new version, wrapped key) rows in one bulk statement."""
+def apply_rewrap(session: Session, changes: list[Change]) -> None:
+    """Store the rewrapped keys of one batch in one bulk statement (compared on the old version)."""
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         with connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
             cursor.execute(_PG_STAGE)
             with cursor.copy("COPY arx_rewrap_stage FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["text", "int4", "int4", "int4", "bytea"])
-                for row in changes:
-                    copy.write_row(row)
+                for _, notice_id, number, old, new, wrapped in changes:
+                    copy.write_row((notice_id, number, old, new, wrapped))
             # Fresh statistics, or the planner may nest-loop over an "empty" temporary table.
             cursor.execute("ANALYZE arx_rewrap_stage")
             cursor.execute(_PG_APPLY)
     else:
-        connection.exec_driver_sql(_SQLITE_APPLY, [(new, wrapped, notice_id, number, old)
-                                                   for notice_id, number, old, new, wrapped in changes])
+        connection.exec_driver_sql(_SQLITE_APPLY, [(new, wrapped, rowid, old)
+                                                   for rowid, _, _, old, new, wrapped in changes])
 
 
-Row = tuple[str, int, int, bytes, str, str]
-Change = tuple[str, int, int, int, bytes]
-
-
-def _revision_batch(session: Session, active: int, after: tuple[str, int] | None,
-                    batch_size: int) -> list[Row]:
-    """The next revisions, in key order after ``after``, whose data key is not under the active KEK."""
-    query = (select(NoticeRevision.notice_id, NoticeRevision.revision, NoticeRevision.key_version,
-                    NoticeRevision.wrapped_key, Notice.author_party, Notice.kind)
-             .join(Notice, Notice.id == NoticeRevision.notice_id)
-             .where(NoticeRevision.key_version != active)
-             .order_by(NoticeRevision.notice_id, NoticeRevision.revision).limit(batch_size))
-    if after is not None:
-        position = tuple_(NoticeRevision.notice_id, NoticeRevision.revision)
-        query = query.where(position > tuple_(literal(after[0]), literal(after[1])))
-    return [tuple(row) for row in session.connection().execute(query)]
+def _revision_batch(session: Session, active: int, after: Any, batch_size: int) -> list[Row]:
+    """The next revision keys, in table order after ``after``, that are not under the active KEK."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        notice_id, number = after if after is not None else ("", 0)
+        raw = connection.connection.driver_connection
+        with raw.cursor(binary=True) as cursor:  # type: ignore[union-attr]
+            cursor.execute(_PG_SELECT, (active, notice_id, number, batch_size))
+            return [((r[0], r[1]), r[0], r[1], r[2], r[3], r[4], r[5]) for r in cursor.fetchall()]
+    return [tuple(r) for r in connection.exec_driver_sql(
+        _SQLITE_SELECT, (active, after if after is not None else 0, batch_size))]
 
 
 def _rewrapped_rows(runtime: Runtime, rows: list[Row]) -> tuple[list[Change], int]:
     """The rows' data keys wrapped under the active KEK, and how many could not be unwrapped."""
-    rewrapped = runtime.envelope.rewrapped
-    changes: list[Change] = []
-    unreadable = 0
-    for notice_id, number, old, wrapped, author_party, kind in rows:
-        try:
-            new, again = rewrapped(old, wrapped, content_aad(notice_id, number, author_party, kind))
-        except DecryptionError:
-            unreadable += 1  # retired or damaged: left as is, reported, never guessed at
-            continue
-        changes.append((notice_id, number, old, new, again))
-    return changes, unreadable
+    active, wrapped = runtime.envelope.rewrap_many(
+        (old, key, content_aad(notice_id, number, author_party, kind))
+        for _, notice_id, number, old, key, author_party, kind in rows)
+    changes = [(row[0], row[1], row[2], row[3], active, again)
+               for row, again in zip(rows, wrapped, strict=True) if again is not None]
+    # Retired or damaged keys are left as they are and reported, never guessed at.
+    return changes, len(rows) - len(changes)
 
 
 def _rewrap_revisions(runtime: Runtime, active: int, batch_size: int, report: RewrapReport,
                       progress: Callable[[int], None]) -> None:
     """Batch k's UPDATE and COMMIT (the driver releases the GIL) overlap batch k+1's cryptography.
 
-    Batch k+1 is read inside batch k's transaction; that is safe because revisions are immutable and the
-    UPDATE compares the old version, so a row rewrapped in between is simply left alone.
+    Batch k+1 is read inside batch k's transaction; that is safe because the UPDATE compares the old
+    version, so a row rewrapped in between is simply left alone.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="arx-rewrap") as crypto:
         with runtime.db.unit_of_work() as session:
@@ -138,9 +148,9 @@ def _rewrap_revisions(runtime: Runtime, active: int, batch_size: int, report: Re
         pending = crypto.submit(_rewrapped_rows, runtime, rows) if rows else None
         while pending is not None:
             changes, unreadable = pending.result()
-            last = rows[-1]
+            last = rows[-1][0]
             with runtime.db.unit_of_work() as session:
-                rows = _revision_batch(session, active, (last[0], last[1]), batch_size)
+                rows = _revision_batch(session, active, last, batch_size)
                 pending = crypto.submit(_rewrapped_rows, runtime, rows) if rows else None
                 if changes:
                     apply_rewrap(session, changes)

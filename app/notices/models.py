@@ -2,10 +2,10 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, String
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.crypto.columns import SealedColumns
+from app.crypto.envelope import Sealed
 from app.db import Base, UTCDateTime, utcnow
 
 BROADCAST = "*"
@@ -51,9 +51,12 @@ class NoticeParagraph(Base):
                                            index=True)
 
 
-class NoticeRevision(SealedColumns, Base):
+class NoticeRevision(Base):
     """One immutable revision: the whole notice document, envelope-encrypted, with the routing it
-    had (TLP and recipients in clear), so that each revision is shown only to whom it was shared."""
+    had (TLP and recipients in clear), so that each revision is shown only to whom it was shared.
+
+    Its wrapped data key lives in the narrow ``notice_revision_key`` row (``key``): a rewrap rewrites
+    those small rows only, never the revision's ciphertext row."""
 
     __tablename__ = "notice_revision"
 
@@ -62,9 +65,35 @@ class NoticeRevision(SealedColumns, Base):
     author_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     tlp: Mapped[str] = mapped_column(String(16))
+    nonce: Mapped[bytes] = mapped_column(LargeBinary)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
 
+    # Loaded with the revision in the same statement (an inner join: every revision has its key).
+    key: Mapped["NoticeRevisionKey"] = relationship(lazy="joined", innerjoin=True,
+                                                    cascade="all, delete-orphan")
     recipients: Mapped[list["NoticeRevisionRecipient"]] = relationship(
         cascade="all, delete-orphan", order_by="NoticeRevisionRecipient.party_code")
+
+    def sealed(self) -> Sealed:
+        return Sealed(self.key.key_version, self.key.wrapped_key, self.nonce, self.ciphertext)
+
+    def store(self, sealed: Sealed) -> None:
+        self.key = NoticeRevisionKey(key_version=sealed.key_version, wrapped_key=sealed.wrapped_key)
+        self.nonce = sealed.nonce
+        self.ciphertext = sealed.ciphertext
+
+
+class NoticeRevisionKey(Base):
+    """The KEK version and wrapped data key of one revision (bound to it by the associated data)."""
+
+    __tablename__ = "notice_revision_key"
+    __table_args__ = (ForeignKeyConstraint(["notice_id", "revision"],
+                                           ["notice_revision.notice_id", "notice_revision.revision"]),)
+
+    notice_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_version: Mapped[int] = mapped_column(Integer, index=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class NoticeRevisionRecipient(Base):
