@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import typer
 
+from app import features  # noqa: F401  (registers every hook subscriber)
 from app.cli.audit import audit_app
 from app.cli.core import init, serve
 from app.cli.keys import keys_app

@@ -47,7 +47,7 @@ from app.enquiries.schemas import (
 from app.errors import Conflict, Forbidden, NotFound
 from app.notices.models import Notice
 from app.notices.schemas import NO_BROADCAST_TLP, NoticeDocument
-from app.notices.service import current_document, revise_notice
+from app.notices.service import NoticeWritten, after_notice_written, current_document, revise_notice
 from app.notifications.service import notify
 from app.runtime import Runtime
 from app.search.indexer import searchable_version
@@ -178,11 +178,13 @@ def create_enquiry(session: Session, runtime: Runtime, principal: Principal,
 
 
 # -- deconfliction and standing enquiries, when a notice is posted or revised ---------------------------
-def deconflict_notice(session: Session, runtime: Runtime, principal: Principal, notice: Notice,
-                      doc: NoticeDocument) -> None:
+@after_notice_written
+def deconflict_notice(session: Session, runtime: Runtime, principal: Principal,
+                      written: NoticeWritten) -> None:
     """Match a just-written revision's own subjects against other parties' notices and against open
     enquiries, in the posting transaction. Each strong match with another party's notice makes a pair
     of hits (each owner told of the other), minus what the RED rule or existing visibility forbids."""
+    notice, doc = written.notice, written.document
     if not runtime.settings.deconfliction_enabled or not doc.subjects:
         return
     subjects = [s.model_dump(mode="json") for s in doc.subjects]
