@@ -90,6 +90,7 @@ class Load:
                  seed: int) -> None:
         self.bases, self.context, self.users, self.seed = bases, context, users, seed
         self.samples: dict[str, list[float]] = defaultdict(list)
+        self.timeline: list[tuple[float, float, bool]] = []  # (monotonic end, ms, failed) while recording
         self.errors: dict[str, int] = defaultdict(int)
         self.known: dict[str, list[str]] = defaultdict(list)  # party -> ids of notices it may read
         self.lock = threading.Lock()
@@ -119,9 +120,11 @@ class Load:
             response = None
         elapsed = (time.perf_counter() - started) * 1000
         if self.recording.is_set():
+            failed = response is None or response.status_code >= 400
             with self.lock:
                 self.samples[op].append(elapsed)
-                if response is None or response.status_code >= 400:
+                self.timeline.append((time.monotonic(), elapsed, failed))
+                if failed:
                     self.errors[op] += 1
         return response
 
@@ -153,6 +156,7 @@ class Load:
     def run(self, clients: int, warmup: float, duration: float,
             mix: tuple[tuple[str, int], ...]) -> float:
         self.samples.clear()
+        self.timeline.clear()
         self.errors.clear()
         self.recording.clear()
         self.stopping.clear()
@@ -231,14 +235,15 @@ def served(backend: str, instances: int, workers: int) -> Iterator[Served]:
                         env=env, stdout=log, stderr=log, cwd=tmp))
                     bases.append(f"https://127.0.0.1:{port}")
                 for base, server in zip(bases, servers, strict=True):
-                    deadline = time.monotonic() + 60
+                    deadline = time.monotonic() + 180
                     while True:
                         try:
                             if httpx.get(f"{base}/health", verify=context, timeout=2).status_code == 200:
                                 break
                         except httpx.HTTPError:
                             if time.monotonic() > deadline or server.poll() is not None:
-                                raise SystemExit("arx serve did not start") from None
+                                logged = (Path(tmp) / f"serve-{bases.index(base)}.log").read_text()
+                                raise SystemExit("arx serve did not start:\n" + logged[-3000:]) from None
                             time.sleep(0.2)
                 time.sleep(1)  # every worker of every instance listening
                 yield Served(bases, servers, context, users)
