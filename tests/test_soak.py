@@ -36,7 +36,10 @@ def rss_mib(pid: int) -> float:
 def site(databases: DatabaseFactory, tmp_path_factory: pytest.TempPathFactory) -> Site:
     return make_site(tmp_path_factory.mktemp("soak") / "site", databases.empty(),
                      ARX_SEARCH_RATE_PER_MINUTE="100000", ARX_WRITE_RATE_PER_MINUTE="100000",
-                     ARX_IP_RATE_PER_MINUTE="100000")
+                     ARX_IP_RATE_PER_MINUTE="100000",
+                     # Correctness, not timing: on a saturated CI machine a write may outlast the 10 s
+                     # default deadline, which would answer 503 for want of CPU, not for a fault.
+                     ARX_REQUEST_DEADLINE_SECONDS="120")
 
 
 @pytest.fixture(scope="module")
