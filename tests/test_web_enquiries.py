@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.runtime import Runtime
 from tests.support.factories import bearer, login, notice_document
-from tests.support.portal import Browser, portal_app, portal_settings, signed_in
+from tests.support.portal import Browser, portal_app, portal_settings
 
 CANARY = "Ottoline Canary-Vasquez"
 PASSPORT = "QX7712093"
@@ -29,14 +29,6 @@ def app(runtime: Runtime) -> Iterator[Any]:
     yield from portal_app(runtime, parties=('FRA',))
 
 
-@pytest.fixture
-def icc(app: Any) -> Iterator[Browser]:
-    yield from signed_in(app, "icc_inv")
-
-
-@pytest.fixture
-def fra(app: Any) -> Iterator[Browser]:
-    yield from signed_in(app, "fra_fp")
 
 
 @pytest.fixture

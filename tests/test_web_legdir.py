@@ -17,7 +17,7 @@ from app.config import Settings
 from app.legislation.service import import_profiles, parse_import
 from app.runtime import Runtime
 from tests.support.factories import ADMIN, make_party
-from tests.support.portal import Browser, portal_app, portal_settings, signed_in
+from tests.support.portal import Browser, portal_app, portal_settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "legislation-sample.json"
 
@@ -38,14 +38,6 @@ def load_sample_profiles(runtime: Runtime) -> None:
                         parse_import(json.loads(SAMPLE.read_text(encoding="utf-8"))))
 
 
-@pytest.fixture
-def fra(app: Any) -> Iterator[Browser]:
-    yield from signed_in(app, "fra_fp")
-
-
-@pytest.fixture
-def icc(app: Any) -> Iterator[Browser]:
-    yield from signed_in(app, "icc_inv")
 
 
 class TestLegislationPages:

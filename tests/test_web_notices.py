@@ -30,19 +30,7 @@ def app(runtime: Runtime) -> Iterator[Any]:
     yield from portal_app(runtime)
 
 
-@pytest.fixture
-def fra(app: Any) -> Iterator[Browser]:
-    yield from signed_in(app, "fra_fp")
 
-
-@pytest.fixture
-def nld(app: Any) -> Iterator[Browser]:
-    yield from signed_in(app, "nld_fp")
-
-
-@pytest.fixture
-def icc(app: Any) -> Iterator[Browser]:
-    yield from signed_in(app, "icc_inv")
 
 
 def notice_form(**overrides: Any) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.requests.models import CooperationRequest
 from app.runtime import Runtime
-from tests.support.portal import Browser, portal_app, portal_settings, signed_in
+from tests.support.portal import Browser, portal_app, portal_settings
 
 
 @pytest.fixture
@@ -29,19 +29,7 @@ def app(runtime: Runtime) -> Iterator[Any]:
     yield from portal_app(runtime)
 
 
-@pytest.fixture
-def fra(app: Any) -> Iterator[Browser]:
-    yield from signed_in(app, "fra_fp")
 
-
-@pytest.fixture
-def icc(app: Any) -> Iterator[Browser]:
-    yield from signed_in(app, "icc_inv")
-
-
-@pytest.fixture
-def nld(app: Any) -> Iterator[Browser]:
-    yield from signed_in(app, "nld_fp")
 
 
 def request_form(**overrides: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.crypto.envelope import Sealed
 from app.db import utcnow
+from app.enquiries.keys import enquiry_aad, term_rows
 from app.enquiries.matching import (
     CANDIDATES_PER_SUBJECT,
     Probe,
@@ -59,10 +60,6 @@ MAX_LIST = 200
 def reveals_itself(tlp: str) -> bool:
     """TLP:RED and TLP:AMBER+STRICT notices never tell anyone but their owner that they match."""
     return tlp not in NO_BROADCAST_TLP
-
-
-def enquiry_aad(enquiry_id: str, party: str) -> bytes:
-    return f"arx/enquiry|{enquiry_id}|{party}".encode()
 
 
 def reason_aad(hit_id: str) -> bytes:
@@ -126,15 +123,10 @@ class _HitBook:
 # -- enquiries -----------------------------------------------------------------------------------------
 def _enquiry_term_rows(runtime: Runtime, enquiry_id: str,
                        subjects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Terms under every usable index version, so the enquiry stands through an index rotation."""
     keyring = runtime.keys.current()
-    rows = []
-    for version in keyring.usable_versions("index"):
-        for no, subject in enumerate(subjects):
-            probe = Probe.of(subject)
-            ids, birth, names = probe.terms(keyring, version)
-            rows += [{"enquiry_id": enquiry_id, "subject_no": no, "key_version": version, "term": t}
-                     for t in sorted(ids | birth | names)]
-    return rows
+    return [row for version in keyring.usable_versions("index")
+            for row in term_rows(keyring, version, enquiry_id, subjects)]
 
 
 def create_enquiry(session: Session, runtime: Runtime, principal: Principal,

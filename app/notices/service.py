@@ -262,6 +262,22 @@ def get_notice(session: Session, runtime: Runtime, principal: Principal, notice_
     return _open(runtime, notice, revision, notice.updated_at)
 
 
+def open_visible(session: Session, runtime: Runtime, principal: Principal, notice_id: str,
+                 action: Action) -> NoticeRead:
+    """The current revision of a notice principal may see, decrypted and audited as action (a read by
+    another name, e.g. an export); 404 otherwise, absent and invisible alike."""
+    notice, revision = _visible_current(session, principal, notice_id, action)
+    record(session, principal, action, object_id=notice.id)
+    return _open(runtime, notice, revision, notice.updated_at)
+
+
+def authored_notice_ids(session: Session, principal: Principal) -> list[str]:
+    """Ids of the notices of principal's own party (oldest first) among those it may see."""
+    return list(session.scalars(select(Notice.id).where(policy.visible_notices(principal),
+                                                        policy.authored_by_caller_sql(principal))
+                                .order_by(Notice.created_at, Notice.id)))
+
+
 def list_notices(session: Session, runtime: Runtime, principal: Principal, *, kind: str | None = None,
                  paris_paragraph: str | None = None, author_party: str | None = None,
                  since: datetime | None = None, limit: int = DEFAULT_PAGE,
@@ -379,7 +395,8 @@ def list_revisions(session: Session, runtime: Runtime, principal: Principal,
 # -- who accessed a notice ------------------------------------------------------------------------------
 ACCESS_LOG_PAGE = 1000
 ACCESS_LOG_ACTIONS = (Action.NOTICE_CREATE, Action.NOTICE_READ, Action.NOTICE_LIST,
-                      Action.NOTICE_REVISIONS, Action.NOTICE_REVISE, Action.SEARCH_HIT)
+                      Action.NOTICE_REVISIONS, Action.NOTICE_REVISE, Action.SEARCH_HIT,
+                      Action.NOTICE_EXPORT)
 
 
 @dataclass(frozen=True)
