@@ -69,8 +69,9 @@ def soak(backend: str, instances: int, workers: int, clients: int, duration: flo
 
     title = (f"{backend}, {instances} x arx serve --workers {workers}, {clients} clients, "
              f"{elapsed:.0f} s of mixed load")
-    rss_rows: list[list[object]] = [[f"{t:.0f}", *(f"{r:.0f}" for r in rss), f"{sum(rss):.0f}", f"{load1:.2f}"]
-                for t, rss, (load1, _, _) in samples]
+    rss_rows: list[list[object]] = [
+        [f"{t:.0f}", *(f"{r:.0f}" for r in rss), f"{sum(rss):.0f}", f"{load1:.2f}"]
+        for t, rss, (load1, _, _) in samples]
     print_table(f"Server resident memory (MiB) every {every:.0f} s — {title}",
                 ["t (s)", *(f"instance {i + 1}" for i in range(instances)), "total", "load avg 1m"],
                 rss_rows)
