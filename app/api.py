@@ -81,8 +81,16 @@ CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 
 
 
+def _declared(request: Request) -> tuple[frozenset[str], bool] | None:
+    """declared_query for this request, looked up once (both the app-wide check and _principal ask)."""
+    state = request.state
+    if not hasattr(state, "declared_query"):
+        state.declared_query = declared_query(request.app, request.method, request.scope["path"])
+    return state.declared_query
+
+
 def _refuse_unknown_query(request: Request) -> None:
-    operation = declared_query(request.app, request.method, request.scope["path"])
+    operation = _declared(request)
     if operation is not None and set(request.query_params) - operation[0]:
         # The parameter's name is not echoed: it is whatever the client typed.
         raise InvalidInput("Unknown query parameter.",
@@ -96,6 +104,6 @@ def reject_unknown_query(request: Request) -> None:
 
     Routes that need a token check after authentication (_principal), so a caller without valid
     credentials gets 401 whatever its query string holds."""
-    operation = declared_query(request.app, request.method, request.scope["path"])
+    operation = _declared(request)
     if operation is not None and not operation[1]:
         _refuse_unknown_query(request)

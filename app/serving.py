@@ -168,6 +168,10 @@ class ArxConfig(uvicorn.Config):
         # No WebSocket route exists: an upgrade request is served as plain HTTP by the app (problem
         # documents, security headers) instead of uvicorn refusing the handshake with a text/plain 403.
         kwargs.setdefault("ws", "none")
+        # A worker answers the supervisor's health pings only once it has imported the application: on a
+        # busy machine that takes longer than uvicorn's 5 s, and the supervisor would kill and restart
+        # every worker for ever (seen under bench/load.py with a load average above 10).
+        kwargs.setdefault("timeout_worker_healthcheck", 60)
         super().__init__(app, **kwargs)
 
     def configure_logging(self) -> None:

@@ -183,5 +183,5 @@ def record_each(session: Session, principal: Principal, action: Action, object_i
         return
     common = {"username": principal.username, "party": principal.party, "role": str(principal.role),
               "action": str(action), "outcome": str(Outcome.OK),
-              "request_id": principal.request_id[:64]}
+              "request_id": principal.request_id[:64], "entry_format": ENTRY_FORMAT}
     session.execute(insert(AuditEntry), [{**common, "object_id": oid} for oid in object_ids])

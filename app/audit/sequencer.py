@@ -123,13 +123,19 @@ def _advance_watermark(session: Session, watermark: int, up_to: int | None) -> i
     return watermark
 
 
-def _seal_batch(runtime: Runtime, seq: _Sequencer) -> int:
-    """One transaction: seal up to BATCH pending entries and sign a checkpoint. Returns how many."""
+def _seal_batch(runtime: Runtime, seq: _Sequencer, *, wait: bool = True) -> int | None:
+    """One transaction: seal up to BATCH pending entries and sign a checkpoint. Returns how many, or
+    None when wait is false and another process holds the sequencer's lock (it is sealing)."""
     db = runtime.db
     with db.unit_of_work() as session:
         if not db.is_sqlite:
             # SQLite transactions here begin IMMEDIATE: the write lock already makes this exclusive.
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            if not wait:
+                if not session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                       {"key": ADVISORY_LOCK_KEY}).scalar_one():
+                    return None
+            else:
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
         state = seq.state
         edge = _current_edge(session, state.edge if state else None)
         watermark = state.watermark if state else _initial_watermark(session)
@@ -160,14 +166,20 @@ def _seal_batch(runtime: Runtime, seq: _Sequencer) -> int:
     return len(rows)
 
 
-def seal_pending(runtime: Runtime) -> int:
-    """Seal every committed entry not yet in the tree; returns how many were sealed (0: none pending)."""
+def seal_pending(runtime: Runtime, *, wait: bool = True) -> int:
+    """Seal every committed entry not yet in the tree; returns how many were sealed (0: none pending).
+
+    With wait false (the periodic rounds of run_sequencer), a round that finds another process sealing
+    leaves the work to it instead of queueing behind its lock: with several workers and instances, the
+    rounds would otherwise hold a connection each, waiting, and then re-read the tree the other sealed."""
     seq = _sequencer(runtime.db)
     total = 0
     with seq.guard:
         try:
             while True:
-                sealed = _seal_batch(runtime, seq)
+                sealed = _seal_batch(runtime, seq, wait=wait)
+                if sealed is None:
+                    return total
                 total += sealed
                 if sealed < BATCH:
                     return total
@@ -186,7 +198,7 @@ async def run_sequencer(runtime: Runtime) -> AsyncIterator[None]:
         halted = False
         while not stop.is_set():
             try:
-                await asyncio.to_thread(seal_pending, runtime)
+                await asyncio.to_thread(seal_pending, runtime, wait=False)
                 halted = False
             except TreeStateError as exc:
                 if not halted:  # once, not every interval

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, func, insert, literal, or_, select, union_all
+from sqlalchemy.orm import Session, lazyload
 
 from app import policy
 from app.audit.models import AuditEntry, AuditLeaf
-from app.audit.record import Action, Outcome, record
+from app.audit.record import Action, Outcome, record, record_each
 from app.auth.principal import Principal
 from app.db import utcnow
-from app.errors import Conflict, InvalidInput
+from app.errors import AppError, Conflict, InvalidInput
 from app.notices.models import (
     BROADCAST,
     Notice,
@@ -101,29 +101,51 @@ def _check_references(session: Session, doc: NoticeDocument) -> None:
                            errors=[{"field": "paris_paragraphs", "message": "unknown paragraph"}])
 
 
-def _route(notice: Notice, doc: NoticeDocument) -> None:
-    """Copy what routing and access control need into the clear columns."""
+def _recipient_codes(doc: NoticeDocument) -> list[str]:
+    return sorted(set(doc.recipients))
+
+
+def _summarise(notice: Notice, doc: NoticeDocument) -> None:
+    """Copy the routing summary (TLP, asset statuses) into the notice's clear columns."""
     notice.tlp = doc.tlp
     notice.asset_status = ",".join(sorted({a.status.value for a in doc.assets}))
-    notice.recipients = [NoticeRecipient(party_code=code) for code in sorted(set(doc.recipients))]
+
+
+def _route(notice: Notice, doc: NoticeDocument) -> None:
+    """Copy what routing and access control need into the clear columns of a notice being revised."""
+    _summarise(notice, doc)
+    notice.recipients = [NoticeRecipient(party_code=code) for code in _recipient_codes(doc)]
     notice.paragraphs = [NoticeParagraph(paragraph=p) for p in sorted(set(doc.paris_paragraphs))]
+
+
+def _insert_routing(session: Session, notice_id: str, doc: NoticeDocument) -> None:
+    """A new notice's recipient and paragraph rows, as bulk Core inserts (no ORM object per row)."""
+    session.execute(insert(NoticeRecipient), [{"notice_id": notice_id, "party_code": code}
+                                              for code in _recipient_codes(doc)])
+    session.execute(insert(NoticeParagraph), [{"notice_id": notice_id, "paragraph": p}
+                                              for p in sorted(set(doc.paris_paragraphs))])
 
 
 def _seal(runtime: Runtime, notice: Notice, number: int, doc: NoticeDocument, principal: Principal,
           now: datetime) -> NoticeRevision:
-    # The revision keeps the routing it was written with: who may see it never widens later.
+    """A new revision holding the sealed document; its recipient rows follow with _insert_revision_routing."""
     revision = NoticeRevision(notice_id=notice.id, revision=number, author_user_id=principal.user_id,
-                              created_at=now, tlp=doc.tlp, recipients=[
-                                  NoticeRevisionRecipient(party_code=code)
-                                  for code in sorted(set(doc.recipients))])
+                              created_at=now, tlp=doc.tlp)
     plaintext = doc.model_dump_json().encode()
     revision.store(runtime.envelope.seal(plaintext, revision_aad(notice, revision)))
     return revision
 
 
-def _notify_shared(session: Session, notice: Notice) -> None:
+def _insert_revision_routing(session: Session, notice_id: str, number: int, doc: NoticeDocument) -> None:
+    """The revision keeps the routing it was written with: who may see it never widens later (bulk
+    Core insert once the revision row is flushed)."""
+    session.execute(insert(NoticeRevisionRecipient), [
+        {"notice_id": notice_id, "revision": number, "party_code": code} for code in _recipient_codes(doc)])
+
+
+def _notify_shared(session: Session, notice: Notice, doc: NoticeDocument) -> None:
     """notice.shared for every party the notice is (now) shared with but its author, in this transaction."""
-    codes = {r.party_code for r in notice.recipients}
+    codes = set(_recipient_codes(doc))
     if BROADCAST in codes:
         codes = set(session.scalars(select(Party.code).where(Party.active.is_(True))))
     notify_parties(session, parties=sorted(codes - {notice.author_party}), kind="notice.shared",
@@ -157,13 +179,14 @@ def create_notice(session: Session, runtime: Runtime, principal: Principal,
     now = utcnow()
     notice = Notice(id=str(uuid.uuid4()), kind=doc.kind, author_party=principal.party,
                     author_user_id=principal.user_id, current_revision=1, created_at=now, updated_at=now)
-    _route(notice, doc)
-    session.add(notice)
-    revision = _seal(runtime, notice, 1, doc, principal, now)
-    session.add(revision)
+    _summarise(notice, doc)
+    # Two ORM objects (the hooks get the notice); every other row is a bulk Core insert.
+    session.add_all([notice, _seal(runtime, notice, 1, doc, principal, now)])
     session.flush()
+    _insert_routing(session, notice.id, doc)
+    _insert_revision_routing(session, notice.id, 1, doc)
     index_subjects(session, runtime, notice.id, 1, doc.subjects, new_notice=True)
-    _notify_shared(session, notice)
+    _notify_shared(session, notice, doc)
     record(session, principal, Action.NOTICE_CREATE, object_id=notice.id)
     _written(session, runtime, principal, notice, doc, 1)
     return _as_stored(notice, doc, 1, now)
@@ -184,22 +207,47 @@ def _valid_id(notice_id: str) -> bool:
         return False
 
 
+def _visible_query(principal: Principal, notice_id: str, *entities: Any) -> Select[Any]:
+    """The select of notice_id among the notices principal may see. The notice's routing collections
+    are not loaded with it: what a caller is shown comes from the sealed document, and a use case
+    that changes the routing loads them when it touches them."""
+    return (select(Notice, *entities).where(Notice.id == notice_id, policy.visible_notices(principal))
+            .options(lazyload(Notice.recipients), lazyload(Notice.paragraphs)))
+
+
+def _refused(principal: Principal, notice_id: str, action: Action) -> AppError:
+    # The audit keeps the attempted id only if it is a well-formed UUID (app/audit/record.py).
+    return policy.refusal(principal, action, notice_id, hidden=True)
+
+
 def _visible(session: Session, principal: Principal, notice_id: str, action: Action,
              *, for_update: bool = False, also: ColumnElement[bool] | None = None) -> Notice:
     """The notice if principal may see it (and it meets `also`, a policy filter); otherwise 404, absent
     and invisible looking the same, audited."""
     notice = None
     if _valid_id(notice_id):
-        query = select(Notice).where(Notice.id == notice_id, policy.visible_notices(principal))
+        query = _visible_query(principal, notice_id)
         if also is not None:
             query = query.where(also)
         if for_update:
             query = query.with_for_update()
         notice = session.scalar(query)
     if notice is None:
-        # The audit keeps the attempted id only if it is a well-formed UUID (app/audit/record.py).
-        raise policy.refusal(principal, action, notice_id, hidden=True)
+        raise _refused(principal, notice_id, action)
     return notice
+
+
+def _visible_current(session: Session, principal: Principal, notice_id: str,
+                     action: Action) -> tuple[Notice, NoticeRevision]:
+    """_visible and the notice's current revision, in one round trip (the read hot path)."""
+    row = None
+    if _valid_id(notice_id):
+        row = session.execute(_visible_query(principal, notice_id, NoticeRevision).join(
+            NoticeRevision, and_(NoticeRevision.notice_id == Notice.id,
+                                 NoticeRevision.revision == Notice.current_revision))).first()
+    if row is None:
+        raise _refused(principal, notice_id, action)
+    return row[0], row[1]
 
 
 def _current(session: Session, notice: Notice) -> NoticeRevision:
@@ -209,18 +257,18 @@ def _current(session: Session, notice: Notice) -> NoticeRevision:
 
 
 def get_notice(session: Session, runtime: Runtime, principal: Principal, notice_id: str) -> NoticeRead:
-    notice = _visible(session, principal, notice_id, Action.NOTICE_READ)
+    notice, revision = _visible_current(session, principal, notice_id, Action.NOTICE_READ)
     record(session, principal, Action.NOTICE_READ, object_id=notice.id)
-    return _open(runtime, notice, _current(session, notice), notice.updated_at)
+    return _open(runtime, notice, revision, notice.updated_at)
 
 
 def open_visible(session: Session, runtime: Runtime, principal: Principal, notice_id: str,
                  action: Action) -> NoticeRead:
     """The current revision of a notice principal may see, decrypted and audited as action (a read by
     another name, e.g. an export); 404 otherwise, absent and invisible alike."""
-    notice = _visible(session, principal, notice_id, action)
+    notice, revision = _visible_current(session, principal, notice_id, action)
     record(session, principal, action, object_id=notice.id)
-    return _open(runtime, notice, _current(session, notice), notice.updated_at)
+    return _open(runtime, notice, revision, notice.updated_at)
 
 
 def authored_notice_ids(session: Session, principal: Principal) -> list[str]:
@@ -237,7 +285,13 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
     """Visible notices, newest first, in pages; each listed notice is audited as read by a listing."""
     policy.require(policy.sees_content(principal), principal, Action.NOTICE_LIST,
                    detail="this role never sees notice content")
-    query = select(Notice).where(policy.visible_notices(principal))
+    # The current revision's size comes with each row (one round trip), so that rows which do not fit
+    # the page budget are neither loaded nor decrypted.
+    query = (select(Notice, func.length(NoticeRevision.ciphertext))
+             .join(NoticeRevision, and_(NoticeRevision.notice_id == Notice.id,
+                                        NoticeRevision.revision == Notice.current_revision))
+             .where(policy.visible_notices(principal))
+             .options(lazyload(Notice.recipients), lazyload(Notice.paragraphs)))
     if kind:
         query = query.where(Notice.kind == kind)
     if author_party:
@@ -251,21 +305,24 @@ def list_notices(session: Session, runtime: Runtime, principal: Principal, *, ki
         query = query.where(or_(Notice.created_at < created,
                                 and_(Notice.created_at == created, Notice.id < last_id)))
     limit = max(1, min(limit, MAX_PAGE))
-    notices = list(session.scalars(query.order_by(Notice.created_at.desc(), Notice.id.desc())
-                                   .limit(limit + 1)))
-    more = len(notices) > limit
-    notices = notices[:limit]
-    kept = _within_budget(session, notices, runtime.settings.max_page_bytes)
-    more = more or len(kept) < len(notices)
-    notices = kept
+    rows = session.execute(query.order_by(Notice.created_at.desc(), Notice.id.desc())
+                           .limit(limit + 1)).tuples().all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    notices = _within_budget(rows, runtime.settings.max_page_bytes)
+    more = more or len(notices) < len(rows)
     revisions = {}
     if notices:
-        rows = session.scalars(select(NoticeRevision).where(_current_revisions(notices)))
-        revisions = {r.notice_id: r for r in rows}
+        current = session.scalars(
+            select(NoticeRevision)
+            .join(Notice, and_(Notice.id == NoticeRevision.notice_id,
+                               Notice.current_revision == NoticeRevision.revision))
+            .where(Notice.id.in_([n.id for n in notices])))
+        revisions = {r.notice_id: r for r in current}
     items = [_open(runtime, n, revisions[n.id], n.updated_at) for n in notices]
-    for n in notices:
-        record(session, principal, Action.NOTICE_LIST, object_id=n.id)
-    if not notices:
+    if notices:
+        record_each(session, principal, Action.NOTICE_LIST, [n.id for n in notices])
+    else:
         record(session, principal, Action.NOTICE_LIST)
     return items, (encode_cursor(notices[-1].created_at, notices[-1].id) if more else None)
 
@@ -277,22 +334,13 @@ PAGE_OVERHEAD_BYTES = 1024
 GCM_TAG_BYTES = 16
 
 
-def _current_revisions(notices: list[Notice]) -> ColumnElement[bool]:
-    return or_(*(and_(NoticeRevision.notice_id == n.id, NoticeRevision.revision == n.current_revision)
-                 for n in notices))
-
-
-def _within_budget(session: Session, notices: list[Notice], budget: int) -> list[Notice]:
+def _within_budget(rows: Sequence[tuple[Notice, int]], budget: int) -> list[Notice]:
     """The longest prefix of notices whose page fits budget bytes (at least one notice: a single
-    notice is bounded by the request body limit). Sizes come from the database, so notices that
-    do not fit are neither loaded nor decrypted; the caller continues from next_cursor."""
-    if not notices:
-        return []
-    sizes = dict(session.execute(select(NoticeRevision.notice_id, func.length(NoticeRevision.ciphertext))
-                                 .where(_current_revisions(notices))).tuples().all())
+    notice is bounded by the request body limit), from each notice's ciphertext size; the caller
+    continues from next_cursor."""
     total, kept = PAGE_OVERHEAD_BYTES, list[Notice]()
-    for notice in notices:
-        total += sizes[notice.id] - GCM_TAG_BYTES + ITEM_OVERHEAD_BYTES
+    for notice, size in rows:
+        total += size - GCM_TAG_BYTES + ITEM_OVERHEAD_BYTES
         if kept and total > budget:
             break
         kept.append(notice)
@@ -322,8 +370,9 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
     notice.updated_at = now
     _route(notice, doc)
     session.flush()
+    _insert_revision_routing(session, notice.id, number, doc)
     index_subjects(session, runtime, notice.id, number, doc.subjects)
-    _notify_shared(session, notice)
+    _notify_shared(session, notice, doc)
     record(session, principal, Action.NOTICE_REVISE, object_id=notice.id)
     _written(session, runtime, principal, notice, doc, number)
     return _as_stored(notice, doc, number, now)

@@ -37,6 +37,8 @@ def index_subjects(session: Session, runtime: Runtime, notice_id: str, revision:
 def searchable_version(session: Session, keyring: Keyring) -> int:
     """The newest usable index version whose build is complete (the oldest usable one always is)."""
     usable = keyring.usable_versions("index")
+    if len(usable) == 1:  # no rotation under way (the usual case): no need to ask the database
+        return min(usable)
     built = set(session.scalars(select(IndexBuild.key_version).where(
         IndexBuild.key_version.in_(usable), IndexBuild.completed_at.is_not(None))))
     return max({min(usable)} | built)
