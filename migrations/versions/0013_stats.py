@@ -3,8 +3,8 @@
 Existing notices are not counted until `arx stats rebuild` opens their current revisions (a migration
 holds no keys).
 
-Revision ID: 0012_stats
-Revises: 0008
+Revision ID: 0013_stats
+Revises: 0012_keys
 Create Date: 2026-12-06
 """
 from collections.abc import Sequence
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012_stats"
-down_revision: str | None = "0008"
+revision: str = "0013_stats"
+down_revision: str | None = "0012_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
