@@ -18,11 +18,36 @@ class SubjectQuery(Strict):
     limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT
 
 
+class Feature(BaseModel):
+    """One feature of a score: its agreement (value), its share of the score (weight) and what it
+    added (contribution = value x weight; a match's contributions sum to its score)."""
+
+    feature: str  # name, identifier, birth_date, nationality
+    value: Annotated[float, Field(ge=0, le=1)]
+    weight: Annotated[float, Field(ge=0, le=1)]
+    contribution: Annotated[float, Field(ge=0, le=1)]
+    detail: str | None = None
+
+
+class Explanation(BaseModel):
+    """Why a subject matched: the stored name compared, how its tokens agreed, and the features."""
+
+    compared_name: str  # the subject's name or the alias that agreed best
+    name_similarity: Annotated[float, Field(ge=0, le=1)]
+    tokens_matched: list[str]  # normalised query tokens with a counterpart in the compared name
+    tokens_unmatched: list[str]  # normalised query tokens without one
+    candidate_tokens_unmatched: list[str]  # the compared name's tokens without one in the query
+    whole_name: Annotated[float, Field(ge=0, le=1)]  # token-sorted closeness (breaks ties)
+    features: list[Feature]
+
+
 class SubjectMatch(BaseModel):
     notice_id: str
     subject: Subject
     score: Annotated[float, Field(ge=0, le=1)]
     matched_on: list[str]
+    explanation: Explanation
+    subject_no: int = 0  # the subject's position in the notice (identifies it with notice_id)
 
 
 class RequestSubjectMatch(BaseModel):
@@ -32,6 +57,7 @@ class RequestSubjectMatch(BaseModel):
     subject: Subject
     score: Annotated[float, Field(ge=0, le=1)]
     matched_on: list[str]
+    explanation: Explanation
 
 
 class SubjectMatches(BaseModel):
