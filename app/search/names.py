@@ -37,7 +37,7 @@ DIN_JOINED = frozenset(["uddin", "eddin", "eddine", "addin", "uddeen", "iddin", 
                         "aldin", "eldin", "uldin", "ud-din"])
 RAHMAN = frozenset(["rahman", "rehman", "rahmon", "rhmn", "rahmane"])
 
-_ALLAH_END = re.compile(r"^([a-z]{3,}?)(?:[aeiou]ll?ah|[uoa]lla|[uo]ll?oh?|llh)$")
+_ALLAH_END = re.compile(r"^([a-z]{3,}?)(?:[aeiou]ll?ah|[uoa]lla|[uo]ll?oh?|a?llh)$")
 _DIN_END = re.compile(r"^([a-z]{3,}?)(?:[aeiou](?:dd|ld)(?:in|een|ine)|ddin|ddine|ddeen)$")
 _RAHMAN_END = re.compile(r"^([a-z]{3,}?)[aeiou][rl]r?(?:ahman|ehman|ahmon|ahmane)$")
 _ABD_START = re.compile(r"^abd(?:oul|ul|el|al|ol|oel|il|ur|er|ar|us|es|as|u|e|a|o)?(?=[a-z]{3,}$)")
@@ -135,7 +135,7 @@ _GIVEN = {
     "lyudmila": "liudmyla liudmila ludmila lyudmyla ludmyla",
     "galina": "halyna halina",
     "oleg": "oleh aleh olegs olegas",
-    "igor": "ihor ihar igors igoris",
+    "igor": "ihor ihar igar igors igoris",
     "leonid": "leanid leonids leonidas",
     "boris": "barys borys boriss borisas",
     "gennadi": "hennadii hennadiy hienadz gennady gennadiy genadijs genadijus gennadij",
@@ -175,6 +175,9 @@ _PATRONYMIC = re.compile(
 # Latvian and Lithuanian add a case ending to Russian surnames (Putins, Putinas, Ivanovs, Ivanovas),
 # and the -sky ending is written -skiy, -skyi, -skii, -skij, -skis.
 _BALTIC = re.compile(r"^([a-z]{3,}(?:ov|ev|in|yn|ik|enk))(?:as|s|is)$")
+# Belarusian writes the -ov/-ev ending -au/-ou/-eu (Сакалоў = Sakalou, Лебедзеў = Lebedzeu).
+_BE_OV = re.compile(r"^([a-z]{3,}[^aeiou])(?:au|ou)$")
+_BE_EV = re.compile(r"^([a-z]{3,}[^aeiou])eu$")
 _SKY = re.compile(r"^([a-z]{2,}sk)(?:iy|yi|ii|ij|is|yj|y|i)$")
 _BE_U = re.compile(r"(?<=[aeo])u(?=[^aeiou]|$)")  # Belarusian ў (Paulauna = Pavlovna)
 
@@ -198,9 +201,26 @@ def equivalents(token: str) -> tuple[str, ...]:
         found.append(stem + ("ovich" if m[2] else "ovna"))
     if m := _BALTIC.match(token):
         found.append(m[1])
+    if m := _BE_OV.match(token):
+        found.append(m[1] + "ov")
+    if m := _BE_EV.match(token):
+        found.append(m[1] + "ev")
     if m := _SKY.match(token):
         found.append(m[1] + "i")
     return tuple(f for f in dict.fromkeys(found) if f != token)
+
+
+# Canonical affixes of joined compounds: two compounds agree by what they do not share.
+AFFIXES = (("abdul", ""), ("", "uddin"), ("", "ullah"), ("", "urrahman"))
+
+
+def split_affix(a: str, b: str) -> tuple[str, str] | None:
+    """(a, b) without a canonical compound affix both carry (abdulkarim/abdullah -> karim/lah)."""
+    for prefix, suffix in AFFIXES:
+        if (a.startswith(prefix) and b.startswith(prefix) and a.endswith(suffix)
+                and b.endswith(suffix) and min(len(a), len(b)) > len(prefix) + len(suffix)):
+            return a[len(prefix):len(a) - len(suffix)], b[len(prefix):len(b) - len(suffix)]
+    return None
 
 
 def is_patronymic(token: str) -> bool:

@@ -48,12 +48,19 @@ _TA_MARBUTA_CONSTRUCT = re.compile(r"\u0629(?=\s+\u0627\u0644)")
 # Letters unidecode renders oddly or not the way Latin records of Arabic and Persian names write them
 # (Unicode Arabic block; Persian alphabet per the Library of Congress ALA-LC Persian romanization
 # table): Persian keheh and farsi yeh are k and y (unidecode gives kh for keheh), zhe is zh, hamza
-# seats and alef variants are plain vowels, alef maqsura is a.
+# seats are their vowels; alef (which unidecode drops), its variants and alef maqsura are a.
 _ARABIC_LETTERS = str.maketrans({
-    "\u06a9": "\u0643", "\u06cc": "\u064a", "\u0698": "zh", "\u0649": "\u0627", "\u0629": "\u0627",
-    "\u0623": "\u0627", "\u0625": "\u0627", "\u0622": "\u0627", "\u0671": "\u0627",
+    "\u06a9": "\u0643", "\u06cc": "\u064a", "\u0698": "zh", "\u0649": "a", "\u0629": "a",
+    "\u0627": "a", "\u0623": "a", "\u0625": "a", "\u0622": "a", "\u0671": "a",
     "\u0624": "\u0648", "\u0626": "\u064a", "\u0621": "", "\u06c1": "\u0647", "\u06be": "\u0647",
 })
+# Text with Persian-only letters is Persian: there ض, ذ and ظ sound z, ث sounds s and ق sounds gh
+# (Sadeghi, Ghorbani, Rezaei; ALA-LC Persian romanization).
+_PERSIAN = re.compile(r"[\u067e\u0686\u0698\u06af\u06a9\u06cc]")
+_PERSIAN_SOUNDS = str.maketrans({"\u0636": "\u0632", "\u0630": "\u0632", "\u0638": "\u0632",
+                                 "\u062b": "\u0633", "\u0642": "\u063a"})
+_FALSE_DIGRAPH = re.compile(r"(?<=[\u0632\u0633\u0643\u062a\u063a\u062f\u062c\u0635\u0637\u0636"
+                            r"\u0641\u0628\u067e\u0686])(?=\u0647)|(?<=\u062f)(?=\u062c)")
 # Belarusian softens т and д to ц and дз before front vowels and the soft sign (Пуцін = Путин,
 # Уладзімір = Владимир; Belarusian orthography, "цеканне" and "дзеканне"). Only text that is
 # Belarusian by its letters (і or ў, and no Russian и) gets the Russian-form equivalent.
@@ -75,6 +82,9 @@ _NOT_ID = re.compile(r"[^A-Z0-9]+")
 _DIGRAPHS = (("sch", "s"), ("tch", "k"), ("dzh", "j"), ("zh", "j"), ("dj", "j"), ("sh", "s"),
              ("ch", "k"), ("kh", "h"), ("gh", "g"), ("ph", "f"), ("th", "t"), ("ck", "k"))
 _LETTERS = str.maketrans({"c": "k", "q": "k", "x": "ks", "z": "s", "v": "f", "p": "b"})
+# Prentice, Cecil: c between a vowel (or the start) and e, i, y is s (Arabic script writes س); after
+# a consonant it is more often a folded č (Ševčenko), left alone.
+_SOFT_C = re.compile(r"(?:^|(?<=[aeiou]))c(?=[eiy])")
 _SOFT_J = re.compile(r"(?<=[b-df-hk-np-tv-xz])j(?=[aeiou])|(?<=[iy])j$")
 # Beside a written vowel, w is a consonant (Polish/German Wiktor, Sokolow); unidecode's Arabic waw
 # stands between consonants and is a vowel there.
@@ -87,7 +97,12 @@ def _arabic(text: str) -> str:
     if not any("\u0600" <= ch <= "\u06ff" for ch in text):
         return text
     text = _TA_MARBUTA_CONSTRUCT.sub("\u062a", _ARABIC_MARKS.sub("", text))
-    return _ARABIC_ARTICLE.sub("al ", text.translate(_ARABIC_LETTERS))
+    if _PERSIAN.search(text):
+        text = text.translate(_PERSIAN_SOUNDS)
+    # Two letters that unidecode would write as one Latin digraph (ز ه = z h, not zh; د ج = d j,
+    # not dj) get an alef between them: the skeleton drops it, and it keeps الزهراني = Zahrani.
+    text = _ARABIC_ARTICLE.sub("al ", _FALSE_DIGRAPH.sub("a", text))
+    return text.translate(_ARABIC_LETTERS)
 
 
 def fold(text: str) -> str:
@@ -101,7 +116,7 @@ def fold(text: str) -> str:
 @lru_cache(maxsize=65_536)
 def phonetic(token: str) -> str:
     """Consonant skeleton of a folded token: the part transliterations of one name tend to share."""
-    token = _SOFT_J.sub("", token)
+    token = _SOFT_C.sub("s", _SOFT_J.sub("", token))
     for digraph, replacement in _DIGRAPHS:
         token = token.replace(digraph, replacement)
     token = _CONSONANT_W.sub("f", token.translate(_LETTERS))
@@ -147,6 +162,7 @@ def _belarusian_alt(word: str) -> str | None:
     return fold(hard).replace(" ", "") if hard != word else None
 
 
+@lru_cache(maxsize=65_536)
 def name_form(text: str) -> NameForm:
     """Tokens of a name, whatever its script, punctuation, honorifics or order (invisible
     characters such as a Persian ZWNJ are stripped first, so they never split or change a token).

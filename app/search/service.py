@@ -26,7 +26,7 @@ from app.runtime import Runtime
 from app.search.blind_index import query_terms
 from app.search.indexer import searchable_version
 from app.search.models import SubjectTerm
-from app.search.names import equivalents, is_patronymic
+from app.search.names import equivalents, is_patronymic, split_affix
 from app.search.normalise import NameForm, identifier_key, name_form, phonetic
 from app.search.schemas import Explanation, Feature, SubjectMatch, SubjectQuery
 
@@ -47,6 +47,7 @@ WEIGHT_NAME, WEIGHT_BIRTH, WEIGHT_NATIONALITY = 0.7, 0.2, 0.1
 
 _VOWEL_RUNS = re.compile(r"[aeiouy]+")
 _CONSONANT_RUNS = re.compile(r"[^aeiouy]+")
+_ENDING_VOWELS = frozenset("aeiouyw")
 TOKEN_AGREES = 0.85  # a token with a counterpart this similar counts as matched
 EQUIVALENT = 0.96  # another language's form of the same name (Volodymyr/Vladimir, Putins/Putin)
 
@@ -60,24 +61,41 @@ def _token_similarity(a: str, b: str, abjad: bool = False) -> float:
     """Similarity of two folded tokens in [0, 1]. Abjad: one of them was written without vowels."""
     if a == b:
         return 1.0
+    if (parts := split_affix(a, b)) is not None:
+        # Abdulkarim and Abdullah share only "Abd": compare what follows it (ALLAH, -uddin alike).
+        return 0.5 + 0.5 * _token_similarity(*parts, abjad)
     similarity = JaroWinkler.normalized_similarity(a, b)
-    key = phonetic(a)
-    if key and key == phonetic(b) and (abjad or _shape(a) == _shape(b)):
+    key, other = phonetic(a), phonetic(b)
+    if key and key == other and (abjad or _shape(a) == _shape(b)):
         # Same skeleton: a transliteration variant (Yanukovych/Ianukovich), trusted more when longer.
-        similarity = max(similarity, 0.92 if len(key) >= 3 else 0.85)
+        boost = 0.92 if len(key) >= 3 else 0.85
+        if abjad:
+            # Without written short vowels an equal skeleton is all the agreement there can be; a
+            # written long vowel closing one (كريمي) should close the other (Karimi, not Karim).
+            boost = (0.92 if len(key) >= 2 else 0.88) + (
+                0.02 if (a[-1] in _ENDING_VOWELS) == (b[-1] in _ENDING_VOWELS) else -0.02)
+        similarity = max(similarity, boost)
+    elif abjad and len(key) >= 2 and key.replace("f", "") == other.replace("f", ""):
+        # و is v in Parviz and Mousavi but a vowel in Yusuf: without written vowels, v is optional.
+        similarity = max(similarity, 0.88)
     return similarity
 
 
 def _best(token: str, other: NameForm, abjad: bool) -> tuple[float, str]:
-    """The closest of other's words to token (or to one of token's equivalent forms)."""
+    """The closest of other's words to token, or to one of token's equivalent forms (another
+    language's form of the same name counts at most EQUIVALENT)."""
     best, found = 0.0, ""
     for word in other.words:
         similarity = _token_similarity(token, word, abjad)
         if similarity > best:
             best, found = similarity, word
     for alt in equivalents(token):
-        if alt in other.words and EQUIVALENT > best:
-            best, found = EQUIVALENT, alt
+        if best >= EQUIVALENT:
+            break
+        for word in other.words:
+            similarity = min(EQUIVALENT, _token_similarity(alt, word, abjad))
+            if similarity > best:
+                best, found = similarity, word
     return best, found
 
 
@@ -88,19 +106,20 @@ class NameAgreement:
     similarity: float
     forward: float  # mean agreement of the query's tokens with the candidate
     backward: float  # mean agreement of the candidate's tokens with the query
-    full: bool  # every token on both sides has a counterpart (in any order)
+    full: float  # the weakest agreement of any token on either side (in any order)
     matched: tuple[str, ...]  # query tokens with a counterpart
     unmatched: tuple[str, ...]  # query tokens without one
     extra: tuple[str, ...]  # candidate tokens without one
-    whole: float  # closeness of the whole names (token-sorted), for tie-breaking
+    whole: float  # closeness of the whole names (tokens aligned), for tie-breaking
 
     EMPTY: ClassVar[NameAgreement]
 
 
-NameAgreement.EMPTY = NameAgreement(0.0, 0.0, 0.0, False, (), (), (), 0.0)
+NameAgreement.EMPTY = NameAgreement(0.0, 0.0, 0.0, 0.0, (), (), (), 0.0)
 # A name whose tokens all agree both ways outranks one that agrees only in part (father and son
-# sharing names; Bashar and Bushra al-Assad); a candidate's patronymic the query omits costs half.
-W_FORWARD, W_BACKWARD, W_FULL = 0.65, 0.25, 0.10
+# sharing names; Sokolov and Sokolenko): the weakest token's agreement counts on its own. A
+# candidate's patronymic the query omits costs half in the backward mean and nothing in the weakest.
+W_FORWARD, W_BACKWARD, W_FULL = 0.5, 0.25, 0.25
 PATRONYMIC_MISSING = 0.5
 
 
@@ -109,19 +128,25 @@ def compare_names(query: NameForm, candidate: NameForm) -> NameAgreement:
     if not query.tokens or not candidate.tokens:
         return NameAgreement.EMPTY
     abjad = query.abjad or candidate.abjad
-    forward = [_best(q, candidate, abjad)[0] for q in query.tokens]
+    forward = [_best(q, candidate, abjad) for q in query.tokens]
     backward = [_best(c, query, abjad)[0] for c in candidate.tokens]
-    weights = [PATRONYMIC_MISSING if s < TOKEN_AGREES and is_patronymic(c) else 1.0
+    omitted = [s < TOKEN_AGREES and is_patronymic(c)
                for c, s in zip(candidate.tokens, backward, strict=True)]
-    unmatched = tuple(q for q, s in zip(query.tokens, forward, strict=True) if s < TOKEN_AGREES)
+    weights = [PATRONYMIC_MISSING if o else 1.0 for o in omitted]
+    unmatched = tuple(q for q, (s, _) in zip(query.tokens, forward, strict=True) if s < TOKEN_AGREES)
     extra = tuple(c for c, s in zip(candidate.tokens, backward, strict=True) if s < TOKEN_AGREES)
-    full = not unmatched and not extra
-    f = fmean(forward)
+    weakest = min([s for s, _ in forward] + [s for s, o in zip(backward, omitted, strict=True)
+                                             if not o])
+    f = fmean(s for s, _ in forward)
     b = sum(w * s for w, s in zip(weights, backward, strict=True)) / sum(weights)
-    whole = fuzz.token_sort_ratio(" ".join(query.tokens), " ".join(candidate.tokens)) / 100
+    # The query's tokens in the order of the candidate tokens they matched, then the rest.
+    position = {t: n for n, t in enumerate(candidate.words)}
+    aligned = sorted(query.tokens, key=lambda q: position.get(dict(zip(
+        query.tokens, (w for _, w in forward), strict=True))[q], len(position)))
+    whole = fuzz.ratio(" ".join(aligned), " ".join(candidate.tokens)) / 100
     return NameAgreement(
-        similarity=W_FORWARD * f + W_BACKWARD * b + W_FULL * full, forward=f, backward=b,
-        full=full, matched=tuple(q for q in query.tokens if q not in unmatched),
+        similarity=W_FORWARD * f + W_BACKWARD * b + W_FULL * weakest, forward=f, backward=b,
+        full=weakest, matched=tuple(q for q in query.tokens if q not in unmatched),
         unmatched=unmatched, extra=extra, whole=whole)
 
 
