@@ -22,7 +22,6 @@ from app.search.service import (
     CANDIDATES_PER_RESULT,
     MIN_CANDIDATES,
     ROW_BUDGET,
-    Scored,
     _Probe,
     score_subject,
 )

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import combinations, pairwise
+from itertools import combinations, groupby, pairwise
 
 from unidecode import unidecode
 
@@ -90,7 +90,6 @@ _SOFT_J = re.compile(r"(?<=[b-df-hk-np-tv-xz])j(?=[aeiou])|(?<=[iy])j$")
 # stands between consonants and is a vowel there.
 _CONSONANT_W = re.compile(r"(?<=[aeiou])w|w(?=[aeiou])")
 _VOWELS = re.compile(r"[aeiouyw]")
-_REPEATS = re.compile(r"(.)\1+")
 
 
 def _arabic(text: str) -> str:
@@ -120,7 +119,7 @@ def phonetic(token: str) -> str:
     for digraph, replacement in _DIGRAPHS:
         token = token.replace(digraph, replacement)
     token = _CONSONANT_W.sub("f", token.translate(_LETTERS))
-    skeleton = _REPEATS.sub(r"\1", _VOWELS.sub("", token))
+    skeleton = "".join(k for k, _ in groupby(_VOWELS.sub("", token)))  # repeats collapsed
     # A leading h comes and goes between scripts (Heracles/Erakles, Harun/Arabic "hrwn").
     return skeleton.removeprefix("h")
 

@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from statistics import fmean
 from typing import Any, ClassVar
 
@@ -57,6 +58,7 @@ def _shape(token: str) -> str:
     return _CONSONANT_RUNS.sub("c", _VOWEL_RUNS.sub("v", token))
 
 
+@lru_cache(maxsize=262_144)
 def _token_similarity(a: str, b: str, abjad: bool = False) -> float:
     """Similarity of two folded tokens in [0, 1]. Abjad: one of them was written without vowels."""
     if a == b:
@@ -123,6 +125,7 @@ W_FORWARD, W_BACKWARD, W_FULL = 0.5, 0.25, 0.25
 PATRONYMIC_MISSING = 0.5
 
 
+@lru_cache(maxsize=65_536)
 def compare_names(query: NameForm, candidate: NameForm) -> NameAgreement:
     """Order-insensitive agreement of two normalised names."""
     if not query.tokens or not candidate.tokens:

@@ -9,8 +9,8 @@ The hand-written set comes first; the grown set of issue 19 (generated from name
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -513,45 +513,45 @@ def _grown() -> tuple[list[Identity], list[Variant], list[dict[str, Any]]]:
         add(f"pb{n}", latin, "GBR", (arabic, "p/b", False))
     # East Slavic: Belarusian, Ukrainian, Latvian, Lithuanian forms; transliteration schemes.
     for n in range(170):
-        family = rng.choice(_SLAVIC_FAMILY)
+        surname = rng.choice(_SLAVIC_FAMILY)
         patronymic = rng.choice(_PATRONYMICS)
-        given_f, given = rng.choice(_SLAVIC_FEMALE), rng.choice(_SLAVIC_MALE)
-        # Queries without the patronymic must name one person: one given name and surname each.
-        short = f"{given_f[0]} {family[0]}a" if n % 3 == 2 else f"{given[0]} {family[0]}"
+        given_f, male = rng.choice(_SLAVIC_FEMALE), rng.choice(_SLAVIC_MALE)
+        # Queries without the patronymic must name one person: one male name and surname each.
+        short = f"{given_f[0]} {surname[0]}a" if n % 3 == 2 else f"{male[0]} {surname[0]}"
         if short in used:
             continue
         used.add(short)
         if n % 3 == 2:
-            name = f"{given_f[0]} {patronymic[1]} {family[0]}a"
-            variants = [(f"{given_f[3]} {patronymic[7]} {family[4]}", "slavic forms", False),
-                        (f"{given_f[4]} {family[3][:-1]}ва", "slavic forms", False),
-                        (f"{given_f[2]} {patronymic[5]} {family[0]}a", "slavic forms", False),
-                        (f"{given_f[1]} {patronymic[3]} {family[1]}а", "cyrillic", False)]
+            name = f"{given_f[0]} {patronymic[1]} {surname[0]}a"
+            variants = [(f"{given_f[3]} {patronymic[7]} {surname[4]}", "slavic forms", False),
+                        (f"{given_f[4]} {surname[3][:-1]}ва", "slavic forms", False),
+                        (f"{given_f[2]} {patronymic[5]} {surname[0]}a", "slavic forms", False),
+                        (f"{given_f[1]} {patronymic[3]} {surname[1]}а", "cyrillic", False)]
         else:
-            name = f"{given[0]} {patronymic[0]} {family[0]}"
+            name = f"{male[0]} {patronymic[0]} {surname[0]}"
             scheme = rng.choice(_TRANSLIT_SCHEMES[:4])
-            variants = [(f"{given[3]} {patronymic[6]} {family[2]}", "slavic forms", False),
-                        (f"{given[4]} {family[3]}", "slavic forms", False),
-                        (f"{given[5]} {family[5]}" if n % 2 else f"{given[6]} {family[6]}",
+            variants = [(f"{male[3]} {patronymic[6]} {surname[2]}", "slavic forms", False),
+                        (f"{male[4]} {surname[3]}", "slavic forms", False),
+                        (f"{male[5]} {surname[5]}" if n % 2 else f"{male[6]} {surname[6]}",
                          "slavic forms", False),
-                        (f"{given[2]} {patronymic[4]} {family[0]}", "slavic forms", False),
-                        (f"{given[0]} {patronymic[0].replace(*scheme)} {family[0]}",
+                        (f"{male[2]} {patronymic[4]} {surname[0]}", "slavic forms", False),
+                        (f"{male[0]} {patronymic[0].replace(*scheme)} {surname[0]}",
                          "translit scheme", False),
-                        (f"{family[0].upper()}, {given[0]} {patronymic[0]}", "reordered", False)]
+                        (f"{surname[0].upper()}, {male[0]} {patronymic[0]}", "reordered", False)]
         add(f"ru{n}", name, "RUS", *variants)
-        other = rng.choice([g for g in _SLAVIC_MALE if g is not given])
-        if f"{other[0]} {family[0]}" not in used:
-            used.add(f"{other[0]} {family[0]}")
-            miss(f"{other[0]} {patronymic[0]} {family[0]}")
+        brother = rng.choice([g for g in _SLAVIC_MALE if g is not male])
+        if f"{brother[0]} {surname[0]}" not in used:
+            used.add(f"{brother[0]} {surname[0]}")
+            miss(f"{brother[0]} {patronymic[0]} {surname[0]}")
     # Diacritics, order and spelling.
     for n in range(70):
-        given, family = rng.choice(_EU_GIVEN), rng.choice(_EU_FAMILY)
-        name = f"{given} {family}"
+        eu_given, eu_family = rng.choice(_EU_GIVEN), rng.choice(_EU_FAMILY)
+        name = f"{eu_given} {eu_family}"
         folded = unidecode(name)  # how a keyboard without the letters writes it
-        add(f"eu{n}", name, "EUR", (folded, "accent-folded", False),
-            (f"{family.upper()}, {given}", "reordered", False),
+        add(f"eu{n}", name, "FRA", (folded, "accent-folded", False),
+            (f"{eu_family.upper()}, {eu_given}", "reordered", False),
             (_typo(rng, folded), "respelled", n % 2 == 0))
-        miss(f"{given} {rng.choice(_EU_FAMILY)}")
+        miss(f"{eu_given} {rng.choice(_EU_FAMILY)}")
     return people, queries, near
 
 
