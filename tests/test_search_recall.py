@@ -1,4 +1,5 @@
-"""Recall of suspect search over the labelled variant set (tests/support/search_variants.py)."""
+"""Recall of suspect search through the HTTP API over the labelled variant set
+(tests/support/search_variants.py: 300+ identities, 1,000+ queries)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,15 @@ def test_variant_set_recall(world: World) -> None:
                            "distractor") for m in response.json()["matches"]]
 
     report = evaluate(search)
-    print(f"\nrecall@3={report.recall_at_3:.3f} top1={report.top1:.3f} "
+    print(f"\nrecall@3={report.recall_at_3:.3f} top1={report.top1:.3f} mrr={report.mrr:.3f} "
           f"top1(same name, birth date given)={report.disambiguated_top1:.3f} misses={report.misses}")
-    assert report.recall_at_3 >= 0.9
+    # Issue 19's targets on the labelled set (bench/search.py measures them at scale, with the
+    # plaintext baselines): recall@1 >= 0.92 overall, >= 0.85 transliterated, >= 0.99 with a date.
+    kinds = report.by_kind
+    assert report.top1 >= 0.92 and report.recall_at_3 >= 0.97, report.misses
+    assert kinds["transliterated"].recall_at_1 >= 0.85
+    assert kinds["with birth date"].recall_at_1 >= 0.99
+    for kind in ("arabic compound", "arabic script", "persian", "p/b", "slavic forms",
+                 "translit scheme", "accent-folded", "reordered", "respelled", "family"):
+        assert kinds[kind].recall_at_1 >= 0.9, (kind, kinds[kind])
     assert report.disambiguated_top1 == 1.0
