@@ -10,6 +10,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,dev]'
+	# The `ftm` extra without its declared dependencies (pyproject.toml says why).
+	$(BIN)/python -c 'import subprocess, sys, tomllib; \
+	  specs = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["ftm"]; \
+	  subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *specs])'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app import features  # noqa: F401  (registers every hook subscriber)
 from app.api import reject_unknown_query
 from app.config import Settings, get_settings
 from app.crypto.envelope import DecryptionError

@@ -151,6 +151,12 @@ def can_read_access_log(principal: Principal, author_party: str) -> bool:
     return authored_by_caller(principal, author_party)
 
 
+def can_export_party_notices(principal: Principal, party: str) -> bool:
+    """A party's own notices are exported in bulk by its content roles only (authored_by_caller);
+    each notice is still fetched through visible_notices."""
+    return authored_by_caller(principal, party)
+
+
 def can_search_subjects(principal: Principal) -> bool:
     return sees_content(principal)
 

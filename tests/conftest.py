@@ -12,6 +12,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -33,6 +34,7 @@ from tests.support.factories import (
     mint_token,
     require_problem_documents,
 )
+from tests.support.portal import Browser, signed_in
 
 
 @pytest.fixture(scope="session")
@@ -125,3 +127,19 @@ def world(client: TestClient, runtime: Runtime) -> World:
     return w
 
 
+
+
+# -- portal tests: a module defines `app` with tests.support.portal.portal_app; these sign in on it ----
+@pytest.fixture
+def fra(app: Any) -> Iterator[Browser]:
+    yield from signed_in(app, "fra_fp")
+
+
+@pytest.fixture
+def nld(app: Any) -> Iterator[Browser]:
+    yield from signed_in(app, "nld_fp")
+
+
+@pytest.fixture
+def icc(app: Any) -> Iterator[Browser]:
+    yield from signed_in(app, "icc_inv")

@@ -180,6 +180,8 @@ ACCESS: dict[tuple[str, str], Rule] = {
     ("GET", NOTICE): Rule("notice_read"),
     ("PUT", NOTICE): Rule("notice_write", body="notice"),
     ("GET", NOTICE + "/revisions"): Rule("notice_read"),
+    # An export is a read by another name: whoever reads the notice exports it, others get the 404.
+    ("GET", NOTICE + "/export"): Rule("notice_read", params={"format": "ftm"}),
     # CONTRACT: the access log is for the author party; anyone else gets the 404 of an absent notice.
     ("GET", NOTICE + "/access-log"): Rule("notice_author"),
     ("POST", "/api/v1/search/subjects"): Rule("content", body="search"),

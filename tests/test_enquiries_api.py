@@ -344,3 +344,31 @@ class TestKeyRotation:
         [received] = hits(world, "fra_fp", "received")
         assert received["purpose"] == "tracing proceeds of case 42"
         assert received["reason"] == "not now"
+
+    def test_standing_enquiry_survives_index_rotation_reindex_and_retire(self, world: World) -> None:
+        """An enquiry made under index version 1 still stands after version 2 is built and version 1
+        retired: reindex writes its terms under version 2, retire purges the old ones."""
+        from app.enquiries.models import EnquiryTerm
+        from app.keys.reindex import reindex_subjects
+        from app.keys.retire import retire_key
+        from app.keys.rotate import rotate_key
+        from tests.support.factories import ADMIN
+
+        runtime = world.runtime
+        enquiry_id = enquire(world, "icc_inv", subject()).json()["id"]
+        with runtime.db.unit_of_work() as session:
+            old = runtime.keys.current().active_version("index")
+            new = rotate_key(session, runtime, ADMIN, "index")
+        runtime.keys.refresh()
+        report = reindex_subjects(runtime, ADMIN, wait=False)
+        assert report.enquiries == 1
+        assert reindex_subjects(runtime, ADMIN, wait=False).enquiries == 0  # resumable, idempotent
+        retire_key(runtime, ADMIN, "index", str(old), wait=False)
+        with runtime.db.unit_of_work() as session:
+            versions = set(session.scalars(select(EnquiryTerm.key_version)
+                                           .where(EnquiryTerm.enquiry_id == enquiry_id)))
+        assert versions == {new}
+        notice = post(world, "fra_fp", recipients=["DEU"])
+        [sent] = hits(world, "icc_inv", "sent")
+        assert sent["party"] == "FRA" and sent["origin"] == "enquiry"
+        assert_reveals_nothing(str(sent), notice["id"])

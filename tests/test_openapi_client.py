@@ -30,10 +30,14 @@ def generated(world: World, tmp_path: Path) -> ModuleType:
     spec = tmp_path / "openapi.json"
     spec.write_text(json.dumps(document))
     package = f"arx_client_{uuid.uuid4().hex[:8]}"
+    # The generator knows no JSON-lines type (the FtM export): it reads it as raw bytes.
+    config = tmp_path / "generator.json"
+    config.write_text(json.dumps({"content_type_overrides": {
+        "application/x-ndjson": "application/octet-stream"}}))
     env = {**os.environ, "PATH": f"{GENERATOR.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     done = subprocess.run([str(GENERATOR), "generate", "--path", str(spec), "--meta", "none",
-                           "--output-path", str(tmp_path / package)], env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+                           "--config", str(config), "--output-path", str(tmp_path / package)],
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Warning" not in done.stdout + done.stderr, done.stdout + done.stderr
     sys.path.insert(0, str(tmp_path))

@@ -11,10 +11,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
 from app.runtime import Runtime
-from tests.support.factories import bearer, login, make_party, make_user, notice_document
-from tests.support.portal import Browser
+from tests.support.factories import bearer, login, notice_document
+from tests.support.portal import Browser, portal_app, portal_settings
 
 CANARY = "Ottoline Canary-Vasquez"
 PASSPORT = "QX7712093"
@@ -22,36 +21,14 @@ PASSPORT = "QX7712093"
 
 @pytest.fixture
 def settings(database_url: str, keys_dir: Path) -> Settings:
-    return Settings(database_url=database_url, keys_dir=keys_dir, keyring_poll_seconds=0.2,
-                    audit_seal_interval_seconds=0.2, portal_require_totp=False)
+    return portal_settings(database_url, keys_dir)
 
 
 @pytest.fixture
 def app(runtime: Runtime) -> Iterator[Any]:
-    make_party(runtime, code="FRA")
-    for username, party, role in (("fra_fp", "FRA", "focal_point"),
-                                  ("icc_inv", "ICC", "court_investigator")):
-        make_user(runtime, username=username, party=party, role=role)
-    application = create_app(runtime=runtime)
-    with TestClient(application, base_url="https://testserver"):
-        yield application
+    yield from portal_app(runtime, parties=('FRA',))
 
 
-def browser(app: Any, username: str) -> Iterator[Browser]:
-    with TestClient(app, base_url="https://testserver") as client:
-        b = Browser(client)
-        assert b.sign_in(username).status_code == 303
-        yield b
-
-
-@pytest.fixture
-def icc(app: Any) -> Iterator[Browser]:
-    yield from browser(app, "icc_inv")
-
-
-@pytest.fixture
-def fra(app: Any) -> Iterator[Browser]:
-    yield from browser(app, "fra_fp")
 
 
 @pytest.fixture

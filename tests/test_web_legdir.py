@@ -12,54 +12,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.testclient import TestClient
 
 from app.config import Settings
 from app.legislation.service import import_profiles, parse_import
-from app.main import create_app
 from app.runtime import Runtime
-from tests.support.factories import ADMIN, make_party, make_user
-from tests.support.portal import Browser
+from tests.support.factories import ADMIN, make_party
+from tests.support.portal import Browser, portal_app, portal_settings
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "legislation-sample.json"
 
 
 @pytest.fixture
 def settings(database_url: str, keys_dir: Path) -> Settings:
-    return Settings(database_url=database_url, keys_dir=keys_dir, keyring_poll_seconds=0.2,
-                    audit_seal_interval_seconds=0.2, portal_require_totp=False)
+    return portal_settings(database_url, keys_dir)
 
 
 @pytest.fixture
 def app(runtime: Runtime) -> Iterator[Any]:
-    for code in ("FRA", "NLD", "DEU", "BEL"):
-        make_party(runtime, code=code)
-    for username, party, role in (("fra_fp", "FRA", "focal_point"), ("nld_fp", "NLD", "focal_point"),
-                                  ("icc_inv", "ICC", "court_investigator")):
-        make_user(runtime, username=username, party=party, role=role)
+    yield from portal_app(runtime, parties=('FRA', 'NLD', 'DEU', 'BEL'), prepare=load_sample_profiles)
+
+
+def load_sample_profiles(runtime: Runtime) -> None:
     with runtime.db.unit_of_work() as session:
         import_profiles(session, runtime, ADMIN,
                         parse_import(json.loads(SAMPLE.read_text(encoding="utf-8"))))
-    application = create_app(runtime=runtime)
-    with TestClient(application, base_url="https://testserver"):
-        yield application
 
 
-def browser(app: Any, username: str) -> Iterator[Browser]:
-    with TestClient(app, base_url="https://testserver") as client:
-        b = Browser(client)
-        assert b.sign_in(username).status_code == 303
-        yield b
-
-
-@pytest.fixture
-def fra(app: Any) -> Iterator[Browser]:
-    yield from browser(app, "fra_fp")
-
-
-@pytest.fixture
-def icc(app: Any) -> Iterator[Browser]:
-    yield from browser(app, "icc_inv")
 
 
 class TestLegislationPages:

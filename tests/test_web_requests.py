@@ -12,54 +12,24 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from starlette.testclient import TestClient
 
 from app.config import Settings
-from app.main import create_app
 from app.requests.models import CooperationRequest
 from app.runtime import Runtime
-from tests.support.factories import make_party, make_user
-from tests.support.portal import Browser
+from tests.support.portal import Browser, portal_app, portal_settings
 
 
 @pytest.fixture
 def settings(database_url: str, keys_dir: Path) -> Settings:
-    return Settings(database_url=database_url, keys_dir=keys_dir, keyring_poll_seconds=0.2,
-                    audit_seal_interval_seconds=0.2, portal_require_totp=False)
+    return portal_settings(database_url, keys_dir)
 
 
 @pytest.fixture
 def app(runtime: Runtime) -> Iterator[Any]:
-    for code in ("FRA", "NLD"):
-        make_party(runtime, code=code)
-    for username, party, role in (("fra_fp", "FRA", "focal_point"), ("nld_fp", "NLD", "focal_point"),
-                                  ("icc_inv", "ICC", "court_investigator")):
-        make_user(runtime, username=username, party=party, role=role)
-    application = create_app(runtime=runtime)
-    with TestClient(application, base_url="https://testserver"):
-        yield application
+    yield from portal_app(runtime)
 
 
-def browser(app: Any, username: str) -> Iterator[Browser]:
-    with TestClient(app, base_url="https://testserver") as client:
-        b = Browser(client)
-        assert b.sign_in(username).status_code == 303
-        yield b
 
-
-@pytest.fixture
-def fra(app: Any) -> Iterator[Browser]:
-    yield from browser(app, "fra_fp")
-
-
-@pytest.fixture
-def icc(app: Any) -> Iterator[Browser]:
-    yield from browser(app, "icc_inv")
-
-
-@pytest.fixture
-def nld(app: Any) -> Iterator[Browser]:
-    yield from browser(app, "nld_fp")
 
 
 def request_form(**overrides: Any) -> dict[str, Any]:

@@ -35,7 +35,7 @@ LAYERS: list[tuple[int, str, str]] = [
     (7, "http", r"app\.web(\.\w+)*"),
     # The whole schema, for migrations and tests: imports every feature's models (no app module imports it).
     (7, "http", r"app\.models"),
-    (8, "application", r"app\.main"),
+    (8, "application", r"app\.(main|features)"),
     (9, "command line", r"app\.cli(\.\w+)*|app\.\w+\.cli"),
     # Anything else in a feature folder (a state machine, a helper of its service) counts as a use case.
     (5, "use cases", r"app\.\w+\.\w+"),

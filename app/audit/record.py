@@ -38,6 +38,7 @@ class Action(StrEnum):
     NOTICE_REVISE = "notice.revise"
     NOTICE_REVISIONS = "notice.revisions"
     NOTICE_ACCESS_LOG = "notice.access_log"
+    NOTICE_EXPORT = "notice.export"
     SEARCH = "search.subjects"
     SEARCH_HIT = "search.hit"
     PARTY_ADD = "admin.party_add"

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import typer
 
+from app import features  # noqa: F401  (registers every hook subscriber)
 from app.cli.audit import audit_app
 from app.cli.core import init, serve
+from app.cli.export import export
 from app.cli.keys import keys_app
 from app.cli.legislation import legislation_app
 from app.cli.paragraphs import paragraphs_app
@@ -20,6 +22,7 @@ app = typer.Typer(help="ARX — Asset Recovery eXchange administration.", no_arg
                   add_completion=False, pretty_exceptions_enable=False)
 app.command()(init)
 app.command()(serve)
+app.command()(export)
 app.add_typer(party_app, name="party")
 app.add_typer(user_app, name="user")
 app.add_typer(paragraphs_app, name="paragraphs")

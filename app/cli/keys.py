@@ -88,9 +88,10 @@ def reindex(batch_size: BatchOpt = 2_000, as_json: JsonOpt = False) -> None:
     with runtime_for() as runtime, _progress("reindexing notices") as progress:
         report = reindex_subjects(runtime, operator(), batch_size=batch_size, progress=progress)
     emit(as_json, {"active": report.active, "notices": report.notices, "subjects": report.subjects,
-                   "complete": True},
+                   "requests": report.requests, "standing_enquiries": report.enquiries, "complete": True},
          f"index version {report.active} complete: {report.notices} notice(s), "
-         f"{report.subjects} subject(s) indexed in this run")
+         f"{report.subjects} subject(s), {report.requests} request(s) and {report.enquiries} standing "
+         "enquiry(ies) indexed in this run")
 
 
 @keys_app.command("retire")

@@ -1,21 +1,32 @@
-"""Key rotation for what enquiries seal: enquiry documents and decline reasons (used by
-app/keys/rewrap.py and app/keys/dependents.py: `arx keys rewrap` moves them, `retire` counts them)."""
+"""Key rotation for what enquiries seal and index: enquiry documents and decline reasons (used by
+app/keys/rewrap.py and app/keys/dependents.py: `arx keys rewrap` moves them, `retire` counts them), and
+the blind-index terms of standing enquiries (`arx keys reindex` writes them under the new index version,
+`retire` purges the old version's)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from app.crypto.envelope import DecryptionError
-from app.enquiries.models import Enquiry, Hit
+from app.crypto.keyring import Keyring
+from app.db import utcnow
+from app.enquiries.matching import Probe
+from app.enquiries.models import Enquiry, EnquiryTerm, Hit
 from app.runtime import Runtime
 
 
+def enquiry_aad(enquiry_id: str, party: str) -> bytes:
+    """Binds an enquiry's sealed document to its row and its party."""
+    return f"arx/enquiry|{enquiry_id}|{party}".encode()
+
+
 def _enquiry_aad(row: Any) -> bytes:
-    return f"arx/enquiry|{row.id}|{row.party_code}".encode()
+    return enquiry_aad(row.id, row.party_code)
 
 
 def _reason_aad(row: Any) -> bytes:
@@ -52,3 +63,44 @@ def rewrap_batch(session: Session, runtime: Runtime, where: str, active: int, af
         done += 1
     session.flush()
     return done, unreadable, rows[-1].id
+
+
+def term_rows(keyring: Keyring, version: int, enquiry_id: str,
+              subjects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The enquiry_term rows of an enquiry's subjects under one index version."""
+    rows = []
+    for no, subject in enumerate(subjects):
+        ids, birth, names = Probe.of(subject).terms(keyring, version)
+        rows += [{"enquiry_id": enquiry_id, "subject_no": no, "key_version": version, "term": t}
+                 for t in sorted(ids | birth | names)]
+    return rows
+
+
+def reindex(runtime: Runtime, ring: Keyring, version: int, batch_size: int) -> int:
+    """Write the terms of every standing enquiry that has none under index version yet (a job: one
+    transaction per batch, resumable). Expired enquiries match nothing any more and are left alone."""
+    written, after = 0, ""
+    while True:
+        with runtime.db.unit_of_work() as session:
+            has = select(EnquiryTerm.id).where(EnquiryTerm.enquiry_id == Enquiry.id,
+                                               EnquiryTerm.key_version == version).exists()
+            enquiries = list(session.scalars(select(Enquiry).where(
+                ~has, Enquiry.open_until > utcnow(), Enquiry.id > after).order_by(Enquiry.id)
+                .limit(batch_size)))
+            rows = []
+            for enquiry in enquiries:
+                document = json.loads(runtime.envelope.open(enquiry.sealed(), _enquiry_aad(enquiry)))
+                rows += term_rows(ring, version, enquiry.id, document["subjects"])
+            if rows:
+                session.execute(insert(EnquiryTerm), rows)
+            written += len(enquiries)
+        if len(enquiries) < batch_size:
+            return written
+        after = enquiries[-1].id
+
+
+def purge(runtime: Runtime, version: int) -> int:
+    """Delete a retired index version's enquiry terms."""
+    with runtime.db.unit_of_work() as session:
+        result = session.execute(delete(EnquiryTerm).where(EnquiryTerm.key_version == version))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

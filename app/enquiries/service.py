@@ -23,6 +23,7 @@ from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.crypto.envelope import Sealed
 from app.db import utcnow
+from app.enquiries.keys import enquiry_aad, term_rows
 from app.enquiries.matching import (
     CANDIDATES_PER_SUBJECT,
     Probe,
@@ -47,7 +48,7 @@ from app.enquiries.schemas import (
 from app.errors import Conflict, Forbidden, NotFound
 from app.notices.models import Notice
 from app.notices.schemas import NO_BROADCAST_TLP, NoticeDocument
-from app.notices.service import current_document, revise_notice
+from app.notices.service import NoticeWritten, after_notice_written, current_document, revise_notice
 from app.notifications.service import notify
 from app.runtime import Runtime
 from app.search.indexer import searchable_version
@@ -59,10 +60,6 @@ MAX_LIST = 200
 def reveals_itself(tlp: str) -> bool:
     """TLP:RED and TLP:AMBER+STRICT notices never tell anyone but their owner that they match."""
     return tlp not in NO_BROADCAST_TLP
-
-
-def enquiry_aad(enquiry_id: str, party: str) -> bytes:
-    return f"arx/enquiry|{enquiry_id}|{party}".encode()
 
 
 def reason_aad(hit_id: str) -> bytes:
@@ -126,15 +123,10 @@ class _HitBook:
 # -- enquiries -----------------------------------------------------------------------------------------
 def _enquiry_term_rows(runtime: Runtime, enquiry_id: str,
                        subjects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Terms under every usable index version, so the enquiry stands through an index rotation."""
     keyring = runtime.keys.current()
-    rows = []
-    for version in keyring.usable_versions("index"):
-        for no, subject in enumerate(subjects):
-            probe = Probe.of(subject)
-            ids, birth, names = probe.terms(keyring, version)
-            rows += [{"enquiry_id": enquiry_id, "subject_no": no, "key_version": version, "term": t}
-                     for t in sorted(ids | birth | names)]
-    return rows
+    return [row for version in keyring.usable_versions("index")
+            for row in term_rows(keyring, version, enquiry_id, subjects)]
 
 
 def create_enquiry(session: Session, runtime: Runtime, principal: Principal,
@@ -178,11 +170,13 @@ def create_enquiry(session: Session, runtime: Runtime, principal: Principal,
 
 
 # -- deconfliction and standing enquiries, when a notice is posted or revised ---------------------------
-def deconflict_notice(session: Session, runtime: Runtime, principal: Principal, notice: Notice,
-                      doc: NoticeDocument) -> None:
+@after_notice_written
+def deconflict_notice(session: Session, runtime: Runtime, principal: Principal,
+                      written: NoticeWritten) -> None:
     """Match a just-written revision's own subjects against other parties' notices and against open
     enquiries, in the posting transaction. Each strong match with another party's notice makes a pair
     of hits (each owner told of the other), minus what the RED rule or existing visibility forbids."""
+    notice, doc = written.notice, written.document
     if not runtime.settings.deconfliction_enabled or not doc.subjects:
         return
     subjects = [s.model_dump(mode="json") for s in doc.subjects]

@@ -18,6 +18,7 @@ from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.crypto.keyring import Keyring
 from app.db import utcnow
+from app.enquiries import keys as enquiry_keys
 from app.keys.jobs import (
     PURGE_BATCH,
     REINDEX_BATCH,
@@ -44,6 +45,7 @@ class ReindexReport:
     notices: int = 0
     subjects: int = 0
     requests: int = 0
+    enquiries: int = 0
 
 
 def _missing_terms(version: int) -> Any:
@@ -111,6 +113,7 @@ def reindex_subjects(runtime: Runtime, principal: Principal, *, batch_size: int 
         report.subjects += subjects
         progress(report.notices, max(total, report.notices))
     report.requests = request_keys.reindex(runtime, ring, active, batch_size)
+    report.enquiries = enquiry_keys.reindex(runtime, ring, active, batch_size)
     with runtime.db.unit_of_work() as session:
         session.execute(update(IndexBuild).where(IndexBuild.key_version == active,
                                                  IndexBuild.completed_at.is_(None))
@@ -121,7 +124,7 @@ def reindex_subjects(runtime: Runtime, principal: Principal, *, batch_size: int 
 
 def purge_index_terms(runtime: Runtime, version: int, *, batch_size: int = PURGE_BATCH) -> int:
     """Delete a retired index version's terms in batches (short transactions; resumable)."""
-    purged = request_keys.purge(runtime, version)
+    purged = request_keys.purge(runtime, version) + enquiry_keys.purge(runtime, version)
     while True:
         with runtime.db.unit_of_work() as session:
             ids = list(session.scalars(select(SubjectTerm.id).where(SubjectTerm.key_version == version)

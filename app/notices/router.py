@@ -8,7 +8,7 @@ from pydantic import BeforeValidator
 
 from app.api import CurrentPrincipal, DbSession, RuntimeDep
 from app.errors import InvalidInput
-from app.notices import service
+from app.notices import export, service
 from app.notices.schemas import (
     NoticeDocument,
     NoticeKind,
@@ -87,3 +87,17 @@ def put_notice(notice_id: str, doc: NoticeDocument, session: DbSession, runtime:
 def get_revisions(notice_id: str, session: DbSession, runtime: RuntimeDep,
                   principal: CurrentPrincipal) -> RevisionList:
     return RevisionList(items=service.list_revisions(session, runtime, principal, notice_id))
+
+
+@router.get("/{notice_id}/export", response_class=Response, responses={200: {
+    "description": "FollowTheMoney entities, one JSON object per line (README, FollowTheMoney export).",
+    "content": {export.MEDIA_TYPE: {"schema": {"type": "string"}}}}})
+def export_notice(notice_id: str, session: DbSession, runtime: RuntimeDep, principal: CurrentPrincipal,
+                  fmt: Annotated[export.ExportFormat, Query(alias="format", description="Only `ftm`.")]
+                  ) -> Response:
+    """The notice's current revision as FollowTheMoney entities (JSON lines), audited as an export."""
+    result = export.export_notice(session, runtime, principal, notice_id)
+    name = f"notice-{result.notice_id}-r{result.revision}.ftm.json"
+    return Response(content="".join(result.lines()), media_type=export.MEDIA_TYPE,
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "ETag": f'"{result.revision}"'})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -37,6 +38,41 @@ from app.search.indexer import index_subjects
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 50
+
+
+@dataclass(frozen=True)
+class NoticeWritten:
+    """A revision just written (and flushed) in the caller's transaction, as after-write hooks see it."""
+
+    notice: Notice
+    document: NoticeDocument
+    revision: int  # 1 for a new notice; the previous revision, if any, is revision - 1
+
+
+NoticeHook = Callable[[Session, Runtime, Principal, NoticeWritten], None]
+_AFTER_WRITE: list[NoticeHook] = []
+
+
+def after_notice_written(hook: NoticeHook) -> NoticeHook:
+    """Register hook to run in the transaction of every notice post and revision, after its audit
+    entry: features built on notices (deconfliction, statistics) subscribe here, so this module never
+    imports them (docs/architecture.md, import rules). Registered at import of the subscriber's module;
+    the application and the CLI import every feature."""
+    if hook not in _AFTER_WRITE:
+        _AFTER_WRITE.append(hook)
+    return hook
+
+
+def notice_hooks() -> tuple[NoticeHook, ...]:
+    """The registered after-write hooks, in registration order."""
+    return tuple(_AFTER_WRITE)
+
+
+def _written(session: Session, runtime: Runtime, principal: Principal, notice: Notice,
+             doc: NoticeDocument, revision: int) -> None:
+    event = NoticeWritten(notice=notice, document=doc, revision=revision)
+    for hook in _AFTER_WRITE:
+        hook(session, runtime, principal, event)
 
 
 def content_aad(notice_id: str, revision: int, author_party: str, kind: str) -> bytes:
@@ -129,16 +165,8 @@ def create_notice(session: Session, runtime: Runtime, principal: Principal,
     index_subjects(session, runtime, notice.id, 1, doc.subjects, new_notice=True)
     _notify_shared(session, notice)
     record(session, principal, Action.NOTICE_CREATE, object_id=notice.id)
-    _deconflict(session, runtime, principal, notice, doc)
+    _written(session, runtime, principal, notice, doc, 1)
     return _as_stored(notice, doc, 1, now)
-
-
-def _deconflict(session: Session, runtime: Runtime, principal: Principal, notice: Notice,
-                doc: NoticeDocument) -> None:
-    """Automatic deconfliction in the posting transaction (app/enquiries, which builds on this module)."""
-    from app.enquiries.service import deconflict_notice
-
-    deconflict_notice(session, runtime, principal, notice, doc)
 
 
 def current_document(session: Session, runtime: Runtime, principal: Principal,
@@ -184,6 +212,22 @@ def get_notice(session: Session, runtime: Runtime, principal: Principal, notice_
     notice = _visible(session, principal, notice_id, Action.NOTICE_READ)
     record(session, principal, Action.NOTICE_READ, object_id=notice.id)
     return _open(runtime, notice, _current(session, notice), notice.updated_at)
+
+
+def open_visible(session: Session, runtime: Runtime, principal: Principal, notice_id: str,
+                 action: Action) -> NoticeRead:
+    """The current revision of a notice principal may see, decrypted and audited as action (a read by
+    another name, e.g. an export); 404 otherwise, absent and invisible alike."""
+    notice = _visible(session, principal, notice_id, action)
+    record(session, principal, action, object_id=notice.id)
+    return _open(runtime, notice, _current(session, notice), notice.updated_at)
+
+
+def authored_notice_ids(session: Session, principal: Principal) -> list[str]:
+    """Ids of the notices of principal's own party (oldest first) among those it may see."""
+    return list(session.scalars(select(Notice.id).where(policy.visible_notices(principal),
+                                                        policy.authored_by_caller_sql(principal))
+                                .order_by(Notice.created_at, Notice.id)))
 
 
 def list_notices(session: Session, runtime: Runtime, principal: Principal, *, kind: str | None = None,
@@ -281,7 +325,7 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
     index_subjects(session, runtime, notice.id, number, doc.subjects)
     _notify_shared(session, notice)
     record(session, principal, Action.NOTICE_REVISE, object_id=notice.id)
-    _deconflict(session, runtime, principal, notice, doc)
+    _written(session, runtime, principal, notice, doc, number)
     return _as_stored(notice, doc, number, now)
 
 
@@ -302,7 +346,8 @@ def list_revisions(session: Session, runtime: Runtime, principal: Principal,
 # -- who accessed a notice ------------------------------------------------------------------------------
 ACCESS_LOG_PAGE = 1000
 ACCESS_LOG_ACTIONS = (Action.NOTICE_CREATE, Action.NOTICE_READ, Action.NOTICE_LIST,
-                      Action.NOTICE_REVISIONS, Action.NOTICE_REVISE, Action.SEARCH_HIT)
+                      Action.NOTICE_REVISIONS, Action.NOTICE_REVISE, Action.SEARCH_HIT,
+                      Action.NOTICE_EXPORT)
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from app.audit.record import Action, record
+from app.audit.record import Action
 from app.auth.principal import Principal
-from app.errors import InvalidInput
 from app.reference.models import ParisParagraph
+from app.reference.vocabulary import parse_vocabulary_file, upsert_vocabulary, vocabulary_is_loaded
 
 SHIPPED_FILE = "paris_paragraphs.json"
 
@@ -39,26 +39,13 @@ def shipped_vocabulary() -> dict[str, Any]:
 
 
 def parse_vocabulary(raw: str | bytes) -> VocabularyFile:
-    try:
-        return VocabularyFile.model_validate_json(raw)
-    except ValidationError as exc:
-        fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()}))
-        raise InvalidInput(f"invalid paragraph file: {fields}") from None
+    return parse_vocabulary_file(VocabularyFile, raw, "paragraph")
 
 
 def load_paragraphs(session: Session, actor: Principal, vocabulary: VocabularyFile) -> int:
     """Insert or update every paragraph of the file (paragraphs already used by notices are kept)."""
-    numbers = [p.number for p in vocabulary.paragraphs]
-    if len(set(numbers)) != len(numbers):
-        raise InvalidInput("duplicate paragraph numbers in the file")
-    existing = {p.number: p for p in session.scalars(select(ParisParagraph))}
-    for p in vocabulary.paragraphs:
-        row = existing.get(p.number) or ParisParagraph(number=p.number)
-        row.addressee, row.gist, row.text = p.addressee, p.gist, p.text
-        session.add(row)
-    session.flush()
-    record(session, actor, Action.PARAGRAPHS_LOAD, object_id=f"{len(numbers)} paragraphs")
-    return len(numbers)
+    return upsert_vocabulary(session, actor, Action.PARAGRAPHS_LOAD, ParisParagraph, "number",
+                             vocabulary.paragraphs, "paragraph numbers")
 
 
 def load_paragraph_file(session: Session, actor: Principal, path: Path) -> int:
@@ -67,7 +54,7 @@ def load_paragraph_file(session: Session, actor: Principal, path: Path) -> int:
 
 def ensure_shipped_paragraphs(session: Session, actor: Principal) -> bool:
     """Load the shipped vocabulary when none is loaded yet."""
-    if session.scalar(select(ParisParagraph.number).limit(1)) is not None:
+    if vocabulary_is_loaded(session, ParisParagraph, "number"):
         return False
     load_paragraphs(session, actor, VocabularyFile.model_validate(shipped_vocabulary()))
     return True

@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, literal, or_, select, true, union_all, update
 from sqlalchemy.orm import Session
 
@@ -25,6 +24,7 @@ from app.notifications.service import notify
 from app.params import decode_cursor, encode_cursor
 from app.parties.service import registered_codes_query
 from app.reference.service import known_numbers_query
+from app.reference.vocabulary import parse_vocabulary_file, upsert_vocabulary, vocabulary_is_loaded
 from app.requests.keys import message_aad
 from app.requests.machine import FINAL, NEEDS_OBSTACLES, Side, allowed, permits
 from app.requests.models import (
@@ -363,26 +363,13 @@ def list_obstacles(session: Session) -> list[Obstacle]:
 
 
 def parse_obstacles(raw: str | bytes) -> ObstacleFile:
-    try:
-        return ObstacleFile.model_validate_json(raw)
-    except ValidationError as exc:
-        fields = ", ".join(sorted({".".join(str(p) for p in e["loc"]) for e in exc.errors()}))
-        raise InvalidInput(f"invalid obstacle file: {fields}") from None
+    return parse_vocabulary_file(ObstacleFile, raw, "obstacle")
 
 
 def load_obstacles(session: Session, actor: Principal, vocabulary: ObstacleFile) -> int:
     """Insert or update every obstacle of the file (codes already used stay: nothing is deleted)."""
-    codes = [o.code for o in vocabulary.obstacles]
-    if len(set(codes)) != len(codes):
-        raise InvalidInput("duplicate obstacle codes in the file")
-    existing = {o.code: o for o in session.scalars(select(Obstacle))}
-    for o in vocabulary.obstacles:
-        row = existing.get(o.code) or Obstacle(code=o.code)
-        row.label, row.label_fr, row.description = o.label, o.label_fr, o.description
-        session.add(row)
-    session.flush()
-    record(session, actor, Action.OBSTACLES_LOAD, object_id=f"{len(codes)} obstacles")
-    return len(codes)
+    return upsert_vocabulary(session, actor, Action.OBSTACLES_LOAD, Obstacle, "code", vocabulary.obstacles,
+                             "obstacle codes")
 
 
 def load_obstacle_file(session: Session, actor: Principal, path: Path) -> int:
@@ -391,7 +378,7 @@ def load_obstacle_file(session: Session, actor: Principal, path: Path) -> int:
 
 def ensure_shipped_obstacles(session: Session, actor: Principal) -> bool:
     """Load the shipped vocabulary when none is loaded yet."""
-    if session.scalar(select(Obstacle.code).limit(1)) is not None:
+    if vocabulary_is_loaded(session, Obstacle, "code"):
         return False
     raw = resources.files("app.requests").joinpath(SHIPPED_OBSTACLES).read_text("utf-8")
     load_obstacles(session, actor, parse_obstacles(raw))

@@ -60,6 +60,7 @@ ACTIONS = {
     "notice.create": N_("posted"), "notice.read": N_("read"), "notice.list": N_("listed"),
     "notice.revisions": N_("read the history"), "notice.revise": N_("revised"),
     "search.hit": N_("found it by a search"), "notice.access_log": N_("read the access log"),
+    "notice.export": N_("exported"),
 }
 OUTCOMES = {"ok": N_("done"), "denied": N_("refused"), "failed": N_("failed")}
 SUBJECT_FIELDS = ("name", "aliases", "birth_date", "nationality")
