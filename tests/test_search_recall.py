@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from tests.support.factories import World
 from tests.support.search_variants import DISTRACTORS, IDENTITIES, VARIANTS, Variant, evaluate
 
@@ -39,7 +41,9 @@ def test_variant_set_recall(world: World) -> None:
         return [labels.get((m["notice_id"], m["subject"]["name"], m["subject"].get("birth_date")),
                            "distractor") for m in response.json()["matches"]]
 
-    report = evaluate(search, VARIANTS[::2])
+    seen: Counter[str] = Counter()
+    half = [v for v in VARIANTS if (seen.update([v.kind]) or seen[v.kind]) % 2 == 1]  # of each kind
+    report = evaluate(search, half)
     print(f"\nrecall@3={report.recall_at_3:.3f} top1={report.top1:.3f} mrr={report.mrr:.3f} "
           f"top1(same name, birth date given)={report.disambiguated_top1:.3f} misses={report.misses}")
     # Issue 19's targets on the labelled set (bench/search.py measures them at scale, with the
@@ -50,5 +54,5 @@ def test_variant_set_recall(world: World) -> None:
     assert kinds["with birth date"].recall_at_1 >= 0.99
     for kind in ("arabic compound", "arabic script", "persian", "p/b", "slavic forms",
                  "translit scheme", "accent-folded", "reordered", "respelled", "family"):
-        assert kinds[kind].recall_at_1 >= 0.9, (kind, kinds[kind])
+        assert kind in kinds and kinds[kind].recall_at_1 >= 0.9, (kind, kinds.get(kind))
     assert report.disambiguated_top1 == 1.0
