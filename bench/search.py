@@ -28,7 +28,9 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+from rapidfuzz import fuzz, process, utils
 from sqlalchemy import LargeBinary, Select, column, create_engine, func, literal, select, text, values
+from unidecode import unidecode
 
 from app.auth.principal import Principal, Role
 from app.config import Settings
@@ -45,7 +47,14 @@ from app.search.schemas import SubjectQuery
 from app.search.service import search_subjects
 from app.users.service import add_user
 from bench.common import percentiles, print_table, throwaway_database
-from tests.support.search_variants import DISTRACTORS, IDENTITIES, VARIANTS, Variant, evaluate
+from tests.support.search_variants import (
+    DISTRACTORS,
+    IDENTITIES,
+    VARIANTS,
+    Report,
+    Variant,
+    evaluate,
+)
 
 ADMIN = Principal(username="bench", party="-", role=Role.ADMIN, request_id="bench")
 INVESTIGATOR = Principal(username="icc_inv", party="ICC", role=Role.COURT_INVESTIGATOR,
@@ -376,7 +385,46 @@ def measure_baseline(pg_url: str, loader: Loader,
     return times, found
 
 
-def run(size: int) -> list[list[object]]:
+def measure_token_sort(loader: Loader,
+                       queries: list[Variant]) -> tuple[list[float], dict[str, list[str]]]:
+    """Plaintext baseline: rapidfuzz token-sort ratio of the accent-folded (unidecode) query against
+    every stored name and alias, in memory (no index, no encryption, no visibility filter)."""
+    names = [(notice_id, no, unidecode(name)) for notice_id, no, name in loader.plain]
+    choices = [utils.default_process(n) for _, _, n in names]
+    times, found = [], {}
+    for n, variant in enumerate(queries):
+        started = time.perf_counter()
+        best = process.extract(utils.default_process(unidecode(variant.query)), choices,
+                               scorer=fuzz.token_sort_ratio, processor=None, limit=30)
+        elapsed = (time.perf_counter() - started) * 1000
+        if n >= WARM_UP:
+            times.append(elapsed)
+        keys: list[str] = []
+        for _, _, index in best:
+            key = loader.labels.get((names[index][0], names[index][1]), f"other:{index}")
+            if key not in keys:
+                keys.append(key)
+        found[variant.query + "|" + str(variant.birth_date)] = keys[:10]
+    return times, found
+
+
+def print_kinds(size: int, reports: dict[str, Report]) -> None:
+    """Recall@1, recall@3 and MRR by kind of variation, for every method side by side."""
+    kinds = sorted(next(iter(reports.values())).by_kind, key=lambda k: (
+        k not in ("all", "transliterated", "name only", "with birth date"), k))
+    header = ["kind", "queries"] + [f"{label} {m}" for label in reports for m in ("r@1", "r@3", "MRR")]
+    rows: list[list[object]] = []
+    for kind in kinds:
+        row: list[object] = [kind, next(iter(reports.values())).by_kind[kind].queries]
+        for report in reports.values():
+            stats = report.by_kind[kind]
+            row += [f"{stats.recall_at_1:.3f}", f"{stats.recall_at_3:.3f}", f"{stats.mrr:.3f}"]
+        rows.append(row)
+    print_table(f"Recall by kind of variation, {size:,} subjects (labelled set: {len(IDENTITIES)} "
+                f"identities, {len(VARIANTS)} queries)", header, rows)
+
+
+def run(size: int, platform_wide: bool = False) -> list[list[object]]:
     print(f"\n== {size:,} subjects", flush=True)
     with ExitStack() as stack:
         urls = {b: stack.enter_context(throwaway_database(b)) for b in ("sqlite", "postgresql")}
@@ -392,15 +440,18 @@ def run(size: int) -> list[list[object]]:
             loader.sample, min(SYNTHETIC_QUERIES, len(loader.sample)))]
         queries = [*VARIANTS[:WARM_UP], *VARIANTS, *synthetic]
         results: dict[str, tuple[list[float], dict[str, list[str]]]] = {
-            "pg_trgm plaintext (baseline)": measure_baseline(urls["postgresql"], loader, queries)}
+            "pg_trgm plaintext (baseline)": measure_baseline(urls["postgresql"], loader, queries),
+            "token-sort plaintext (baseline)": measure_token_sort(loader, queries)}
         for backend, rt in runtimes.items():
             search_service._term_counts.clear()
             results[f"ARX blind index, {backend}"] = measure_arx(rt, loader, queries)
-            with platform_wide_counts():
-                results[f"ARX, platform-wide counts (pre-#11), {backend}"] = measure_arx(
-                    rt, loader, queries)
+            if platform_wide:
+                with platform_wide_counts():
+                    results[f"ARX, platform-wide counts (pre-#11), {backend}"] = measure_arx(
+                        rt, loader, queries)
         base_p95 = percentiles(results["pg_trgm plaintext (baseline)"][0])["p95"]
         rows: list[list[object]] = []
+        reports: dict[str, Report] = {}
         for label, (times, found) in results.items():
             pct = percentiles(times)
 
@@ -408,31 +459,37 @@ def run(size: int) -> list[list[object]]:
                 return f[v.query + "|" + str(v.birth_date)]
 
             report = evaluate(lookup)
+            reports[label.replace(" (baseline)", "").replace("ARX blind index, ", "ARX ")] = report
             synthetic_recall = sum(q.key in found[q.query + "|" + str(q.birth_date)][:3]
                                    for q in synthetic) / max(1, len(synthetic))
             rows.append([f"{size:,}", label, f"{pct['p50']:.1f}", f"{pct['p95']:.1f}",
                          f"{pct['p99']:.1f}", f"{pct['p95'] / base_p95:.2f}",
-                         f"{report.recall_at_3:.3f}", f"{report.top1:.3f}",
+                         f"{report.recall_at_3:.3f}", f"{report.top1:.3f}", f"{report.mrr:.3f}",
                          f"{report.disambiguated_top1:.2f}", f"{synthetic_recall:.3f}"])
-            if report.misses:
-                print(f"  {label}: misses {report.misses}")
+            if report.misses and label.startswith("ARX"):
+                print(f"  {label}: {len(report.misses)} misses (not in the top 3), e.g. "
+                      f"{report.misses[:10]}")
         print_table(f"Suspect search, {size:,} subjects ({len(queries) - WARM_UP} timed queries)",
                     HEADER, rows)
+        print_kinds(size, {k: v for k, v in reports.items() if k in (
+            "ARX sqlite", "ARX postgresql", "token-sort plaintext", "pg_trgm plaintext")})
         return rows
 
 
-HEADER = ["subjects", "method", "p50 ms", "p95 ms", "p99 ms", "p95 ratio", "recall@3", "top-1",
-          "top-1 same name+date", "synthetic recall@3"]
+HEADER = ["subjects", "method", "p50 ms", "p95 ms", "p99 ms", "p95 ratio", "recall@3", "recall@1",
+          "MRR", "top-1 same name+date", "synthetic recall@3"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, action="append",
                         help="indexed subjects (repeatable; default 100000)")
+    parser.add_argument("--platform-wide", action="store_true",
+                        help="also measure search with platform-wide term counts (pre-issue 11)")
     args = parser.parse_args()
     rows = []
     for size in args.size or [100_000]:
-        rows += run(size)
+        rows += run(size, args.platform_wide)
     print_table("Summary (latency through the service layer: candidates, decrypt, rescore, audit, "
                 "commit; shared 2-core machine)", HEADER, rows)
 

@@ -185,6 +185,7 @@ ACCESS: dict[tuple[str, str], Rule] = {
     # CONTRACT: the access log is for the author party; anyone else gets the 404 of an absent notice.
     ("GET", NOTICE + "/access-log"): Rule("notice_author"),
     ("POST", "/api/v1/search/subjects"): Rule("content", body="search"),
+    ("POST", "/api/v1/search/batch"): Rule("content", body="batch"),
     ("GET", "/api/v1/audit/entries"): Rule("auditor"),
     # CONTRACT: "any authenticated user" keeps checkpoints and checks proofs against them.
     ("GET", "/api/v1/audit/checkpoint"): Rule("authenticated"),
@@ -406,6 +407,10 @@ class Service:
             kwargs["json"] = {"status": "executed"}
         elif rule.body == "search":
             kwargs["json"] = {"name": "Jean-Pierre Exemple", "limit": 100}
+        elif rule.body == "batch":
+            kwargs["json"] = {"queries": {"q": {"schema": "Person",
+                                                "properties": {"name": ["Jean-Pierre Exemple"]}}}}
+            kwargs["params"] = {"limit": 100}
         elif rule.body == "profile":
             kwargs["json"] = PROFILE
         elif rule.body == "contact":
@@ -525,6 +530,9 @@ def test_matrix(service: Service, method: str, path: str, caller: Caller,
         assert not any(service.ids[o.name] in response.text for o in OBJECTS if o.author)
     elif rule.kind == "content" and path.endswith("/search/subjects"):
         assert_only_visible(service, caller, [m["notice_id"] for m in response.json()["matches"]])
+    elif rule.kind == "content" and path.endswith("/search/batch"):
+        assert_only_visible(service, caller, [r["notice_id"] for r in
+                                              response.json()["responses"]["q"]["results"]])
 
 
 def assert_refusal_audited(service: Service, caller: Caller, obj: Any, response: Any) -> None:

@@ -26,8 +26,10 @@ def test_threshold_keeps_most_variants_and_few_same_day_near_misses() -> None:
     recall = sum(positives) / len(positives)
     false_rate = sum(near_misses) / len(near_misses)
     assert STRONG_NAME == 0.90
-    assert recall >= 0.75, recall  # measured 0.78 (68 of 87)
-    assert false_rate <= 0.15, false_rate  # measured 0.14 (11 of 81)
+    # Measured on the grown set of issue 19 (1,094 variants, 126 same-day near misses): recall 0.88
+    # (958), near misses admitted 0.10 (13). On the first set of 87 it was 0.78 and 0.14.
+    assert recall >= 0.85, recall
+    assert false_rate <= 0.12, false_rate
 
 
 def test_every_token_must_agree() -> None:

@@ -76,4 +76,4 @@ class TestSearchNationality:
     def test_lower_case_nationality_sealed_earlier_still_agrees(self) -> None:
         probe = _Probe.of(SubjectQuery(name="Jean-Pierre Exemple", nationality="cod"))
         scored = score_subject(probe, {"name": "Jean-Pierre Exemple", "nationality": "cod"})
-        assert scored is not None and "nationality" in scored[1]
+        assert scored is not None and "nationality" in scored.matched_on

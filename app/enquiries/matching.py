@@ -32,7 +32,7 @@ from app.runtime import Runtime
 from app.search.blind_index import Purpose, name_terms, purpose_terms
 from app.search.models import SubjectTerm
 from app.search.normalise import NameForm, identifier_key, name_form
-from app.search.service import _token_similarity, name_similarity
+from app.search.service import _best, compare_names
 
 # "Very similar name": the search engine's name score, capped by its weakest token (every token of
 # the shorter name must have a close counterpart). On the labelled set of tests/support/search_variants.py,
@@ -50,8 +50,12 @@ def strong_name(query: NameForm, candidate: NameForm) -> bool:
     if not query.tokens or not candidate.tokens:
         return False
     short, long_ = (query, candidate) if len(query.tokens) <= len(candidate.tokens) else (candidate, query)
-    weakest = min(max(_token_similarity(t, c) for c in long_.words) for t in short.tokens)
-    return min(name_similarity(query, candidate), weakest) >= STRONG_NAME
+    abjad = query.abjad or candidate.abjad
+    weakest = min(_best(t, long_, abjad)[0] for t in short.tokens)
+    # The search engine's forward and backward token agreement (without its full-name bonus, which
+    # ranks but would make every name with a middle name missing fail here).
+    agreement = compare_names(query, candidate)
+    return min(0.7 * agreement.forward + 0.3 * agreement.backward, weakest) >= STRONG_NAME
 
 
 @dataclass(frozen=True)

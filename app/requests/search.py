@@ -79,11 +79,12 @@ def search_request_subjects(session: Session, runtime: Runtime, principal: Princ
     for request_id, subject_no in candidates:
         stored = subjects.get(request_id, [])
         if subject_no < len(stored) and (found := score_subject(probe, stored[subject_no])):
-            scored.append((found[0], request_id, subject_no, found[1]))
-    scored.sort(key=lambda s: (-s[0], s[1], s[2]))
+            scored.append((found, request_id, subject_no))
+    scored.sort(key=lambda s: s[0].rank(s[1], s[2]))
     matches = [RequestSubjectMatch(request_id=rid, subject=Subject.model_validate(
-        subjects[rid][no]), score=score, matched_on=matched)
-        for score, rid, no, matched in scored[:query.limit]]
+        subjects[rid][no]), score=found.score, matched_on=found.matched_on,
+        explanation=found.explanation)
+        for found, rid, no in scored[:query.limit]]
     for rid in dict.fromkeys(m.request_id for m in matches):
         record(session, principal, Action.SEARCH_HIT, object_id=rid)
     return matches

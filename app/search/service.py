@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from statistics import fmean
-from typing import Any
+from typing import Any, ClassVar
 
+from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
 from sqlalchemy import LargeBinary, Select, and_, column, func, literal, select, values
 from sqlalchemy.orm import Session, lazyload
@@ -24,8 +27,9 @@ from app.runtime import Runtime
 from app.search.blind_index import query_terms
 from app.search.indexer import searchable_version
 from app.search.models import SubjectTerm
+from app.search.names import equivalents, is_patronymic, split_affix
 from app.search.normalise import NameForm, identifier_key, name_form, phonetic
-from app.search.schemas import SubjectMatch, SubjectQuery
+from app.search.schemas import Explanation, Feature, SubjectMatch, SubjectQuery
 
 # Candidates decrypted per requested result: enough for rescoring to reorder the blind pre-ranking.
 CANDIDATES_PER_RESULT = 3
@@ -42,23 +46,117 @@ MIN_SCORE = 0.5
 WEIGHT_NAME, WEIGHT_BIRTH, WEIGHT_NATIONALITY = 0.7, 0.2, 0.1
 
 
-def _token_similarity(a: str, b: str) -> float:
+_VOWEL_RUNS = re.compile(r"[aeiouy]+")
+_CONSONANT_RUNS = re.compile(r"[^aeiouy]+")
+_ENDING_VOWELS = frozenset("aeiouyw")
+TOKEN_AGREES = 0.85  # a token with a counterpart this similar counts as matched
+EQUIVALENT = 0.96  # another language's form of the same name (Volodymyr/Vladimir, Putins/Putin)
+
+
+def _shape(token: str) -> str:
+    """Where vowels are written: Bashar (cvcvc) and Bushra (cvccv) share a skeleton, not a shape."""
+    return _CONSONANT_RUNS.sub("c", _VOWEL_RUNS.sub("v", token))
+
+
+@lru_cache(maxsize=262_144)
+def _token_similarity(a: str, b: str, abjad: bool = False) -> float:
+    """Similarity of two folded tokens in [0, 1]. Abjad: one of them was written without vowels."""
+    if a == b:
+        return 1.0
+    if (parts := split_affix(a, b)) is not None:
+        # Abdulkarim and Abdullah share only "Abd": compare what follows it (ALLAH, -uddin alike).
+        return 0.5 + 0.5 * _token_similarity(*parts, abjad)
     similarity = JaroWinkler.normalized_similarity(a, b)
-    key = phonetic(a)
-    if key and key == phonetic(b):
+    key, other = phonetic(a), phonetic(b)
+    if key and key == other and (abjad or _shape(a) == _shape(b)):
         # Same skeleton: a transliteration variant (Yanukovych/Ianukovich), trusted more when longer.
-        similarity = max(similarity, 0.92 if len(key) >= 3 else 0.85)
+        boost = 0.92 if len(key) >= 3 else 0.85
+        if abjad:
+            # Without written short vowels an equal skeleton is all the agreement there can be; a
+            # written long vowel closing one (كريمي) should close the other (Karimi, not Karim).
+            boost = (0.92 if len(key) >= 2 else 0.88) + (
+                0.02 if (a[-1] in _ENDING_VOWELS) == (b[-1] in _ENDING_VOWELS) else -0.02)
+        similarity = max(similarity, boost)
+    elif abjad and len(key) >= 2 and key.replace("f", "") == other.replace("f", ""):
+        # و is v in Parviz and Mousavi but a vowel in Yusuf: without written vowels, v is optional.
+        similarity = max(similarity, 0.88)
     return similarity
+
+
+def _best(token: str, other: NameForm, abjad: bool) -> tuple[float, str]:
+    """The closest of other's words to token, or to one of token's equivalent forms (another
+    language's form of the same name counts at most EQUIVALENT)."""
+    best, found = 0.0, ""
+    for word in other.words:
+        similarity = _token_similarity(token, word, abjad)
+        if similarity > best:
+            best, found = similarity, word
+    for alt in equivalents(token):
+        if best >= EQUIVALENT:
+            break
+        for word in other.words:
+            similarity = min(EQUIVALENT, _token_similarity(alt, word, abjad))
+            if similarity > best:
+                best, found = similarity, word
+    return best, found
+
+
+@dataclass(frozen=True)
+class NameAgreement:
+    """How two normalised names agree: the similarity and the features that produced it."""
+
+    similarity: float
+    forward: float  # mean agreement of the query's tokens with the candidate
+    backward: float  # mean agreement of the candidate's tokens with the query
+    full: float  # the weakest agreement of any token on either side (in any order)
+    matched: tuple[str, ...]  # query tokens with a counterpart
+    unmatched: tuple[str, ...]  # query tokens without one
+    extra: tuple[str, ...]  # candidate tokens without one
+    whole: float  # closeness of the whole names (tokens aligned), for tie-breaking
+
+    EMPTY: ClassVar[NameAgreement]
+
+
+NameAgreement.EMPTY = NameAgreement(0.0, 0.0, 0.0, 0.0, (), (), (), 0.0)
+# A name whose tokens all agree both ways outranks one that agrees only in part (father and son
+# sharing names; Sokolov and Sokolenko): the weakest token's agreement counts on its own. A
+# candidate's patronymic the query omits costs half in the backward mean and nothing in the weakest.
+W_FORWARD, W_BACKWARD, W_FULL = 0.5, 0.25, 0.25
+PATRONYMIC_MISSING = 0.5
+
+
+@lru_cache(maxsize=65_536)
+def compare_names(query: NameForm, candidate: NameForm) -> NameAgreement:
+    """Order-insensitive agreement of two normalised names."""
+    if not query.tokens or not candidate.tokens:
+        return NameAgreement.EMPTY
+    abjad = query.abjad or candidate.abjad
+    forward = [_best(q, candidate, abjad) for q in query.tokens]
+    backward = [_best(c, query, abjad)[0] for c in candidate.tokens]
+    omitted = [s < TOKEN_AGREES and is_patronymic(c)
+               for c, s in zip(candidate.tokens, backward, strict=True)]
+    weights = [PATRONYMIC_MISSING if o else 1.0 for o in omitted]
+    unmatched = tuple(q for q, (s, _) in zip(query.tokens, forward, strict=True) if s < TOKEN_AGREES)
+    extra = tuple(c for c, s in zip(candidate.tokens, backward, strict=True) if s < TOKEN_AGREES)
+    weakest = min([s for s, _ in forward] + [s for s, o in zip(backward, omitted, strict=True)
+                                             if not o])
+    f = fmean(s for s, _ in forward)
+    b = sum(w * s for w, s in zip(weights, backward, strict=True)) / sum(weights)
+    # The query's tokens in the order of the candidate tokens they matched, then the rest.
+    position = {t: n for n, t in enumerate(candidate.words)}
+    aligned = sorted(query.tokens, key=lambda q: position.get(dict(zip(
+        query.tokens, (w for _, w in forward), strict=True))[q], len(position)))
+    whole = fuzz.ratio(" ".join(aligned), " ".join(candidate.tokens)) / 100
+    return NameAgreement(
+        similarity=W_FORWARD * f + W_BACKWARD * b + W_FULL * weakest, forward=f, backward=b,
+        full=weakest, matched=tuple(q for q in query.tokens if q not in unmatched),
+        unmatched=unmatched, extra=extra, whole=whole)
 
 
 def name_similarity(query: NameForm, candidate: NameForm) -> float:
     """How well two normalised names agree in [0, 1], ignoring token order and spacing; missing
     tokens on the candidate's side (middle names) cost less than query tokens left unmatched."""
-    if not query.tokens or not candidate.tokens:
-        return 0.0
-    forward = fmean(max(_token_similarity(q, c) for c in candidate.words) for q in query.tokens)
-    backward = fmean(max(_token_similarity(c, q) for q in query.words) for c in candidate.tokens)
-    return 0.7 * forward + 0.3 * backward
+    return compare_names(query, candidate).similarity
 
 
 @dataclass(frozen=True)
@@ -84,30 +182,69 @@ def _birth_agreement(wanted: date, stored: str | None) -> tuple[float, str | Non
     return 0.0, None
 
 
-def score_subject(probe: _Probe, subject: dict[str, Any]) -> tuple[float, list[str]] | None:
-    """Score and what agreed for one decrypted subject, or None when it is not a match."""
+@dataclass(frozen=True)
+class Scored:
+    """A decrypted subject's score, what agreed (the contract's matched_on) and why (explanation)."""
+
+    score: float
+    matched_on: list[str]
+    explanation: Explanation
+    whole: float  # tie-break: closeness of the whole name
+
+    def rank(self, *keys: object) -> tuple[object, ...]:
+        """Sort key: best score first, then the closest whole name, then keys (deterministic)."""
+        return (-self.score, -round(self.whole, 4), *keys)
+
+
+def score_subject(probe: _Probe, subject: dict[str, Any]) -> Scored | None:
+    """Score, what agreed and why for one decrypted subject, or None when it is not a match."""
     names = [(subject["name"], "name"), *((a, "alias") for a in subject.get("aliases", []))]
-    similarity, via = max((name_similarity(probe.form, name_form(text)), kind) for text, kind in names)
+    best: tuple[float, float, int] | None = None
+    agreement, compared, via = NameAgreement.EMPTY, subject["name"], "name"
+    for n, (text, kind) in enumerate(names):
+        found = compare_names(probe.form, name_form(text))
+        key = (found.similarity, found.whole, -n)
+        if best is None or key > best:
+            best, agreement, compared, via = key, found, text, kind
+    similarity = agreement.similarity
     matched = [via] if similarity >= NAME_AGREES else []
+    features: list[tuple[str, float, float, str | None]] = []
     if len(probe.identifier) >= 4 and any(identifier_key(i["value"]) == probe.identifier
                                           for i in subject.get("identifiers", [])):
         similarity = 1.0
         matched.append("identifier")
     if similarity < NAME_FLOOR:
         return None
-    parts = [(WEIGHT_NAME, similarity)]
+    if "identifier" in matched:
+        features.append(("identifier", 1.0, WEIGHT_NAME, "the query is one of the subject's identifiers"))
+    else:
+        features.append(("name", similarity, WEIGHT_NAME, f"compared with the subject's {via}"))
     if probe.query.birth_date is not None:
-        agreement, what = _birth_agreement(probe.query.birth_date, subject.get("birth_date"))
-        parts.append((WEIGHT_BIRTH, agreement))
+        value, what = _birth_agreement(probe.query.birth_date, subject.get("birth_date"))
+        features.append(("birth_date", value, WEIGHT_BIRTH,
+                         {"birth_date": "same date", "birth_year": "same year"}.get(
+                             what or "", "unknown" if subject.get("birth_date") is None
+                             else "different")))
         matched += [what] if what else []
     if probe.query.nationality is not None:
         # Compared upper-cased: revisions sealed before codes were canonicalised may hold "cod".
         stored = subject.get("nationality")
         same = stored is not None and stored.upper() == probe.query.nationality
-        parts.append((WEIGHT_NATIONALITY, 0.5 if stored is None else float(same)))
+        features.append(("nationality", 0.5 if stored is None else float(same), WEIGHT_NATIONALITY,
+                         "unknown" if stored is None else "same" if same else "different"))
         matched += ["nationality"] if same else []
-    score = sum(w * v for w, v in parts) / sum(w for w, _ in parts)
-    return (round(score, 4), matched) if score >= MIN_SCORE else None
+    total = sum(w for _, _, w, _ in features)
+    score = sum(w * v for _, v, w, _ in features) / total
+    if score < MIN_SCORE:
+        return None
+    explanation = Explanation(
+        compared_name=compared, name_similarity=round(agreement.similarity, 4),
+        tokens_matched=list(agreement.matched), tokens_unmatched=list(agreement.unmatched),
+        candidate_tokens_unmatched=list(agreement.extra), whole_name=round(agreement.whole, 4),
+        features=[Feature(feature=f, value=round(v, 4), weight=round(w / total, 4),
+                          contribution=round(w * v / total, 4), detail=d)
+                  for f, v, w, d in features])
+    return Scored(round(score, 4), matched, explanation, agreement.whole)
 
 
 def _count_statement(principal: Principal, version: int, terms: list[bytes]) -> Select[Any]:
@@ -224,15 +361,17 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
     candidates = _candidates(session, principal, version, weights,
                              max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * query.limit))
     documents = _documents(session, runtime, principal, {n for n, _ in candidates})
-    scored = []
+    scored: list[tuple[Scored, str, int]] = []
     for notice_id, subject_no in candidates:
         subjects = documents.get(notice_id, {}).get("subjects", [])
         if subject_no < len(subjects) and (found := score_subject(probe, subjects[subject_no])):
-            scored.append((found[0], notice_id, subject_no, found[1]))
-    scored.sort(key=lambda s: (-s[0], s[1], s[2]))
-    matches = [SubjectMatch(notice_id=notice_id, subject=Subject.model_validate(
-        documents[notice_id]["subjects"][subject_no]), score=score, matched_on=matched)
-               for score, notice_id, subject_no, matched in scored[:query.limit]]
+            scored.append((found, notice_id, subject_no))
+    scored.sort(key=lambda s: s[0].rank(s[1], s[2]))
+    matches = [SubjectMatch(notice_id=notice_id, subject_no=subject_no,
+                            subject=Subject.model_validate(documents[notice_id]["subjects"][subject_no]),
+                            score=found.score, matched_on=found.matched_on,
+                            explanation=found.explanation)
+               for found, notice_id, subject_no in scored[:query.limit]]
     record(session, principal, Action.SEARCH, detail=query.model_dump(mode="json"),
            envelope=runtime.envelope)
     for notice_id in dict.fromkeys(m.notice_id for m in matches):
