@@ -309,8 +309,9 @@ def request_statistics(session: Session, principal: Principal, *, by: RequestBy,
                    case((executed, 1), (past_due, 1), else_=0),
                    case((and_(executed, R.closed_at <= R.due_at), 1), else_=0)).where(scoped)
     if year is not None:
+        # Up to the year's last instant, not "before next New Year": year 9999 has no next one.
         query = query.where(R.created_at >= datetime(year, 1, 1, tzinfo=UTC),
-                            R.created_at < datetime(year + 1, 1, 1, tzinfo=UTC))
+                            R.created_at <= datetime(year, 12, 31, 23, 59, 59, 999999, tzinfo=UTC))
     groups: dict[str, _Group] = defaultdict(_Group)
     for value, other, acknowledge, close, decided, on_time in \
             session.connection().execute(query):
