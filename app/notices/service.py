@@ -257,9 +257,7 @@ def _current(session: Session, notice: Notice) -> NoticeRevision:
 
 
 def get_notice(session: Session, runtime: Runtime, principal: Principal, notice_id: str) -> NoticeRead:
-    notice, revision = _visible_current(session, principal, notice_id, Action.NOTICE_READ)
-    record(session, principal, Action.NOTICE_READ, object_id=notice.id)
-    return _open(runtime, notice, revision, notice.updated_at)
+    return open_visible(session, runtime, principal, notice_id, Action.NOTICE_READ)
 
 
 def open_visible(session: Session, runtime: Runtime, principal: Principal, notice_id: str,
