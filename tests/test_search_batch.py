@@ -109,6 +109,8 @@ def test_more_than_100_queries_bad_schema_and_bad_properties_are_refused_whole(w
                                                       "weaponsOwned": ["many"]}}},
            {"q1": person("Parviz Rezaei", birthDate=["11/02/1966"])},
            {"q1": person("Parviz Rezaei", nationality=["Atlantis"])},
+           # A dotless "ı" upper-cases to "I": a look-alike of FIN, refused like everywhere else.
+           {"q1": person("Parviz Rezaei", nationality=["fın"])},
            {"q1": person("- , .")},
            {"q1": {"properties": {"name": ["Parviz Rezaei"]}}},
            {}]

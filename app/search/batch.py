@@ -18,6 +18,7 @@ from app import policy
 from app.audit.record import Action
 from app.auth.principal import Principal
 from app.errors import InvalidInput, TooManyRequests
+from app.notices.schemas import canonical_code
 from app.runtime import Runtime
 from app.search.normalise import identifier_key, name_form
 from app.search.schemas import (
@@ -44,8 +45,13 @@ def _values(properties: dict[str, list[str] | str], name: str) -> list[str]:
 
 
 def _country(code: str) -> str | None:
-    found = (pycountry.countries.get(alpha_2=code.upper()) if len(code) == 2
-             else pycountry.countries.get(alpha_3=code.upper()) if len(code) == 3 else None)
+    """The alpha-3 code of an ISO 3166-1 alpha-2 or alpha-3 code, folded like every ISO code in ARX
+    (canonical_code: ASCII only, so a look-alike such as a dotless "ı" is refused, never guessed at)."""
+    folded = canonical_code(code)
+    if not isinstance(folded, str) or not folded.isascii():
+        return None
+    found = (pycountry.countries.get(alpha_2=folded) if len(folded) == 2
+             else pycountry.countries.get(alpha_3=folded) if len(folded) == 3 else None)
     return found.alpha_3 if found is not None else None
 
 
