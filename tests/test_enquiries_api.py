@@ -345,6 +345,49 @@ class TestKeyRotation:
         assert received["purpose"] == "tracing proceeds of case 42"
         assert received["reason"] == "not now"
 
+    def test_an_unreadable_enquiry_key_is_counted_and_left_while_the_rest_is_rewrapped(
+            self, world: World) -> None:
+        from app.enquiries.models import Enquiry
+        from app.keys.dependents import data_dependents
+        from app.keys.rewrap import rewrap_data_keys
+        from app.keys.rotate import rotate_key
+        from tests.support.factories import ADMIN
+
+        runtime = world.runtime
+        damaged = enquire(world, "icc_inv", subject()).json()["id"]
+        intact = enquire(world, "icc_inv", subject(name="Other Person")).json()["id"]
+        with runtime.db.unit_of_work() as session:
+            enquiry = session.get(Enquiry, damaged)
+            assert enquiry is not None
+            enquiry.wrapped_key = bytes(b ^ 1 for b in enquiry.wrapped_key)
+            old = runtime.keys.current().active_version("data")
+            new = rotate_key(session, runtime, ADMIN, "data")
+        runtime.keys.refresh()
+        report = rewrap_data_keys(runtime, ADMIN, batch_size=1, wait=False)
+        assert report.unreadable == 1 and report.rewrapped >= 1
+        with runtime.db.unit_of_work() as session:
+            assert data_dependents(session)["enquiries"] == {old: 1, new: 1}
+            versions = {i: v for i, v in session.execute(select(Enquiry.id, Enquiry.key_version))}
+            assert versions == {damaged: old, intact: new}
+            outcome = session.scalar(select(AuditEntry.outcome).where(AuditEntry.action == "keys.rewrap"))
+        assert outcome == "failed"
+
+    def test_an_enquiry_without_index_terms_is_not_counted_as_reindexed(self, world: World) -> None:
+        """A name alone gives no term (names are indexed only with a birth date): reindex has nothing to
+        write for it, so neither this run nor the next counts it."""
+        from app.keys.reindex import reindex_subjects
+        from app.keys.rotate import rotate_key
+        from tests.support.factories import ADMIN
+
+        runtime = world.runtime
+        enquire(world, "icc_inv", subject())
+        enquire(world, "icc_inv", {"name": "Only A Name"})
+        with runtime.db.unit_of_work() as session:
+            rotate_key(session, runtime, ADMIN, "index")
+        runtime.keys.refresh()
+        assert reindex_subjects(runtime, ADMIN, batch_size=1, wait=False).enquiries == 1
+        assert reindex_subjects(runtime, ADMIN, batch_size=1, wait=False).enquiries == 0
+
     def test_standing_enquiry_survives_index_rotation_reindex_and_retire(self, world: World) -> None:
         """An enquiry made under index version 1 still stands after version 2 is built and version 1
         retired: reindex writes its terms under version 2, retire purges the old ones."""

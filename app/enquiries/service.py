@@ -23,7 +23,7 @@ from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.crypto.envelope import Sealed
 from app.db import utcnow
-from app.enquiries.keys import enquiry_aad, term_rows
+from app.enquiries.keys import enquiry_aad, reason_aad, term_rows
 from app.enquiries.matching import (
     CANDIDATES_PER_SUBJECT,
     Probe,
@@ -60,10 +60,6 @@ MAX_LIST = 200
 def reveals_itself(tlp: str) -> bool:
     """TLP:RED and TLP:AMBER+STRICT notices never tell anyone but their owner that they match."""
     return tlp not in NO_BROADCAST_TLP
-
-
-def reason_aad(hit_id: str) -> bytes:
-    return f"arx/hit-reason|{hit_id}".encode()
 
 
 def _notify(session: Session, party: str, kind: str, hit_id: str) -> None:

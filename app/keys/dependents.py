@@ -12,13 +12,11 @@ from app.audit.record import Action, Outcome
 from app.crypto.keyring import Keyring
 from app.db import utcnow
 from app.directory.models import ContactRevision
-from app.enquiries.keys import SEALED
 from app.keys.jobs import grouped, propagation_seconds
+from app.keys.tables import SEALED_TABLES, sealed_dependents
 from app.notices.models import NoticeRevisionKey
-from app.requests import keys as request_keys
 from app.runtime import Runtime
 from app.search.models import IndexBuild, SubjectTerm
-from app.users.models import User
 
 
 def data_dependents(session: Session) -> dict[str, dict[int, int]]:
@@ -27,18 +25,13 @@ def data_dependents(session: Session) -> dict[str, dict[int, int]]:
     ``audit_details`` are format-2 details (their wrapped keys are in audit_detail_key: rewrap moves
     them); ``legacy_audit_details`` are format-1 details, whose wrapped key the leaf covers."""
     return {"revisions": grouped(session, NoticeRevisionKey.key_version),
-            "totp_secrets": grouped(session, User.totp_key_version),
             "contacts": grouped(session, ContactRevision.key_version),
-            "emails": grouped(session, User.email_key_version),
-            **{where: grouped(session, getattr(model, column))
-               for where, (model, column, _, _) in SEALED.items()},
+            **sealed_dependents(session),
             "audit_details": grouped(session, AuditDetailKey.key_version),
-            "legacy_audit_details": grouped(session, AuditEntry.detail_key_version),
-            **request_keys.data_dependents(session, grouped)}
+            "legacy_audit_details": grouped(session, AuditEntry.detail_key_version)}
 
 
-REWRAPPABLE = ("revisions", "totp_secrets", "contacts", "emails", *SEALED, "audit_details",
-               *request_keys.SEALED)
+REWRAPPABLE = ("revisions", "contacts", *(t.name for t in SEALED_TABLES), "audit_details")
 
 
 def rewrappable_dependents(session: Session, version: int) -> int:

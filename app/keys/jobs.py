@@ -21,6 +21,9 @@ from app.errors import InvalidInput
 from app.runtime import Runtime
 
 Progress = Callable[[int, int], None]
+# One batch of a job, in its own transaction: (session, cursor after the last batch, None at the start)
+# -> (done, unreadable, cursor for the next batch, None when there is no next batch).
+Batch = Callable[[Session, Any], tuple[int, int, Any]]
 # Added to the service poll interval: time for a transaction that sealed under the old version to commit.
 IN_FLIGHT_SECONDS = 1.0
 DEFAULT_BATCH = 10_000
@@ -30,6 +33,19 @@ PURGE_BATCH = 50_000
 
 def no_progress(done: int, total: int) -> None:
     """Progress callback that ignores progress."""
+
+
+def run_batches(runtime: Runtime, batch: Batch, advance: Callable[[int], None]) -> tuple[int, int]:
+    """Run batch from the start to the end, one transaction each (resumable): (done, unreadable)."""
+    done = unreadable = 0
+    cursor: Any = None
+    while True:
+        with runtime.db.unit_of_work() as session:
+            more, bad, cursor = batch(session, cursor)
+        done, unreadable = done + more, unreadable + bad
+        advance(more + bad)
+        if cursor is None:
+            return done, unreadable
 
 
 def parse_kind(kind: str) -> KeyKind:

@@ -7,10 +7,10 @@ were given (app/search/indexer.py).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,7 +18,6 @@ from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.crypto.keyring import Keyring
 from app.db import utcnow
-from app.enquiries import keys as enquiry_keys
 from app.keys.jobs import (
     PURGE_BATCH,
     REINDEX_BATCH,
@@ -28,10 +27,10 @@ from app.keys.jobs import (
     no_progress,
     object_id,
 )
+from app.keys.tables import TERM_TABLES, purge_terms, reindex_terms
 from app.notices.models import Notice, NoticeRevision
 from app.notices.schemas import Subject
 from app.notices.service import revision_aad
-from app.requests import keys as request_keys
 from app.runtime import Runtime
 from app.search.indexer import term_rows
 from app.search.models import IndexBuild, SubjectTerm
@@ -112,8 +111,8 @@ def reindex_subjects(runtime: Runtime, principal: Principal, *, batch_size: int 
         report.notices += notices
         report.subjects += subjects
         progress(report.notices, max(total, report.notices))
-    report.requests = request_keys.reindex(runtime, ring, active, batch_size)
-    report.enquiries = enquiry_keys.reindex(runtime, ring, active, batch_size)
+    report = replace(report, **{t.name: reindex_terms(runtime, ring, t, active, batch_size)
+                                for t in TERM_TABLES})
     with runtime.db.unit_of_work() as session:
         session.execute(update(IndexBuild).where(IndexBuild.key_version == active,
                                                  IndexBuild.completed_at.is_(None))
@@ -124,13 +123,5 @@ def reindex_subjects(runtime: Runtime, principal: Principal, *, batch_size: int 
 
 def purge_index_terms(runtime: Runtime, version: int, *, batch_size: int = PURGE_BATCH) -> int:
     """Delete a retired index version's terms in batches (short transactions; resumable)."""
-    purged = request_keys.purge(runtime, version) + enquiry_keys.purge(runtime, version)
-    while True:
-        with runtime.db.unit_of_work() as session:
-            ids = list(session.scalars(select(SubjectTerm.id).where(SubjectTerm.key_version == version)
-                                       .order_by(SubjectTerm.id).limit(batch_size)))
-            if not ids:
-                return purged
-            session.execute(delete(SubjectTerm).where(SubjectTerm.key_version == version,
-                                                      SubjectTerm.id.between(ids[0], ids[-1])))
-            purged += len(ids)
+    models: tuple[type[Any], ...] = (*(t.terms for t in TERM_TABLES), SubjectTerm)
+    return sum(purge_terms(runtime, terms, version, batch_size=batch_size) for terms in models)

@@ -21,22 +21,21 @@ from app.auth.principal import Principal
 from app.crypto.envelope import DecryptionError
 from app.directory.models import Contact, ContactRevision
 from app.directory.service import contact_aad
-from app.enquiries.keys import SEALED, rewrap_batch
 from app.keys.jobs import (
     DEFAULT_BATCH,
+    Batch,
     Progress,
     await_propagation,
     check_batch_size,
     grouped,
     no_progress,
     object_id,
+    run_batches,
 )
+from app.keys.tables import SEALED_TABLES, rewrap_sealed, sealed_pending
 from app.notices.models import NoticeRevisionKey
 from app.notices.service import content_aad
-from app.requests import keys as request_keys
 from app.runtime import Runtime
-from app.users.models import User
-from app.users.service import email_aad, totp_aad
 
 
 @dataclass
@@ -50,17 +49,11 @@ class RewrapReport:
 def _pending_data_keys(session: Session, active: int) -> int:
     revisions = session.scalar(select(func.count()).select_from(NoticeRevisionKey)
                                .where(NoticeRevisionKey.key_version != active)) or 0
-    secrets = session.scalar(select(func.count()).select_from(User)
-                             .where(User.totp_key_version != active)) or 0
-    emails = session.scalar(select(func.count()).select_from(User)
-                            .where(User.email_key_version != active)) or 0
     contacts = session.scalar(select(func.count()).select_from(ContactRevision)
                               .where(ContactRevision.key_version != active)) or 0
     details = session.scalar(select(func.count()).select_from(AuditDetailKey)
                              .where(AuditDetailKey.key_version != active)) or 0
-    sealed = sum(session.scalar(select(func.count()).select_from(model).where(
-        getattr(model, column) != active)) or 0 for model, column, _, _ in SEALED.values())
-    return int(revisions) + int(secrets) + int(emails) + int(contacts) + int(details) + int(sealed)
+    return int(revisions) + int(contacts) + int(details) + sealed_pending(session, active)
 
 
 # Bulk paths straight to the driver, on the narrow notice_revision_key table (migration 0012_keys): plain
@@ -159,37 +152,10 @@ def _rewrap_revisions(runtime: Runtime, active: int, batch_size: int, report: Re
             progress(len(changes) + unreadable)
 
 
-# The user columns holding a sealed secret: (column prefix, associated data of that user's secret).
-_USER_SECRETS: dict[str, Callable[[str], bytes]] = {"totp": totp_aad, "email": email_aad}
-
-
-def _rewrap_user_batch(session: Session, runtime: Runtime, active: int, after: int,
-                       batch_size: int, prefix: str = "totp") -> tuple[int, int, int | None]:
-    version_col = getattr(User, f"{prefix}_key_version")
-    users = list(session.scalars(select(User).where(version_col != active, User.id > after)
-                                 .order_by(User.id).limit(batch_size)))
-    if not users:
-        return 0, 0, None
-    done = unreadable = 0
-    for user in users:
-        version, wrapped = getattr(user, f"{prefix}_key_version"), getattr(user, f"{prefix}_wrapped_key")
-        assert version is not None and wrapped is not None
-        try:
-            new, wrapped = runtime.envelope.rewrapped(version, wrapped,
-                                                      _USER_SECRETS[prefix](user.username))
-        except DecryptionError:
-            unreadable += 1
-            continue
-        setattr(user, f"{prefix}_key_version", new)
-        setattr(user, f"{prefix}_wrapped_key", wrapped)
-        done += 1
-    session.flush()
-    return done, unreadable, users[-1].id
-
-
-def _rewrap_contact_batch(session: Session, runtime: Runtime, active: int, after: tuple[str, int],
+def _rewrap_contact_batch(session: Session, runtime: Runtime, active: int, after: tuple[str, int] | None,
                           batch_size: int) -> tuple[int, int, tuple[str, int] | None]:
     """Directory contacts' data keys (their AAD names contact, revision and party)."""
+    after = after or ("", 0)
     rows = list(session.execute(
         select(ContactRevision, Contact.party).join(Contact, Contact.id == ContactRevision.contact_id)
         .where(ContactRevision.key_version != active,
@@ -214,12 +180,12 @@ def _rewrap_contact_batch(session: Session, runtime: Runtime, active: int, after
     return done, unreadable, (last.contact_id, last.revision)
 
 
-def _rewrap_detail_batch(session: Session, runtime: Runtime, active: int, after: str,
+def _rewrap_detail_batch(session: Session, runtime: Runtime, active: int, after: str | None,
                          batch_size: int) -> tuple[int, int, str | None]:
     """Format-2 audit details: their wrapped keys live outside the (append-only, hashed) entries."""
     rows = session.execute(select(AuditDetailKey, AuditEntry)
                            .join(AuditEntry, AuditEntry.detail_key_id == AuditDetailKey.key_id)
-                           .where(AuditDetailKey.key_version != active, AuditDetailKey.key_id > after)
+                           .where(AuditDetailKey.key_version != active, AuditDetailKey.key_id > (after or ""))
                            .order_by(AuditDetailKey.key_id).limit(batch_size)).all()
     if not rows:
         return 0, 0, None
@@ -256,42 +222,18 @@ def rewrap_data_keys(runtime: Runtime, principal: Principal, *, batch_size: int 
         progress(seen, max(seen, total))
 
     _rewrap_revisions(runtime, active, batch_size, report, advance)
-    done, bad = request_keys.rewrap(runtime, active, batch_size, advance)
-    report.rewrapped += done
-    report.unreadable += bad
-    for prefix in _USER_SECRETS:
-        user_cursor: int | None = 0
-        while user_cursor is not None:
-            with runtime.db.unit_of_work() as session:
-                done, bad, user_cursor = _rewrap_user_batch(session, runtime, active, user_cursor,
-                                                            batch_size, prefix)
-            report.rewrapped += done
-            report.unreadable += bad
-            advance(done + bad)
-    contact_cursor: tuple[str, int] | None = ("", 0)
-    while contact_cursor is not None:
-        with runtime.db.unit_of_work() as session:
-            done, bad, contact_cursor = _rewrap_contact_batch(session, runtime, active, contact_cursor,
-                                                              batch_size)
+    for table in SEALED_TABLES:
+        done, bad = rewrap_sealed(runtime, table, active, batch_size, advance)
         report.rewrapped += done
         report.unreadable += bad
-        advance(done + bad)
-    for where in SEALED:
-        cursor: str | None = ""
-        while cursor is not None:
-            with runtime.db.unit_of_work() as session:
-                done, bad, cursor = rewrap_batch(session, runtime, where, active, cursor, batch_size)
-            report.rewrapped += done
-            report.unreadable += bad
-            advance(done + bad)
-    detail_cursor: str | None = ""
-    while detail_cursor is not None:
-        with runtime.db.unit_of_work() as session:
-            done, bad, detail_cursor = _rewrap_detail_batch(session, runtime, active, detail_cursor,
-                                                            batch_size)
+    # Contacts and format-2 audit details: their associated data needs a join, so they keep own batches.
+    joined: tuple[Batch, ...] = (
+        lambda session, after: _rewrap_contact_batch(session, runtime, active, after, batch_size),
+        lambda session, after: _rewrap_detail_batch(session, runtime, active, after, batch_size))
+    for batch in joined:
+        done, bad = run_batches(runtime, batch, advance)
         report.rewrapped += done
         report.unreadable += bad
-        advance(done + bad)
     with runtime.db.unit_of_work() as session:
         # Format-1 details: their leaves cover the wrapped key, so they stay where they are.
         report.audit_details_left = {v: n for v, n in grouped(session, AuditEntry.detail_key_version)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app import policy
 from app.audit.record import Action, record
 from app.auth.principal import Principal
+from app.crypto.keyring import Keyring
 from app.notices.schemas import Subject
 from app.requests.models import CooperationRequest, RequestSubjectTerm
 from app.runtime import Runtime
@@ -32,14 +33,20 @@ def content_aad(request_id: str, requester: str, addressee: str) -> bytes:
     return f"arx/request|{request_id}|{requester}|{addressee}".encode()
 
 
+def term_rows(keyring: Keyring, version: int, request_id: str,
+              subjects: Sequence[Subject]) -> list[dict[str, Any]]:
+    """The request_subject_term rows of a request's subjects under one index version."""
+    return [{"request_id": request_id, "subject_no": no, "key_version": version, "term": term}
+            for no, subject in enumerate(subjects)
+            for term in sorted(subject_terms(keyring, version, subject))]
+
+
 def index_request_subjects(session: Session, runtime: Runtime, request_id: str,
                            subjects: Sequence[Subject]) -> None:
     """Terms of a new request's subjects under every usable index version (as for notices)."""
     keyring = runtime.keys.current()
-    rows = [{"request_id": request_id, "subject_no": no, "key_version": version, "term": term}
-            for version in keyring.usable_versions("index")
-            for no, subject in enumerate(subjects)
-            for term in sorted(subject_terms(keyring, version, subject))]
+    rows = [row for version in keyring.usable_versions("index")
+            for row in term_rows(keyring, version, request_id, subjects)]
     if rows:
         session.execute(insert(RequestSubjectTerm), rows)
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.audit.record import Action, record
 from app.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, hash_password
 from app.auth.principal import Principal, Role
+from app.crypto.columns import SealedTable
 from app.crypto.envelope import Envelope
 from app.errors import Conflict, InvalidInput, NotFound
 from app.parties.models import Party
@@ -25,6 +26,13 @@ def totp_aad(username: str) -> bytes:
 
 def email_aad(username: str) -> bytes:
     return b"arx/email|" + username.encode()
+
+
+# Each user's sealed secrets, for the key jobs of app/keys/tables.py (rewrap moves them, retire counts them).
+SEALED = (SealedTable("totp_secrets", User, lambda user: totp_aad(user.username),
+                      version="totp_key_version", wrapped="totp_wrapped_key"),
+          SealedTable("emails", User, lambda user: email_aad(user.username),
+                      version="email_key_version", wrapped="email_wrapped_key"))
 
 
 # Deliberately loose (RFC 5321 addresses are hard to validate fully): one @, no spaces or controls.
