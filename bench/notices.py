@@ -35,7 +35,9 @@ def document(i: int) -> dict[str, object]:
         "recipients": ["ICC", "NLD"],
         "tlp": "AMBER", "paris_paragraphs": ["13"], "reference": f"case {i}",
         "subjects": [{"name": f"Jean-Pierre Exemple{i}", "aliases": ["J.P. Exemple"],
-                      "birth_date": "1962-11-04",
+                      # Spread like real birth dates: one date shared by every notice would make each
+                      # post's deconfliction read every earlier subject (see the closing note of #21).
+                      "birth_date": f"{1940 + i % 60}-{1 + i % 12:02d}-{1 + i % 28:02d}",
                       "nationality": "COD", "identifiers": [{"scheme": "passport", "value": f"OB{i:07d}"}]}],
         "assets": [{"type": "bank_account", "description": "Current account", "jurisdiction": "CHE",
                     "identifier": "CH9300762011623852957",

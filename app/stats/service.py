@@ -22,8 +22,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, case, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, and_, case, func, select, text
 from sqlalchemy.orm import Session
 
 from app import policy
@@ -101,27 +100,26 @@ def contribution(party: str, month: str, doc: NoticeDocument) -> dict[Key, Delta
     return cells
 
 
-def _insert(session: Session) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+_KEY = ("subject", "dimension", "party", "month", "value", "currency")
+_SUMMED = ("items", "notices", "amount_units", "amount_fraction")
+# The same SQL on SQLite and PostgreSQL, as text: SQLAlchemy's on_conflict_do_update() has no cache key,
+# so it was compiled afresh on every write (which cost more than the write).
+_UPSERT = text(
+    f"INSERT INTO {StatCell.__tablename__} ({', '.join(_KEY + _SUMMED)}) "
+    f"VALUES ({', '.join(':' + c for c in _KEY + _SUMMED)}) "
+    f"ON CONFLICT ({', '.join(_KEY)}) DO UPDATE SET "
+    + ", ".join(f"{c} = {StatCell.__tablename__}.{c} + excluded.{c}" for c in _SUMMED))
 
 
 def apply_deltas(session: Session, deltas: dict[Key, Delta]) -> None:
-    """Add deltas to their cells with one upsert (atomic per row on PostgreSQL; rows in key order, so
-    two concurrent writers lock shared cells in the same order)."""
+    """Add deltas to their cells in one upsert statement (atomic per row on PostgreSQL; rows in key
+    order, so two concurrent writers lock shared cells in the same order)."""
     rows = [{"subject": k[0], "dimension": k[1], "party": k[2], "month": k[3], "value": k[4][:48],
              "currency": k[5], "items": d.items, "notices": d.notices,
              "amount_units": d.amount // SCALE, "amount_fraction": d.amount % SCALE}
             for k, d in sorted(deltas.items()) if d]
-    if not rows:
-        return
-    statement = _insert(session)(StatCell).values(rows)
-    excluded = statement.excluded
-    session.execute(statement.on_conflict_do_update(
-        index_elements=[StatCell.subject, StatCell.dimension, StatCell.party, StatCell.month,
-                        StatCell.value, StatCell.currency],
-        set_={name: getattr(StatCell, name) + excluded[name]
-              for name in ("items", "notices", "amount_units", "amount_fraction")}))
+    if rows:
+        session.execute(_UPSERT, rows)
 
 
 def notice_write_deltas(party: str, created_at: datetime, doc: NoticeDocument,
