@@ -65,6 +65,10 @@ class Timeouts:
     pool_seconds: float = 3.0
 
 
+# Address space, not memory: pages are the operating system's file cache, shared by every connection.
+SQLITE_MMAP_BYTES = 16 * 2**30
+
+
 def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
     """An engine for SQLite (WAL, foreign keys, busy timeout) or PostgreSQL via psycopg 3."""
     t = timeouts or Timeouts()
@@ -83,6 +87,9 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={int(t.busy_seconds * 1000)}")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # Reads through a shared memory map instead of a pread() per page missing from each
+            # connection's 2 MB cache: at a million subjects, search spent a third of its time there.
+            cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
             cur.close()
 
         @event.listens_for(engine, "begin")

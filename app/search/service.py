@@ -39,7 +39,7 @@ MIN_CANDIDATES = 30
 # stop word and the work of a search stays bounded whatever the index size. Rows are counted among
 # current revisions of notices the caller may see, never platform-wide: otherwise which terms are
 # kept would tell a caller how common a name is in notices it cannot read. Counts stop at the budget.
-ROW_BUDGET = 1000
+ROW_BUDGET = 500
 NAME_AGREES = 0.85  # name similarity from which "name"/"alias" is reported in matched_on
 NAME_FLOOR = 0.6  # below this (and without an identifier hit) a candidate is not a match
 MIN_SCORE = 0.5
