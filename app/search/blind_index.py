@@ -40,8 +40,10 @@ class Purpose(StrEnum):
 
 
 # How much a query term agreeing says about a candidate (pre-ranking only; the final score is
-# computed on the decrypted subject).
-WEIGHTS = {Purpose.TOKEN: 3.0, Purpose.PHONETIC: 2.0, Purpose.PAIR: 4.0, Purpose.BIRTH_DATE: 3.0,
+# computed on the decrypted subject). A full birth date outweighs a name token and its skeleton: with it,
+# a partly agreeing name (Belal Haddad for Bilal Jamaluddin Haddad, 1950-09-10) outranks namesakes born
+# on other days, which at a million subjects otherwise filled the candidates.
+WEIGHTS = {Purpose.TOKEN: 3.0, Purpose.PHONETIC: 2.0, Purpose.PAIR: 4.0, Purpose.BIRTH_DATE: 5.0,
            Purpose.BIRTH_YEAR: 0.5, Purpose.IDENTIFIER: 8.0}
 
 
