@@ -265,14 +265,18 @@ def _count_statement(principal: Principal, version: int, terms: list[bytes]) -> 
     return select(wanted.c.term, select(func.count()).select_from(visible).scalar_subquery())
 
 
+# Pads a term list: no term is empty, so its count is an index probe that finds nothing.
+_NO_TERM = b""
+
+
 def _padded(terms: list[bytes]) -> list[bytes]:
-    """terms, the last repeated up to the next power of two: the list's length is part of the compiled
-    statement's cache key, so a few lengths keep compiling (about 9 ms a statement) out of the search
-    path. A repeated term only repeats its row."""
+    """terms, padded with _NO_TERM up to the next power of two: the list's length is part of the
+    compiled statement's cache key, so a few lengths keep compiling (about 9 ms a statement) out of the
+    search path. (Repeating a real term instead counted its rows again: up to ROW_BUDGET rows each.)"""
     size = 8
     while size < len(terms):
         size *= 2
-    return terms + [terms[-1]] * (size - len(terms))
+    return terms + [_NO_TERM] * (size - len(terms))
 
 
 class _TermCounts:
@@ -300,6 +304,7 @@ class _TermCounts:
         missing = [t for t in terms if t not in known]
         counted = {bytes(t): n for t, n in session.execute(
             _count_statement(principal, version, _padded(missing))).tuples()} if missing else {}
+        counted.pop(_NO_TERM, None)
         with self._lock:
             if len(self._counts) > self.MAX_ENTRIES:
                 self._counts.clear()
