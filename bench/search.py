@@ -473,6 +473,8 @@ def run(size: int, platform_wide: bool = False) -> list[list[object]]:
             if report.misses and label.startswith("ARX"):
                 print(f"  {label}: {len(report.misses)} misses (not in the top 3), e.g. "
                       f"{report.misses[:10]}")
+            if report.dated_misses and label.startswith("ARX"):
+                print(f"  {label}: queries with a birth date not ranked first: {report.dated_misses}")
         print_table(f"Suspect search, {size:,} subjects ({len(queries) - WARM_UP} timed queries)",
                     HEADER, rows)
         print_kinds(size, {k: v for k, v in reports.items() if k in (

@@ -335,13 +335,20 @@ def _candidates(session: Session, principal: Principal, version: int, weights: d
                 limit: int) -> list[tuple[str, int]]:
     """(notice id, subject number) of the best pre-ranked subjects in current revisions of notices
     principal may see: the visibility filter runs in SQL, before ranking and the limit. The rows
-    are few (ROW_BUDGET), so they are summed here rather than in a per-query CASE expression."""
+    are few (ROW_BUDGET), so they are summed here rather than in a per-query CASE expression.
+
+    Only when the one term kept is itself over the budget (a search for "Muhammad" alone) can there be
+    more: then the database keeps the first rows by (notice id, subject) — all are ranked equally, and
+    those are the ones the ranking's tie-break would keep — and Python never sees the rest. The order
+    makes the choice independent of the query plan, hence of statistics over invisible rows. Counts
+    may be minutes old, hence the margin."""
     rows = session.execute(
         select(SubjectTerm.notice_id, SubjectTerm.subject_no, SubjectTerm.term)
         .join(Notice, and_(Notice.id == SubjectTerm.notice_id,
                            Notice.current_revision == SubjectTerm.revision))
         .where(SubjectTerm.key_version == version, SubjectTerm.term.in_(list(weights)),
-               policy.visible_notices(principal)))
+               policy.visible_notices(principal))
+        .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no).limit(2 * ROW_BUDGET))
     scores: dict[tuple[str, int], float] = {}
     for notice_id, subject_no, term in rows:
         scores[(notice_id, subject_no)] = scores.get((notice_id, subject_no), 0.0) + weights[term]

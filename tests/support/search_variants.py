@@ -214,6 +214,7 @@ class Report:
     misses: list[str]
     mrr: float = 0.0
     by_kind: dict[str, KindStats] = field(default_factory=dict)
+    dated_misses: list[str] = field(default_factory=list)  # queries with a birth date not ranked first
 
 
 def _stats(ranks: list[int | None]) -> KindStats:
@@ -229,7 +230,8 @@ def evaluate(search: Callable[[Variant], list[str]], variants: list[Variant] | N
     birth date."""
     variants = VARIANTS if variants is None else variants
     ranks: dict[str, list[int | None]] = {}
-    misses = []
+    misses: list[str] = []
+    dated_misses: list[str] = []
     dated = dated_hits = 0
     for variant in variants:
         found = search(variant)
@@ -244,11 +246,13 @@ def evaluate(search: Callable[[Variant], list[str]], variants: list[Variant] | N
             dated_hits += rank == 1
         if rank is None or rank > 3:
             misses.append(f"{variant.kind}: {variant.key} <- {variant.query!r}")
+        if variant.birth_date and rank != 1:
+            dated_misses.append(f"{variant.key} <- {variant.query!r} {variant.birth_date}: rank {rank}")
     stats = {group: _stats(r) for group, r in ranks.items()}
     overall = stats["all"]
     return Report(recall_at_3=overall.recall_at_3, top1=overall.recall_at_1,
                   disambiguated_top1=dated_hits / max(1, dated), misses=misses, mrr=overall.mrr,
-                  by_kind=stats)
+                  by_kind=stats, dated_misses=dated_misses)
 
 
 def query_birth_date(variant: Variant) -> date | None:
