@@ -54,6 +54,18 @@ class TestRanking:
         assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
         assert matches[0]["score"] > matches[1]["score"]
 
+    def test_right_birth_date_finds_a_shortened_other_script_name_among_many_namesakes(
+            self, world: World) -> None:
+        # 40 namesakes agree with more of the query's name terms than the person sought does, who is
+        # stored in Arabic script with a middle name; only the birth date tells them apart.
+        namesakes = [{"name": "Bilal Haddad", "birth_date": f"19{60 + n % 30}-0{1 + n % 9}-1{n % 10}"}
+                     for n in range(40)]
+        post(world, "fra_fp", ["ICC"], *namesakes)
+        sought = post(world, "nld_fp", ["ICC"], {"name": "بلال جمال الدين حداد", "birth_date": "1950-09-10"})
+        matches = search(world, "icc_inv", name="Belal Haddad", birth_date="1950-09-10")
+        assert matches[0]["notice_id"] == sought
+        assert "birth_date" in matches[0]["matched_on"]
+
     def test_identifier_typed_as_name_finds_subject(self, world: World) -> None:
         post(world, "fra_fp", ["ICC"], SUSPECT)
         matches = search(world, "icc_inv", name="ua 7731-0042")

@@ -24,7 +24,7 @@ from app.notices.models import Notice, NoticeRevision
 from app.notices.schemas import Subject
 from app.notices.service import open_content
 from app.runtime import Runtime
-from app.search.blind_index import query_terms
+from app.search.blind_index import Purpose, purpose_terms, query_terms
 from app.search.indexer import searchable_version
 from app.search.models import SubjectTerm
 from app.search.names import equivalents, is_patronymic, split_affix
@@ -34,6 +34,7 @@ from app.search.schemas import Explanation, Feature, SubjectMatch, SubjectQuery
 # Candidates decrypted per requested result: enough for rescoring to reorder the blind pre-ranking.
 CANDIDATES_PER_RESULT = 3
 MIN_CANDIDATES = 30
+DATED_CANDIDATES = 10  # more candidates among subjects born on the queried date (_candidates)
 # Index rows one search may read: terms are taken rarest first (the most telling, like IDF) until
 # their rows would exceed the budget, so a very common name token or a birth year is left out like a
 # stop word and the work of a search stays bounded whatever the index size. Rows are counted among
@@ -334,7 +335,7 @@ def _selective_terms(session: Session, runtime: Runtime, principal: Principal, v
 
 
 def _candidates(session: Session, principal: Principal, version: int, weights: dict[bytes, float],
-                limit: int) -> list[tuple[str, int]]:
+                limit: int, born: set[bytes]) -> list[tuple[str, int]]:
     """(notice id, subject number) of the best pre-ranked subjects in current revisions of notices
     principal may see: the visibility filter runs in SQL, before ranking and the limit. The rows
     are few (ROW_BUDGET), so they are summed here rather than in a per-query CASE expression.
@@ -352,9 +353,18 @@ def _candidates(session: Session, principal: Principal, version: int, weights: d
                policy.visible_notices(principal))
         .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no).limit(2 * ROW_BUDGET))
     scores: dict[tuple[str, int], float] = {}
+    dated: set[tuple[str, int]] = set()
     for notice_id, subject_no, term in rows:
         scores[(notice_id, subject_no)] = scores.get((notice_id, subject_no), 0.0) + weights[term]
-    return sorted(scores, key=lambda k: (-scores[k], k))[:limit]
+        if term in born:
+            dated.add((notice_id, subject_no))
+    ranked = sorted(scores, key=lambda k: (-scores[k], k))
+    chosen = ranked[:limit]
+    # Subjects born on the queried date keep DATED_CANDIDATES places of their own, best pre-ranked
+    # first: a name written in another script or shortened (Belal Haddad for بلال جمال الدين حداد)
+    # shares few terms with the query, and namesakes born on other days would otherwise fill the list.
+    taken = set(chosen)
+    return chosen + [k for k in ranked if k in dated and k not in taken][:DATED_CANDIDATES]
 
 
 def _documents(session: Session, runtime: Runtime, principal: Principal,
@@ -384,8 +394,10 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
     version = searchable_version(session, keyring)
     weights = _selective_terms(session, runtime, principal, version, query_terms(
         keyring, version, name=query.name, birth_date=query.birth_date))
+    born = purpose_terms(keyring, version, Purpose.BIRTH_DATE,
+                         {query.birth_date.isoformat()} if query.birth_date else set())
     candidates = _candidates(session, principal, version, weights,
-                             max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * query.limit))
+                             max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * query.limit), born)
     documents = _documents(session, runtime, principal, {n for n, _ in candidates})
     scored: list[tuple[Scored, str, int]] = []
     for notice_id, subject_no in candidates:
