@@ -286,6 +286,37 @@ class TestStandingAndDeconfliction:
         assert hits(world, "fra_fp", "received") == [] and hits(world, "nld_fp", "received") == []
 
 
+class TestPlaceholderBirthDates:
+    """A birth date shared by more subjects than the row budget (1 January stands for an unknown day
+    in much sanctions data): matching starts from the rarest name terms instead of reading every
+    subject born that day, and still finds the strong match among them."""
+
+    PLACEHOLDER = "1970-01-01"
+
+    @pytest.fixture(autouse=True)
+    def crowded_date(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr("app.enquiries.matching.ROW_BUDGET", 4)
+        for n in range(6):
+            post(world, "deu_fp", recipients=["DEU"], subjects=[
+                {"name": f"Ignatius Morrow-{chr(65 + n)}lder", "birth_date": self.PLACEHOLDER}])
+        post(world, "fra_fp", recipients=["DEU"],
+             subjects=[subject(identifiers=[], birth_date=self.PLACEHOLDER)])
+
+    def test_enquiry_finds_the_one_among_many_born_that_day(self, world: World) -> None:
+        assert hits(world, "fra_fp", "received") == []
+        found = enquire(world, "icc_inv", {"name": "QUARTERMAINE CANARY, Zebulon",
+                                           "birth_date": self.PLACEHOLDER})
+        assert parties(found) == ["FRA"]
+        near = {"name": "Zebulon Harrington", "birth_date": self.PLACEHOLDER}
+        assert parties(enquire(world, "icc_inv", near)) == []
+
+    def test_deconfliction_finds_it_too(self, world: World) -> None:
+        post(world, "nld_fp", recipients=["NLD"], subjects=[
+            {"name": "Zebulon Quartermaine Canary", "birth_date": self.PLACEHOLDER}])
+        [fra] = hits(world, "fra_fp", "received")
+        assert fra["enquirer"] == "NLD" and fra["matched_on"] == ["name", "birth_date"]
+
+
 def kinds(world: World, who: str) -> list[tuple[str, str]]:
     response = world.client.get("/api/v1/notifications", headers=world.headers(who))
     assert response.status_code == 200, response.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -13,7 +14,7 @@ from typing import Any, ClassVar
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
-from sqlalchemy import LargeBinary, Select, and_, func, literal, select, union_all
+from sqlalchemy import ColumnElement, LargeBinary, Select, and_, func, literal, select, union_all
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
@@ -250,22 +251,22 @@ def score_subject(probe: _Probe, subject: dict[str, Any]) -> Scored | None:
     return Scored(round(score, 4), matched, explanation, agreement.whole)
 
 
-def _count_statement(principal: Principal, version: int, terms: list[bytes]) -> Select[Any]:
-    """(term, capped count of its visible rows) for every term, in one round trip: one correlated
-    count over a VALUES list (a CTE: SQLite has no column aliases on a derived table), each stopping
-    at the cap. Only rows of current revisions of notices
-    principal may see are counted (policy's filter, in SQL), which keeps the choice of terms, hence
-    candidates, matches, order and scores, independent of every notice it cannot see (issue 11)."""
+def _count_statement(scope: ColumnElement[bool], version: int, terms: list[bytes],
+                     cap: int) -> Select[Any]:
+    """(term, count of its rows in current revisions of notices within scope, stopping at cap) for
+    every term, in one round trip: one correlated count over a list of terms (a CTE: SQLite has no
+    column aliases on a derived table). Searches count only what their principal may see (policy's
+    filter, in SQL), which keeps the choice of terms, hence candidates, matches, order and scores,
+    independent of every notice it cannot see (issue 11)."""
     # A UNION ALL of bound parameters, not VALUES: a VALUES list with data has no cache key, so it
     # was compiled afresh on every search; with _padded lengths this compiles a few times per process.
     wanted = union_all(*(select(literal(t, LargeBinary).label("term")) for t in terms)).cte("wanted")
-    visible = (select(literal(1)).select_from(SubjectTerm)
+    counted = (select(literal(1)).select_from(SubjectTerm)
                .join(Notice, and_(Notice.id == SubjectTerm.notice_id,
                                   Notice.current_revision == SubjectTerm.revision))
-               .where(SubjectTerm.key_version == version, SubjectTerm.term == wanted.c.term,
-                      policy.visible_notices(principal))
-               .correlate(wanted).limit(ROW_BUDGET).subquery())
-    return select(wanted.c.term, select(func.count()).select_from(visible).scalar_subquery())
+               .where(SubjectTerm.key_version == version, SubjectTerm.term == wanted.c.term, scope)
+               .correlate(wanted).limit(cap).subquery())
+    return select(wanted.c.term, select(func.count()).select_from(counted).scalar_subquery())
 
 
 # Pads a term list: no term is empty, so its count is an index probe that finds nothing.
@@ -280,6 +281,31 @@ def _padded(terms: list[bytes]) -> list[bytes]:
     while size < len(terms):
         size *= 2
     return terms + [_NO_TERM] * (size - len(terms))
+
+
+def capped_counts(session: Session, version: int, terms: Iterable[bytes], scope: ColumnElement[bool],
+                  cap: int = ROW_BUDGET) -> dict[bytes, int]:
+    """How many rows each term has in current revisions of notices within scope, counting no further
+    than cap (a count of cap means "cap or more")."""
+    wanted = sorted(set(terms))
+    if not wanted:
+        return {}
+    counted = {bytes(t): n for t, n in session.execute(
+        _count_statement(scope, version, _padded(wanted), cap)).tuples()}
+    counted.pop(_NO_TERM, None)
+    return counted
+
+
+def fitting(counts: dict[bytes, int], budget: int = ROW_BUDGET) -> list[bytes]:
+    """The rarest terms whose rows together fit budget (at least the rarest one), rarest first."""
+    kept: list[bytes] = []
+    rows = 0
+    for term in sorted(counts, key=lambda t: (counts[t], t)):
+        if kept and rows + counts[term] > budget:
+            break
+        kept.append(term)
+        rows += counts[term]
+    return kept
 
 
 class _TermCounts:
@@ -305,9 +331,7 @@ class _TermCounts:
         with self._lock:
             known = {t: c for t in terms if (c := self._counts.get((*scope, t))) and c[1] > now}
         missing = [t for t in terms if t not in known]
-        counted = {bytes(t): n for t, n in session.execute(
-            _count_statement(principal, version, _padded(missing))).tuples()} if missing else {}
-        counted.pop(_NO_TERM, None)
+        counted = capped_counts(session, version, missing, policy.visible_notices(principal))
         with self._lock:
             if len(self._counts) > self.MAX_ENTRIES:
                 self._counts.clear()
@@ -324,14 +348,7 @@ def _selective_terms(session: Session, runtime: Runtime, principal: Principal, v
     """The rarest query terms (among what principal may see) whose rows fit ROW_BUDGET (at least
     the rarest one)."""
     counts = _term_counts.get(session, runtime.db.url, principal, version, list(weights))
-    kept: dict[bytes, float] = {}
-    rows = 0
-    for term in sorted(weights, key=lambda t: (counts[t], t)):
-        if kept and rows + counts[term] > ROW_BUDGET:
-            break
-        kept[term] = weights[term]
-        rows += counts[term]
-    return kept
+    return {term: weights[term] for term in fitting(counts)}
 
 
 def _candidates(session: Session, principal: Principal, version: int, weights: dict[bytes, float],
