@@ -6,15 +6,17 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from app.audit.models import AuditEntry
 from app.audit.record import Action, open_detail
 from app.errors import TooManyRequests
 from app.keys.reindex import reindex_subjects
 from app.ratelimit import SlidingWindowLimiter
+from app.search.blind_index import Purpose, purpose_terms
 from app.search.indexer import searchable_version
 from app.search.models import IndexBuild, SubjectTerm
+from app.search.service import capped_counts, fitting
 from tests.support.factories import ADMIN, World, assert_problem
 
 API = "/api/v1/search/subjects"
@@ -243,3 +245,22 @@ class TestIndexRotation:
             v2 = set(session.scalars(select(SubjectTerm.term).where(SubjectTerm.key_version == 2)))
         assert v1 and v2 and not v1 & v2  # a new key makes unrelated terms
         assert {m["notice_id"] for m in search(world, "icc_inv", name="Віктор Яновенко")} == {old, new}
+
+
+class TestRowBudget:
+    """Terms are kept rarest first while their rows fit the budget: a term counted past the budget
+    is over it, never "exactly at it" (a capped count that read as fitting once made every search
+    for a common first name read all of that name's rows)."""
+
+    def test_a_term_over_the_budget_is_not_kept_beside_a_rarer_one(self, world: World) -> None:
+        for n in range(4):
+            post(world, "fra_fp", ["DEU"], {"name": f"Ignatius Wrenfield{n}"})
+        keyring = world.runtime.keys.current()
+        with world.runtime.db.unit_of_work() as session:
+            version = searchable_version(session, keyring)
+            [common] = purpose_terms(keyring, version, Purpose.TOKEN, {"ignatius"})
+            [rare] = purpose_terms(keyring, version, Purpose.TOKEN, {"wrenfield0"})
+            counts = capped_counts(session, version, [common, rare], true(), budget=3)
+        assert counts == {common: 4, rare: 1}
+        assert fitting(counts, budget=3) == [rare]
+        assert fitting({common: counts[common]}, budget=3) == [common]  # the rarest, even if over

@@ -32,7 +32,14 @@ from app.runtime import Runtime
 from app.search.blind_index import Purpose, name_terms, purpose_terms
 from app.search.models import SubjectTerm
 from app.search.normalise import NameForm, identifier_key, name_form
-from app.search.service import ROW_BUDGET, _best, capped_counts, compare_names, fitting
+from app.search.service import (
+    ROW_BUDGET,
+    _best,
+    capped_counts,
+    compare_names,
+    first_rows,
+    fitting,
+)
 
 # "Very similar name": the search engine's name score, capped by its weakest token (every token of
 # the shorter name must have a close counterpart). On the labelled set of tests/support/search_variants.py,
@@ -157,35 +164,28 @@ def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
     connection = session.connection()
     found: list[NoticeCandidate] = []
     if id_terms:
-        rows = connection.execute(
-            select(SubjectTerm.notice_id, SubjectTerm.subject_no).join(Notice, _CURRENT)
-            .where(SubjectTerm.key_version == version,
-                   SubjectTerm.term.in_(bindparam("ids", expanding=True)), scope)
-            .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no).limit(budget),
-            {"ids": sorted(id_terms)})
+        first = first_rows(version, sorted(id_terms), scope, budget)
+        rows = connection.execute(select(first.c.notice_id, first.c.subject_no))
         found += [NoticeCandidate(n, s) for n, s in rows]
     if birth and names and len(found) < budget:
-        # A birth date shared by fewer than ROW_BUDGET subjects is the way in: each of them is
+        # A birth date shared by at most ROW_BUDGET subjects is the way in: each of them is
         # checked for name terms. A date shared by more (a placeholder such as 1 January, common in
         # sanctions data) would make every post read them all: then the rarest name terms lead, and
         # the date is checked on the subjects they reach.
         born_rows = capped_counts(session, version, birth, scope, ROW_BUDGET)
-        rare = sorted(t for t in birth if born_rows[t] < ROW_BUDGET)
-        common = sorted(t for t in birth if born_rows[t] >= ROW_BUDGET)
-        params = {"version": version, "named": sorted(names)}
+        rare = sorted(t for t in birth if born_rows[t] <= ROW_BUDGET)
+        common = sorted(t for t in birth if born_rows[t] > ROW_BUDGET)
         if rare:
             rows = connection.execute(_NAMED_AND_BORN.where(scope).limit(budget),
-                                      {**params, "born": rare})
+                                      {"version": version, "named": sorted(names), "born": rare})
             found += [NoticeCandidate(n, s) for n, s in rows]
         if common and len(found) < budget:
             leading = fitting(capped_counts(session, version, names, scope, ROW_BUDGET), ROW_BUDGET)
-            rows = connection.execute(_born_among_named(scope).limit(budget),
-                                      {**params, "leading": leading, "born": common})
+            rows = connection.execute(_born_among_named(version, leading, common, scope).limit(budget))
             found += [NoticeCandidate(n, s) for n, s in rows]
     return list(dict.fromkeys(found))[:budget]
 
 
-_CURRENT = and_(Notice.id == SubjectTerm.notice_id, Notice.current_revision == SubjectTerm.revision)
 _born, _named = aliased(SubjectTerm), aliased(SubjectTerm)
 _SAME_SUBJECT = and_(_named.notice_id == _born.notice_id, _named.revision == _born.revision,
                      _named.subject_no == _born.subject_no, _named.key_version == _born.key_version)
@@ -204,23 +204,18 @@ _NAMED_AND_BORN = (
     .order_by(func.count(_named.term).desc(), _named.notice_id, _named.subject_no))
 
 
-def _born_among_named(scope: ColumnElement[bool]) -> Select[Any]:
-    """Subjects reached through the leading (rarest) name terms, at most 2 x ROW_BUDGET of their
-    rows, chosen by (notice, subject) as search chooses, that are also indexed under one of the
+def _born_among_named(version: int, leading: list[bytes], born: list[bytes],
+                      scope: ColumnElement[bool]) -> Select[Any]:
+    """Subjects reached through the leading (rarest) name terms, at most 2 x ROW_BUDGET of their rows
+    chosen by (notice, subject) as search chooses them, that are also indexed under one of the
     birth-date terms; those with most name terms first."""
-    reached = (select(SubjectTerm.notice_id, SubjectTerm.revision, SubjectTerm.subject_no)
-               .join(Notice, _CURRENT)
-               .where(SubjectTerm.key_version == bindparam("version"),
-                      SubjectTerm.term.in_(bindparam("leading", expanding=True)), scope)
-               .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no)
-               .limit(2 * ROW_BUDGET).subquery())
-    born = (select(literal(1)).select_from(_born)
-            .where(_born.notice_id == reached.c.notice_id, _born.revision == reached.c.revision,
-                   _born.subject_no == reached.c.subject_no,
-                   _born.key_version == bindparam("version"),
-                   func.coalesce(_born.term, _born.term).in_(bindparam("born", expanding=True))))
+    reached = first_rows(version, leading, scope, 2 * ROW_BUDGET)
+    dated = (select(literal(1)).select_from(_born)
+             .where(_born.notice_id == reached.c.notice_id, _born.revision == reached.c.revision,
+                    _born.subject_no == reached.c.subject_no, _born.key_version == version,
+                    func.coalesce(_born.term, _born.term).in_(born)))
     return (select(reached.c.notice_id, reached.c.subject_no)
-            .where(born.exists())
+            .where(dated.exists())
             .group_by(reached.c.notice_id, reached.c.subject_no)
             .order_by(func.count().desc(), reached.c.notice_id, reached.c.subject_no))
 

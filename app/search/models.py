@@ -11,7 +11,9 @@ from app.db import Base, BigId, UTCDateTime, utcnow
 class SubjectTerm(Base):
     __tablename__ = "subject_term"
     __table_args__ = (
-        Index("ix_subject_term_lookup", "key_version", "term"),
+        # A term's rows in (notice, subject) order, with what the join to the current revision needs:
+        # search and matching read a common term's first rows from it and stop (first_rows).
+        Index("ix_subject_term_lookup", "key_version", "term", "notice_id", "subject_no", "revision"),
         Index("ix_subject_term_subject", "notice_id", "revision", "subject_no"),
     )
 

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
-from sqlalchemy import ColumnElement, LargeBinary, Select, and_, func, literal, select, union_all
+from sqlalchemy import ColumnElement, LargeBinary, Select, Subquery, and_, func, literal, select, union_all
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
@@ -251,6 +251,10 @@ def score_subject(probe: _Probe, subject: dict[str, Any]) -> Scored | None:
     return Scored(round(score, 4), matched, explanation, agreement.whole)
 
 
+# Joins an index row to its notice when the row belongs to the current revision.
+_CURRENT = and_(Notice.id == SubjectTerm.notice_id, Notice.current_revision == SubjectTerm.revision)
+
+
 def _count_statement(scope: ColumnElement[bool], version: int, terms: list[bytes],
                      cap: int) -> Select[Any]:
     """(term, count of its rows in current revisions of notices within scope, stopping at cap) for
@@ -262,8 +266,7 @@ def _count_statement(scope: ColumnElement[bool], version: int, terms: list[bytes
     # was compiled afresh on every search; with _padded lengths this compiles a few times per process.
     wanted = union_all(*(select(literal(t, LargeBinary).label("term")) for t in terms)).cte("wanted")
     counted = (select(literal(1)).select_from(SubjectTerm)
-               .join(Notice, and_(Notice.id == SubjectTerm.notice_id,
-                                  Notice.current_revision == SubjectTerm.revision))
+               .join(Notice, _CURRENT)
                .where(SubjectTerm.key_version == version, SubjectTerm.term == wanted.c.term, scope)
                .correlate(wanted).limit(cap).subquery())
     return select(wanted.c.term, select(func.count()).select_from(counted).scalar_subquery())
@@ -284,20 +287,21 @@ def _padded(terms: list[bytes]) -> list[bytes]:
 
 
 def capped_counts(session: Session, version: int, terms: Iterable[bytes], scope: ColumnElement[bool],
-                  cap: int = ROW_BUDGET) -> dict[bytes, int]:
+                  budget: int = ROW_BUDGET) -> dict[bytes, int]:
     """How many rows each term has in current revisions of notices within scope, counting no further
-    than cap (a count of cap means "cap or more")."""
+    than budget + 1 (a count above budget means "over budget", however far)."""
     wanted = sorted(set(terms))
     if not wanted:
         return {}
     counted = {bytes(t): n for t, n in session.execute(
-        _count_statement(scope, version, _padded(wanted), cap)).tuples()}
+        _count_statement(scope, version, _padded(wanted), budget + 1)).tuples()}
     counted.pop(_NO_TERM, None)
     return counted
 
 
 def fitting(counts: dict[bytes, int], budget: int = ROW_BUDGET) -> list[bytes]:
-    """The rarest terms whose rows together fit budget (at least the rarest one), rarest first."""
+    """The rarest terms whose rows together fit budget, rarest first; the rarest one alone when even
+    it is over budget."""
     kept: list[bytes] = []
     rows = 0
     for term in sorted(counts, key=lambda t: (counts[t], t)):
@@ -306,6 +310,23 @@ def fitting(counts: dict[bytes, int], budget: int = ROW_BUDGET) -> list[bytes]:
         kept.append(term)
         rows += counts[term]
     return kept
+
+
+def first_rows(version: int, terms: list[bytes], scope: ColumnElement[bool], limit: int) -> Subquery:
+    """(notice_id, revision, subject_no, term) of the terms' rows in current revisions within scope:
+    the first limit rows by (notice, subject). Each term reads at most limit rows of its own, in the
+    order of ix_subject_term_lookup (key_version, term, notice_id, subject_no, revision), so a term
+    with a million rows costs what one with limit rows does; the union of those is the same as the
+    first limit rows of all, whatever the query plan."""
+    def each(term: bytes) -> Subquery:
+        return (select(SubjectTerm.notice_id, SubjectTerm.revision, SubjectTerm.subject_no,
+                       SubjectTerm.term)
+                .join(Notice, _CURRENT)
+                .where(SubjectTerm.key_version == version, SubjectTerm.term == term, scope)
+                .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no).limit(limit).subquery())
+    every = union_all(*(select(each(t)) for t in _padded(terms))).subquery()
+    return (select(every).order_by(every.c.notice_id, every.c.subject_no).limit(limit)
+            .subquery("first_rows"))
 
 
 class _TermCounts:
@@ -361,14 +382,10 @@ def _candidates(session: Session, principal: Principal, version: int, weights: d
     more: then the database keeps the first rows by (notice id, subject) — all are ranked equally, and
     those are the ones the ranking's tie-break would keep — and Python never sees the rest. The order
     makes the choice independent of the query plan, hence of statistics over invisible rows. Counts
-    may be minutes old, hence the margin."""
-    rows = session.execute(
-        select(SubjectTerm.notice_id, SubjectTerm.subject_no, SubjectTerm.term)
-        .join(Notice, and_(Notice.id == SubjectTerm.notice_id,
-                           Notice.current_revision == SubjectTerm.revision))
-        .where(SubjectTerm.key_version == version, SubjectTerm.term.in_(list(weights)),
-               policy.visible_notices(principal))
-        .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no).limit(2 * ROW_BUDGET))
+    may be minutes old (a term counted small may since have grown past the budget), hence the margin,
+    and each term's rows are read in index order up to it (first_rows), never all of them."""
+    first = first_rows(version, list(weights), policy.visible_notices(principal), 2 * ROW_BUDGET)
+    rows = session.execute(select(first.c.notice_id, first.c.subject_no, first.c.term))
     scores: dict[tuple[str, int], float] = {}
     dated: set[tuple[str, int]] = set()
     for notice_id, subject_no, term in rows:
