@@ -79,8 +79,17 @@ def leaf_of(canonical: str) -> bytes:
 
 # An entry is sealed once it has an audit_leaf row. The sequencer and verification both ask which are not.
 UNSEALED_SQL = "NOT EXISTS (SELECT 1 FROM audit_leaf l WHERE l.entry_id = e.id)"  # for audit_entry AS e
+# The sequencer's form, for entries above its watermark :w: the leaf side is bounded too. Without it a
+# prepared statement's generic plan anti-joined every leaf (a merge over the whole leaf index), so each
+# seal round, twice a second per worker, cost more as the log grew.
+UNSEALED_ABOVE_SQL = ("NOT EXISTS (SELECT 1 FROM audit_leaf l WHERE l.entry_id = e.id "
+                      "AND l.entry_id > :w)")
 
 
-def sealed() -> ColumnElement[bool]:
-    """The ORM form of the same test: true for an AuditEntry that has its leaf."""
-    return select(AuditLeaf.entry_id).where(AuditLeaf.entry_id == AuditEntry.id).exists()
+def sealed(above: int | None = None) -> ColumnElement[bool]:
+    """The ORM form of the same test: true for an AuditEntry that has its leaf (for entries with ids
+    above `above`, when given: the lookup then never reads the leaves below it)."""
+    leaf = select(AuditLeaf.entry_id).where(AuditLeaf.entry_id == AuditEntry.id)
+    if above is not None:
+        leaf = leaf.where(AuditLeaf.entry_id > above)
+    return leaf.exists()

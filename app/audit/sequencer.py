@@ -28,7 +28,7 @@ from datetime import timedelta
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.audit.canonical import UNSEALED_SQL, canonical_entry_sql, leaf_of, sealed
+from app.audit.canonical import UNSEALED_ABOVE_SQL, canonical_entry_sql, leaf_of, sealed
 from app.audit.checkpoint import Checkpoint, sign_checkpoint
 from app.audit.merkle import CompactRange
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
@@ -111,7 +111,7 @@ def _initial_watermark(session: Session) -> int:
 def _advance_watermark(session: Session, watermark: int, up_to: int | None) -> int:
     """The highest id up to which every entry is sealed and every gap older than the grace period."""
     old = AuditEntry.created_at < utcnow() - timedelta(seconds=GAP_GRACE_SECONDS)
-    query = (select(AuditEntry.id, old, sealed()).where(AuditEntry.id > watermark)
+    query = (select(AuditEntry.id, old, sealed(above=watermark)).where(AuditEntry.id > watermark)
              .order_by(AuditEntry.id).limit(4 * BATCH))
     if up_to is not None:
         query = query.where(AuditEntry.id <= up_to)
@@ -142,7 +142,7 @@ def _seal_batch(runtime: Runtime, seq: _Sequencer, *, wait: bool = True) -> int 
         dialect = session.get_bind().dialect.name
         rows = session.execute(text(
             f"SELECT e.id, {canonical_entry_sql(dialect)} FROM audit_entry e WHERE e.id > :w "
-            f"AND {UNSEALED_SQL} ORDER BY e.id LIMIT :n"), {"w": watermark, "n": BATCH}).all()
+            f"AND {UNSEALED_ABOVE_SQL} ORDER BY e.id LIMIT :n"), {"w": watermark, "n": BATCH}).all()
         if rows:
             start = edge.size
             leaves = []
