@@ -307,6 +307,8 @@ def build(size: int, runtimes: dict[str, Runtime], pg_url: str) -> Loader:
     built = time.perf_counter() - started
     for rt in runtimes.values():
         with rt.db.engine.begin() as conn:
+            if not rt.db.is_sqlite:
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")  # minutes, as in a migration
             for index in TERM_INDEXES:
                 index.create(conn)
         # Bulk-loaded tables get the statistics and visibility map autovacuum would give them.

@@ -50,6 +50,10 @@ def run_migrations_online() -> None:
     engine = make_engine(database_url())
     try:
         with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # Building an index over a million subjects' terms takes minutes: the request-sized
+                # statement timeout of make_engine would cancel it.
+                conn.exec_driver_sql("SET statement_timeout = 0")
             context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True,
                               include_name=include_name)
             with context.begin_transaction():

@@ -68,6 +68,24 @@ class TestRanking:
         assert matches[0]["notice_id"] == sought
         assert "birth_date" in matches[0]["matched_on"]
 
+    def test_right_birth_date_is_found_among_many_born_that_day_by_terms_left_out_of_the_budget(
+            self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Budget 190: the birth date and year (16 rows each) and the five name terms the 30 namesakes
+        # share with the query (30 rows each) are kept; the skeleton the person sought shares with it
+        # (31 rows) is not. The namesakes fill the candidates; the 16 born that day tie on the date, and
+        # the one sought comes last of them by (notice, subject). Only its left-out term can put it in
+        # the ten dated places.
+        monkeypatch.setattr("app.search.service.ROW_BUDGET", 190)
+        namesakes = [{"name": "Belal Haddad", "birth_date": f"19{60 + n % 30}-0{1 + n % 9}-1{n % 10}"}
+                     for n in range(30)]
+        post(world, "fra_fp", ["ICC"], *namesakes)
+        born_that_day = [{"name": f"Ignatius Wrenfield{chr(65 + n)}", "birth_date": "1950-09-10"}
+                         for n in range(15)]
+        sought = post(world, "nld_fp", ["ICC"], *born_that_day,
+                      {"name": "بلال جمال الدين حداد", "birth_date": "1950-09-10"})
+        matches = search(world, "icc_inv", name="Belal Haddad", birth_date="1950-09-10")
+        assert (matches[0]["notice_id"], matches[0]["subject"]["name"]) == (sought, "بلال جمال الدين حداد")
+
     def test_identifier_typed_as_name_finds_subject(self, world: World) -> None:
         post(world, "fra_fp", ["ICC"], SUSPECT)
         matches = search(world, "icc_inv", name="ua 7731-0042")

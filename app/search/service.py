@@ -14,7 +14,18 @@ from typing import Any, ClassVar
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import JaroWinkler
-from sqlalchemy import ColumnElement, LargeBinary, Select, Subquery, and_, func, literal, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    LargeBinary,
+    Select,
+    Subquery,
+    and_,
+    func,
+    literal,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
@@ -36,6 +47,7 @@ from app.search.schemas import Explanation, Feature, SubjectMatch, SubjectQuery
 CANDIDATES_PER_RESULT = 3
 MIN_CANDIDATES = 30
 DATED_CANDIDATES = 10  # more candidates among subjects born on the queried date (_candidates)
+DATED_POOL = 64  # of which at most this many are ranked again on every query term (_by_every_term)
 # Index rows one search may read: terms are taken rarest first (the most telling, like IDF) until
 # their rows would exceed the budget, so a very common name token or a birth year is left out like a
 # stop word and the work of a search stays bounded whatever the index size. Rows are counted among
@@ -352,7 +364,8 @@ class _TermCounts:
         with self._lock:
             known = {t: c for t in terms if (c := self._counts.get((*scope, t))) and c[1] > now}
         missing = [t for t in terms if t not in known]
-        counted = capped_counts(session, version, missing, policy.visible_notices(principal))
+        counted = capped_counts(session, version, missing, policy.visible_notices(principal),
+                                ROW_BUDGET)
         with self._lock:
             if len(self._counts) > self.MAX_ENTRIES:
                 self._counts.clear()
@@ -369,11 +382,11 @@ def _selective_terms(session: Session, runtime: Runtime, principal: Principal, v
     """The rarest query terms (among what principal may see) whose rows fit ROW_BUDGET (at least
     the rarest one)."""
     counts = _term_counts.get(session, runtime.db.url, principal, version, list(weights))
-    return {term: weights[term] for term in fitting(counts)}
+    return {term: weights[term] for term in fitting(counts, ROW_BUDGET)}
 
 
 def _candidates(session: Session, principal: Principal, version: int, weights: dict[bytes, float],
-                limit: int, born: set[bytes]) -> list[tuple[str, int]]:
+                limit: int, born: set[bytes], every: dict[bytes, float]) -> list[tuple[str, int]]:
     """(notice id, subject number) of the best pre-ranked subjects in current revisions of notices
     principal may see: the visibility filter runs in SQL, before ranking and the limit. The rows
     are few (ROW_BUDGET), so they are summed here rather than in a per-query CASE expression.
@@ -398,7 +411,27 @@ def _candidates(session: Session, principal: Principal, version: int, weights: d
     # first: a name written in another script or shortened (Belal Haddad for بلال جمال الدين حداد)
     # shares few terms with the query, and namesakes born on other days would otherwise fill the list.
     taken = set(chosen)
-    return chosen + [k for k in ranked if k in dated and k not in taken][:DATED_CANDIDATES]
+    others = [k for k in ranked if k in dated and k not in taken][:DATED_POOL]
+    if len(others) > DATED_CANDIDATES:
+        others = _by_every_term(session, version, others, every)
+    return chosen + others[:DATED_CANDIDATES]
+
+
+def _by_every_term(session: Session, version: int, subjects: list[tuple[str, int]],
+                   every: dict[bytes, float]) -> list[tuple[str, int]]:
+    """subjects ranked by every query term they are indexed under, the terms left out of the budget
+    included (at most DATED_POOL subjects' own index rows are read, through ix_subject_term_subject).
+    Among many people born on the queried date, the one whose name shares only common terms with the
+    query (Belal Haddad for بلال جمال الدين حداد: the skeletons of Belal and Haddad) comes first."""
+    rows = session.execute(
+        select(SubjectTerm.notice_id, SubjectTerm.subject_no, SubjectTerm.term)
+        .join(Notice, _CURRENT)
+        .where(tuple_(SubjectTerm.notice_id, SubjectTerm.subject_no).in_(subjects),
+               SubjectTerm.key_version == version, SubjectTerm.term.in_(list(every))))
+    scores = dict.fromkeys(subjects, 0.0)
+    for notice_id, subject_no, term in rows:
+        scores[(notice_id, subject_no)] += every[bytes(term)]
+    return sorted(subjects, key=lambda k: (-scores[k], k))
 
 
 def _documents(session: Session, runtime: Runtime, principal: Principal,
@@ -426,12 +459,12 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
                            errors=[{"field": "name", "message": "no name tokens"}])
     keyring = runtime.keys.current()
     version = searchable_version(session, keyring)
-    weights = _selective_terms(session, runtime, principal, version, query_terms(
-        keyring, version, name=query.name, birth_date=query.birth_date))
+    every = query_terms(keyring, version, name=query.name, birth_date=query.birth_date)
+    weights = _selective_terms(session, runtime, principal, version, every)
     born = purpose_terms(keyring, version, Purpose.BIRTH_DATE,
                          {query.birth_date.isoformat()} if query.birth_date else set())
     candidates = _candidates(session, principal, version, weights,
-                             max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * query.limit), born)
+                             max(MIN_CANDIDATES, CANDIDATES_PER_RESULT * query.limit), born, every)
     documents = _documents(session, runtime, principal, {n for n, _ in candidates})
     scored: list[tuple[Scored, str, int]] = []
     for notice_id, subject_no in candidates:
