@@ -6,7 +6,7 @@ from logging.config import fileConfig
 from alembic import context
 
 import app.models  # noqa: F401  (registers every table on Base.metadata)
-from app.db import Base, make_engine
+from app.db import Base, Timeouts, make_engine
 
 config = context.config
 if config.config_file_name and config.attributes.get("configure_logger", True):
@@ -47,13 +47,11 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = make_engine(database_url())
+    # No statement timeout (0): building an index over a million subjects' terms takes minutes, and the
+    # request-sized default would cancel it.
+    engine = make_engine(database_url(), Timeouts(statement_seconds=0))
     try:
         with engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                # Building an index over a million subjects' terms takes minutes: the request-sized
-                # statement timeout of make_engine would cancel it.
-                conn.exec_driver_sql("SET statement_timeout = 0")
             context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True,
                               include_name=include_name)
             with context.begin_transaction():
