@@ -159,22 +159,24 @@ def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
     """Subjects of current revisions within scope that may strongly match (at most budget):
     identifier agreements first, then birth date plus most name terms. Indexed queries, run on the
     connection (no ORM entities are loaded), each reading at most about ROW_BUDGET index rows per
-    term it starts from, however many subjects share a birth date or a name."""
+    term it starts from, however many subjects share an identifier, a birth date or a name."""
     id_terms, birth, names = terms
     connection = session.connection()
     found: list[NoticeCandidate] = []
+    # One count for both ways in, each stopping one past the budget: an identifier or a birth date
+    # shared by many subjects (a placeholder such as 1 January, common in sanctions data) would
+    # otherwise make every post read all of them.
+    counts = capped_counts(session, version, id_terms | birth, scope, ROW_BUDGET)
     if id_terms:
-        first = first_rows(version, sorted(id_terms), scope, budget)
+        first = first_rows(version, fitting({t: counts[t] for t in id_terms}), scope, budget)
         rows = connection.execute(select(first.c.notice_id, first.c.subject_no))
         found += [NoticeCandidate(n, s) for n, s in rows]
     if birth and names and len(found) < budget:
-        # A birth date shared by at most ROW_BUDGET subjects is the way in: each of them is
-        # checked for name terms. A date shared by more (a placeholder such as 1 January, common in
-        # sanctions data) would make every post read them all: then the rarest name terms lead, and
-        # the date is checked on the subjects they reach.
-        born_rows = capped_counts(session, version, birth, scope, ROW_BUDGET)
-        rare = sorted(t for t in birth if born_rows[t] <= ROW_BUDGET)
-        common = sorted(t for t in birth if born_rows[t] > ROW_BUDGET)
+        # A birth date shared by at most ROW_BUDGET subjects is the way in: each of them is checked
+        # for name terms. Past that, the rarest name terms lead, and the date is checked on the
+        # subjects they reach.
+        rare = sorted(t for t in birth if counts[t] <= ROW_BUDGET)
+        common = sorted(t for t in birth if counts[t] > ROW_BUDGET)
         if rare:
             rows = connection.execute(_NAMED_AND_BORN.where(scope).limit(budget),
                                       {"version": version, "named": sorted(names), "born": rare})

@@ -326,18 +326,20 @@ def fitting(counts: dict[bytes, int], budget: int = ROW_BUDGET) -> list[bytes]:
 
 def first_rows(version: int, terms: list[bytes], scope: ColumnElement[bool], limit: int) -> Subquery:
     """(notice_id, revision, subject_no, term) of the terms' rows in current revisions within scope:
-    the first limit rows by (notice, subject). Each term reads at most limit rows of its own, in the
-    order of ix_subject_term_lookup (key_version, term, notice_id, subject_no, revision), so a term
-    with a million rows costs what one with limit rows does; the union of those is the same as the
-    first limit rows of all, whatever the query plan."""
-    def each(term: bytes) -> Subquery:
-        return (select(SubjectTerm.notice_id, SubjectTerm.revision, SubjectTerm.subject_no,
-                       SubjectTerm.term)
-                .join(Notice, _CURRENT)
-                .where(SubjectTerm.key_version == version, SubjectTerm.term == term, scope)
-                .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no).limit(limit).subquery())
-    every = union_all(*(select(each(t)) for t in _padded(terms))).subquery()
-    return (select(every).order_by(every.c.notice_id, every.c.subject_no).limit(limit)
+    the first limit rows by (notice, subject), whatever the query plan.
+
+    terms are fitting()'s choice, which is what keeps the reading bounded: several terms whose rows
+    together fit the budget, or the one rarest term however many rows it has, read in the order of
+    ix_subject_term_lookup (key_version, term, notice_id, subject_no, revision) up to limit, so that a
+    term with a million rows costs what one with limit rows does. Counts may be minutes old
+    (_TermCounts): a term counted within the budget adds at most what was posted since. (One
+    statement, not a union of per-term reads: building and planning sixteen branches cost every
+    search more than the rows they bounded.)"""
+    term = SubjectTerm.term == terms[0] if len(terms) == 1 else SubjectTerm.term.in_(terms)
+    return (select(SubjectTerm.notice_id, SubjectTerm.revision, SubjectTerm.subject_no, SubjectTerm.term)
+            .join(Notice, _CURRENT)
+            .where(SubjectTerm.key_version == version, term, scope)
+            .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no).limit(limit)
             .subquery("first_rows"))
 
 
@@ -395,8 +397,8 @@ def _candidates(session: Session, principal: Principal, version: int, weights: d
     more: then the database keeps the first rows by (notice id, subject) — all are ranked equally, and
     those are the ones the ranking's tie-break would keep — and Python never sees the rest. The order
     makes the choice independent of the query plan, hence of statistics over invisible rows. Counts
-    may be minutes old (a term counted small may since have grown past the budget), hence the margin,
-    and each term's rows are read in index order up to it (first_rows), never all of them."""
+    may be minutes old (a term counted small may since have grown past the budget), hence the margin
+    (first_rows)."""
     first = first_rows(version, list(weights), policy.visible_notices(principal), 2 * ROW_BUDGET)
     rows = session.execute(select(first.c.notice_id, first.c.subject_no, first.c.term))
     scores: dict[tuple[str, int], float] = {}
