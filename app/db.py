@@ -103,7 +103,7 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
         return engine
     # A stopped server refuses at once; a frozen one is bounded by connect_timeout (connecting) and by
     # the request deadline (app/resilience.py): statement_timeout fires only in a running server.
-    options = f"-c statement_timeout={int(t.statement_seconds * 1000)}"
+    options = f"-c statement_timeout={int(t.statement_seconds * 1000)} -c plan_cache_mode=force_custom_plan"
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
                          pool_timeout=t.pool_seconds,
                          connect_args={"connect_timeout": t.connect_seconds, "options": options})

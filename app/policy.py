@@ -8,6 +8,7 @@ answered 404 by the callers, exactly like anything absent.
 """
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from sqlalchemy import ColumnElement, exists, false, not_, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
@@ -92,7 +93,15 @@ def can_read_notice(principal: Principal, author_party: str, recipients: Iterabl
 
 
 def visible_notices(principal: Principal) -> ColumnElement[bool]:
-    """SQL filter on Notice selecting exactly the rows can_read_notice admits."""
+    """SQL filter on Notice selecting exactly the rows can_read_notice admits. The same expression
+    object for the same party and role (all the rule depends on), so that statements built on it can
+    be built once per scope (search)."""
+    return _visible_notices(principal.party, principal.role)
+
+
+@lru_cache(maxsize=4096)
+def _visible_notices(party: str, role: str) -> ColumnElement[bool]:
+    principal = Principal(username="-", party=party, role=role)
     return _shared_with_sql(principal, Notice.author_party, exists(
         select(NoticeRecipient.notice_id).where(
             NoticeRecipient.notice_id == Notice.id,

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from itertools import accumulate
 from pathlib import Path
 from typing import Any, cast
@@ -34,13 +35,13 @@ from sqlalchemy import (
     LargeBinary,
     Select,
     Table,
-    column,
+    bindparam,
     create_engine,
     func,
     literal,
     select,
     text,
-    values,
+    union_all,
 )
 from unidecode import unidecode
 
@@ -346,12 +347,14 @@ def platform_wide_counts() -> Iterator[None]:
     """For comparison only: term counts over every State's notices, as search chose terms before
     issue 11 (an oracle on invisible notices). The cost of counting only visible rows is the
     difference between this row and ARX's own."""
-    def statement(scope: ColumnElement[bool], version: int, terms: list[bytes],
-                  cap: int) -> Select[Any]:
-        wanted = values(column("term", LargeBinary), name="wanted").data([(t,) for t in terms]).cte()
+    @lru_cache(maxsize=64)
+    def statement(scope: ColumnElement[bool], size: int) -> Select[Any]:
+        wanted = union_all(*(select(bindparam(f"t{i}", type_=LargeBinary).label("term"))
+                             for i in range(size))).cte("wanted")
         capped = (select(literal(1)).select_from(SubjectTerm)
-                  .where(SubjectTerm.key_version == version, SubjectTerm.term == wanted.c.term)
-                  .correlate(wanted).limit(cap).subquery())
+                  .where(SubjectTerm.key_version == bindparam("version"),
+                         SubjectTerm.term == wanted.c.term)
+                  .correlate(wanted).limit(bindparam("cap")).subquery())
         return select(wanted.c.term, select(func.count()).select_from(capped).scalar_subquery())
 
     own = search_service._count_statement

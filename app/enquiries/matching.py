@@ -168,8 +168,9 @@ def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
     # otherwise make every post read all of them.
     counts = capped_counts(session, version, id_terms | birth, scope, ROW_BUDGET)
     if id_terms:
-        first = first_rows(version, fitting({t: counts[t] for t in id_terms}), scope, budget)
-        rows = connection.execute(select(first.c.notice_id, first.c.subject_no))
+        first = first_rows(scope, budget)
+        rows = connection.execute(select(first.c.notice_id, first.c.subject_no), {
+            "version": version, "terms": fitting({t: counts[t] for t in id_terms})})
         found += [NoticeCandidate(n, s) for n, s in rows]
     if birth and names and len(found) < budget:
         # A birth date shared by at most ROW_BUDGET subjects is the way in: each of them is checked
@@ -183,7 +184,8 @@ def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
             found += [NoticeCandidate(n, s) for n, s in rows]
         if common and len(found) < budget:
             leading = fitting(capped_counts(session, version, names, scope, ROW_BUDGET), ROW_BUDGET)
-            rows = connection.execute(_born_among_named(version, leading, common, scope).limit(budget))
+            rows = connection.execute(_born_among_named(version, common, scope).limit(budget),
+                                      {"version": version, "terms": leading})
             found += [NoticeCandidate(n, s) for n, s in rows]
     return list(dict.fromkeys(found))[:budget]
 
@@ -206,12 +208,11 @@ _NAMED_AND_BORN = (
     .order_by(func.count(_named.term).desc(), _named.notice_id, _named.subject_no))
 
 
-def _born_among_named(version: int, leading: list[bytes], born: list[bytes],
-                      scope: ColumnElement[bool]) -> Select[Any]:
-    """Subjects reached through the leading (rarest) name terms, at most 2 x ROW_BUDGET of their rows
-    chosen by (notice, subject) as search chooses them, that are also indexed under one of the
-    birth-date terms; those with most name terms first."""
-    reached = first_rows(version, leading, scope, 2 * ROW_BUDGET)
+def _born_among_named(version: int, born: list[bytes], scope: ColumnElement[bool]) -> Select[Any]:
+    """Subjects reached through the leading (rarest) name terms bound as `terms`, at most 2 x ROW_BUDGET
+    of their rows chosen by (notice, subject) as search chooses them, that are also indexed under one
+    of the birth-date terms; those with most name terms first."""
+    reached = first_rows(scope, 2 * ROW_BUDGET)
     dated = (select(literal(1)).select_from(_born)
              .where(_born.notice_id == reached.c.notice_id, _born.revision == reached.c.revision,
                     _born.subject_no == reached.c.subject_no, _born.key_version == version,

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, insert, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, literal, or_, select, union_all
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
 from app.audit.models import AuditEntry, AuditLeaf
 from app.audit.record import Action, Outcome, record, record_each
 from app.auth.principal import Principal
+from app.crypto.envelope import Sealed
 from app.db import utcnow
 from app.errors import AppError, Conflict, InvalidInput
 from app.notices.models import (
@@ -25,6 +26,7 @@ from app.notices.models import (
     NoticeParagraph,
     NoticeRecipient,
     NoticeRevision,
+    NoticeRevisionKey,
     NoticeRevisionRecipient,
 )
 from app.notices.schemas import NoticeDocument, NoticeRead
@@ -155,6 +157,25 @@ def _notify_shared(session: Session, notice: Notice, doc: NoticeDocument) -> Non
 def open_content(runtime: Runtime, notice: Notice, revision: NoticeRevision) -> dict[str, Any]:
     """A revision's decrypted document, for callers that already applied policy.visible_notices."""
     return json.loads(runtime.envelope.open(revision.sealed(), revision_aad(notice, revision)))
+
+
+# What opening a current revision needs, as plain columns: callers that open dozens of notices at a
+# time (search) skip loading three ORM entities per row. Rows go to open_row.
+CURRENT_CONTENT = (
+    select(Notice.id, Notice.author_party, Notice.kind, NoticeRevision.revision,
+           NoticeRevisionKey.key_version, NoticeRevisionKey.wrapped_key, NoticeRevision.nonce,
+           NoticeRevision.ciphertext)
+    .join(NoticeRevision, and_(NoticeRevision.notice_id == Notice.id,
+                               NoticeRevision.revision == Notice.current_revision))
+    .join(NoticeRevisionKey, and_(NoticeRevisionKey.notice_id == NoticeRevision.notice_id,
+                                  NoticeRevisionKey.revision == NoticeRevision.revision)))
+
+
+def open_row(runtime: Runtime, row: Row[Any]) -> dict[str, Any]:
+    """open_content for a row of CURRENT_CONTENT."""
+    sealed = Sealed(row.key_version, row.wrapped_key, row.nonce, row.ciphertext)
+    return json.loads(runtime.envelope.open(sealed, content_aad(row.id, row.revision, row.author_party,
+                                                                 row.kind)))
 
 
 def _open(runtime: Runtime, notice: Notice, revision: NoticeRevision, updated_at: datetime) -> NoticeRead:

@@ -20,21 +20,22 @@ from sqlalchemy import (
     Select,
     Subquery,
     and_,
+    bindparam,
     func,
     literal,
     select,
     tuple_,
     union_all,
 )
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session
 
 from app import policy
 from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.errors import InvalidInput
-from app.notices.models import Notice, NoticeRevision
+from app.notices.models import Notice
 from app.notices.schemas import Subject
-from app.notices.service import open_content
+from app.notices.service import CURRENT_CONTENT, open_row
 from app.runtime import Runtime
 from app.search.blind_index import Purpose, purpose_terms, query_terms
 from app.search.indexer import searchable_version
@@ -267,20 +268,24 @@ def score_subject(probe: _Probe, subject: dict[str, Any]) -> Scored | None:
 _CURRENT = and_(Notice.id == SubjectTerm.notice_id, Notice.current_revision == SubjectTerm.revision)
 
 
-def _count_statement(scope: ColumnElement[bool], version: int, terms: list[bytes],
-                     cap: int) -> Select[Any]:
+@lru_cache(maxsize=4096)
+def _count_statement(scope: ColumnElement[bool], size: int) -> Select[Any]:
     """(term, count of its rows in current revisions of notices within scope, stopping at cap) for
-    every term, in one round trip: one correlated count over a list of terms (a CTE: SQLite has no
-    column aliases on a derived table). Searches count only what their principal may see (policy's
-    filter, in SQL), which keeps the choice of terms, hence candidates, matches, order and scores,
-    independent of every notice it cannot see (issue 11)."""
-    # A UNION ALL of bound parameters, not VALUES: a VALUES list with data has no cache key, so it
-    # was compiled afresh on every search; with _padded lengths this compiles a few times per process.
-    wanted = union_all(*(select(literal(t, LargeBinary).label("term")) for t in terms)).cte("wanted")
+    each of size terms bound as t0, t1, … (with version and cap), in one round trip: one correlated
+    count over a list of terms (a CTE: SQLite has no column aliases on a derived table). Searches
+    count only what their principal may see (policy's filter, in SQL), which keeps the choice of terms,
+    hence candidates, matches, order and scores, independent of every notice it cannot see (issue 11).
+
+    Built once per scope and size (policy gives one scope object per party and role; the cache holds
+    it, so its identity is never reused): building and keying the statement cost a search more than
+    running it. A UNION ALL of bound parameters, not VALUES: a VALUES list with data has no cache key."""
+    wanted = union_all(*(select(bindparam(f"t{i}", type_=LargeBinary).label("term"))
+                         for i in range(size))).cte("wanted")
     counted = (select(literal(1)).select_from(SubjectTerm)
                .join(Notice, _CURRENT)
-               .where(SubjectTerm.key_version == version, SubjectTerm.term == wanted.c.term, scope)
-               .correlate(wanted).limit(cap).subquery())
+               .where(SubjectTerm.key_version == bindparam("version"), SubjectTerm.term == wanted.c.term,
+                      scope)
+               .correlate(wanted).limit(bindparam("cap")).subquery())
     return select(wanted.c.term, select(func.count()).select_from(counted).scalar_subquery())
 
 
@@ -290,8 +295,8 @@ _NO_TERM = b""
 
 def _padded(terms: list[bytes]) -> list[bytes]:
     """terms, padded with _NO_TERM up to the next power of two: the list's length is part of the
-    compiled statement's cache key, so a few lengths keep compiling (about 9 ms a statement) out of the
-    search path. (Repeating a real term instead counted its rows again: up to ROW_BUDGET rows each.)"""
+    statement, so a few lengths keep building and compiling it out of the search path. (Repeating a
+    real term instead counted its rows again: up to ROW_BUDGET rows each.)"""
     size = 8
     while size < len(terms):
         size *= 2
@@ -305,8 +310,10 @@ def capped_counts(session: Session, version: int, terms: Iterable[bytes], scope:
     wanted = sorted(set(terms))
     if not wanted:
         return {}
+    terms = _padded(wanted)
     counted = {bytes(t): n for t, n in session.execute(
-        _count_statement(scope, version, _padded(wanted), budget + 1)).tuples()}
+        _count_statement(scope, len(terms)),
+        {"version": version, "cap": budget + 1, **{f"t{i}": t for i, t in enumerate(terms)}}).tuples()}
     counted.pop(_NO_TERM, None)
     return counted
 
@@ -324,23 +331,33 @@ def fitting(counts: dict[bytes, int], budget: int = ROW_BUDGET) -> list[bytes]:
     return kept
 
 
-def first_rows(version: int, terms: list[bytes], scope: ColumnElement[bool], limit: int) -> Subquery:
-    """(notice_id, revision, subject_no, term) of the terms' rows in current revisions within scope:
-    the first limit rows by (notice, subject), whatever the query plan.
+def first_rows(scope: ColumnElement[bool], limit: int) -> Subquery:
+    """(notice_id, revision, subject_no, term) of the rows of the terms bound as `terms` (with
+    `version`) in current revisions within scope: the first limit rows by (notice, subject), whatever
+    the query plan.
 
-    terms are fitting()'s choice, which is what keeps the reading bounded: several terms whose rows
+    The terms are fitting()'s choice, which is what keeps the reading bounded: several terms whose rows
     together fit the budget, or the one rarest term however many rows it has, read in the order of
-    ix_subject_term_lookup (key_version, term, notice_id, subject_no, revision) up to limit, so that a
-    term with a million rows costs what one with limit rows does. Counts may be minutes old
-    (_TermCounts): a term counted within the budget adds at most what was posted since. (One
-    statement, not a union of per-term reads: building and planning sixteen branches cost every
-    search more than the rows they bounded.)"""
-    term = SubjectTerm.term == terms[0] if len(terms) == 1 else SubjectTerm.term.in_(terms)
+    ix_subject_term_lookup (key_version, term, notice_id, subject_no, revision) up to limit (both
+    databases plan a one-element IN as an equality), so that a term with a million rows costs what one
+    with limit rows does. Counts may be minutes old (_TermCounts): a term counted within the budget adds
+    at most what was posted since. (One statement, not a union of per-term reads: building and
+    planning sixteen branches cost every search more than the rows they bounded.)"""
     return (select(SubjectTerm.notice_id, SubjectTerm.revision, SubjectTerm.subject_no, SubjectTerm.term)
             .join(Notice, _CURRENT)
-            .where(SubjectTerm.key_version == version, term, scope)
+            .where(SubjectTerm.key_version == bindparam("version"),
+                   SubjectTerm.term.in_(bindparam("terms", expanding=True)), scope)
             .order_by(SubjectTerm.notice_id, SubjectTerm.subject_no).limit(limit)
             .subquery("first_rows"))
+
+
+@lru_cache(maxsize=4096)
+def _search_statements(scope: ColumnElement[bool]) -> tuple[Select[Any], Select[Any]]:
+    """Search's candidate and document statements for one scope, built once (as _count_statement)."""
+    first = first_rows(scope, 2 * ROW_BUDGET)
+    candidates = select(first.c.notice_id, first.c.subject_no, first.c.term)
+    documents = CURRENT_CONTENT.where(Notice.id.in_(bindparam("ids", expanding=True)), scope)
+    return candidates, documents
 
 
 class _TermCounts:
@@ -399,8 +416,8 @@ def _candidates(session: Session, principal: Principal, version: int, weights: d
     makes the choice independent of the query plan, hence of statistics over invisible rows. Counts
     may be minutes old (a term counted small may since have grown past the budget), hence the margin
     (first_rows)."""
-    first = first_rows(version, list(weights), policy.visible_notices(principal), 2 * ROW_BUDGET)
-    rows = session.execute(select(first.c.notice_id, first.c.subject_no, first.c.term))
+    statement, _ = _search_statements(policy.visible_notices(principal))
+    rows = session.execute(statement, {"version": version, "terms": list(weights)})
     scores: dict[tuple[str, int], float] = {}
     dated: set[tuple[str, int]] = set()
     for notice_id, subject_no, term in rows:
@@ -440,13 +457,9 @@ def _documents(session: Session, runtime: Runtime, principal: Principal,
                notice_ids: set[str]) -> dict[str, dict[str, Any]]:
     """Decrypted current documents of the candidate notices (visibility applied again: a notice's
     recipients may have changed since the candidate query on a read-committed database)."""
-    rows = session.execute(
-        select(Notice, NoticeRevision)
-        .join(NoticeRevision, and_(NoticeRevision.notice_id == Notice.id,
-                                   NoticeRevision.revision == Notice.current_revision))
-        .where(Notice.id.in_(notice_ids), policy.visible_notices(principal))
-        .options(lazyload(Notice.recipients), lazyload(Notice.paragraphs)))
-    return {notice.id: open_content(runtime, notice, revision) for notice, revision in rows}
+    _, statement = _search_statements(policy.visible_notices(principal))
+    rows = session.execute(statement, {"ids": sorted(notice_ids)})
+    return {row.id: open_row(runtime, row) for row in rows}
 
 
 def search_subjects(session: Session, runtime: Runtime, principal: Principal,
