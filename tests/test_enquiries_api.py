@@ -317,6 +317,31 @@ class TestPlaceholderBirthDates:
         assert fra["enquirer"] == "NLD" and fra["matched_on"] == ["name", "birth_date"]
 
 
+PLACEHOLDER_ID = {"scheme": "passport", "value": "X0000000"}
+
+
+class TestPlaceholderIdentifiers:
+    """An identifier shared by more subjects than the row budget is a placeholder (a dummy passport
+    number), not evidence: matching starts from the rarer identifiers of the probe, so the crowd
+    neither fills the candidate places nor becomes hits."""
+
+    @pytest.fixture(autouse=True)
+    def crowded_identifier(self, world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr("app.enquiries.matching.ROW_BUDGET", 4)
+        for n in range(6):
+            post(world, "deu_fp", recipients=["DEU"], subjects=[
+                {"name": f"Ignatius Morrow-{chr(65 + n)}lder", "identifiers": [PLACEHOLDER_ID]}])
+        post(world, "fra_fp", recipients=["DEU"])
+
+    def test_enquiry_starts_from_the_rare_identifier(self, world: World) -> None:
+        both = subject(identifiers=[{"scheme": "passport", "value": PASSPORT}, PLACEHOLDER_ID])
+        assert parties(enquire(world, "icc_inv", both)) == ["FRA"]
+
+    def test_the_placeholder_alone_still_reaches_the_crowd(self, world: World) -> None:
+        alone = {"name": "Ignatius Morrow-Alder", "identifiers": [PLACEHOLDER_ID]}
+        assert parties(enquire(world, "icc_inv", alone)) == ["DEU"]
+
+
 def kinds(world: World, who: str) -> list[tuple[str, str]]:
     response = world.client.get("/api/v1/notifications", headers=world.headers(who))
     assert response.status_code == 200, response.text

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select, true
+from sqlalchemy import select, text, true
 
 from app.audit.models import AuditEntry
 from app.audit.record import Action, open_detail
@@ -16,7 +16,7 @@ from app.ratelimit import SlidingWindowLimiter
 from app.search.blind_index import Purpose, purpose_terms
 from app.search.indexer import searchable_version
 from app.search.models import IndexBuild, SubjectTerm
-from app.search.service import capped_counts, fitting
+from app.search.service import capped_counts, first_rows, fitting
 from tests.support.factories import ADMIN, World, assert_problem
 
 API = "/api/v1/search/subjects"
@@ -282,3 +282,38 @@ class TestRowBudget:
         assert counts == {common: 4, rare: 1}
         assert fitting(counts, budget=3) == [rare]
         assert fitting({common: counts[common]}, budget=3) == [common]  # the rarest, even if over
+
+    def test_one_term_over_the_limit_gives_its_first_rows_by_notice_and_subject(
+            self, world: World) -> None:
+        posted = [post(world, "fra_fp", ["DEU"], {"name": f"Ignatius Wrenfield{n}"},
+                       {"name": f"Ignatius Halloway{n}"}) for n in range(3)]
+        keyring = world.runtime.keys.current()
+        with world.runtime.db.unit_of_work() as session:
+            version = searchable_version(session, keyring)
+            [common] = purpose_terms(keyring, version, Purpose.TOKEN, {"ignatius"})
+            first = first_rows(true(), 4)
+            rows = session.execute(select(first.c.notice_id, first.c.subject_no),
+                                   {"version": version, "terms": [common]}).tuples().all()
+        assert rows == sorted((n, s) for n in posted for s in (0, 1))[:4]
+
+
+class TestStatementsPerScope:
+    """Search builds its statements once per visibility filter (one per party and role): a statement
+    built for one party must never answer another."""
+
+    def test_each_party_keeps_its_own_answer_whatever_searched_before(self, world: World) -> None:
+        secret = post(world, "fra_fp", ["DEU"], {"name": "Wilhelmina Quorntree"})
+        for _ in range(2):
+            assert [m["notice_id"] for m in search(world, "deu_fp", name="Wilhelmina Quorntree")] \
+                == [secret]
+            assert search(world, "nld_fp", name="Wilhelmina Quorntree") == []
+            assert [m["notice_id"] for m in search(world, "fra_fp", name="Wilhelmina Quorntree")] \
+                == [secret]
+
+    def test_postgresql_plans_every_execution_with_its_own_terms(self, world: World) -> None:
+        """psycopg prepares a statement after five runs, and PostgreSQL may then keep a generic plan
+        made without the terms: at a million subjects that tripled the candidate read."""
+        if world.runtime.db.is_sqlite:
+            pytest.skip("a PostgreSQL setting")
+        with world.runtime.db.unit_of_work() as session:
+            assert session.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"

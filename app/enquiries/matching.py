@@ -170,7 +170,7 @@ def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
     if id_terms:
         first = first_rows(scope, budget)
         rows = connection.execute(select(first.c.notice_id, first.c.subject_no), {
-            "version": version, "terms": fitting({t: counts[t] for t in id_terms})})
+            "version": version, "terms": fitting({t: counts[t] for t in id_terms}, ROW_BUDGET)})
         found += [NoticeCandidate(n, s) for n, s in rows]
     if birth and names and len(found) < budget:
         # A birth date shared by at most ROW_BUDGET subjects is the way in: each of them is checked
