@@ -10,13 +10,15 @@ from sqlalchemy import select, text, true
 
 from app.audit.models import AuditEntry
 from app.audit.record import Action, open_detail
+from app.auth.principal import Principal, Role
 from app.errors import TooManyRequests
 from app.keys.reindex import reindex_subjects
 from app.ratelimit import SlidingWindowLimiter
 from app.search.blind_index import Purpose, purpose_terms
 from app.search.indexer import searchable_version
 from app.search.models import IndexBuild, SubjectTerm
-from app.search.service import capped_counts, first_rows, fitting
+from app.search.schemas import SubjectQuery
+from app.search.service import capped_counts, first_rows, fitting, search_subjects
 from tests.support.factories import ADMIN, World, assert_problem
 
 API = "/api/v1/search/subjects"
@@ -310,10 +312,16 @@ class TestStatementsPerScope:
             assert [m["notice_id"] for m in search(world, "fra_fp", name="Wilhelmina Quorntree")] \
                 == [secret]
 
-    def test_postgresql_plans_every_execution_with_its_own_terms(self, world: World) -> None:
+    def test_postgresql_plans_search_statements_with_their_own_terms(self, world: World) -> None:
         """psycopg prepares a statement after five runs, and PostgreSQL may then keep a generic plan
-        made without the terms: at a million subjects that tripled the candidate read."""
+        made without the terms: at a million subjects that tripled the candidate read. A search's
+        transaction plans with its parameters; others keep PostgreSQL's choice."""
         if world.runtime.db.is_sqlite:
             pytest.skip("a PostgreSQL setting")
+        probe = Principal(username="icc_inv", party="ICC", role=Role.COURT_INVESTIGATOR)
         with world.runtime.db.unit_of_work() as session:
+            assert session.execute(text("SHOW plan_cache_mode")).scalar_one() == "auto"
+            search_subjects(session, world.runtime, probe, SubjectQuery(name="Wilhelmina Quorntree"))
             assert session.execute(text("SHOW plan_cache_mode")).scalar_one() == "force_custom_plan"
+        with world.runtime.db.unit_of_work() as session:
+            assert session.execute(text("SHOW plan_cache_mode")).scalar_one() == "auto"

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from app import policy
 from app.audit.record import Action, record
 from app.auth.principal import Principal
+from app.db import plan_with_parameters
 from app.errors import InvalidInput
 from app.notices.models import Notice
 from app.notices.schemas import Subject
@@ -472,6 +473,7 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
     if not probe.form.tokens and len(probe.identifier) < 4:
         raise InvalidInput("name: nothing searchable once titles and punctuation are removed",
                            errors=[{"field": "name", "message": "no name tokens"}])
+    plan_with_parameters(session)
     keyring = runtime.keys.current()
     version = searchable_version(session, keyring)
     every = query_terms(keyring, version, name=query.name, birth_date=query.birth_date)
