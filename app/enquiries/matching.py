@@ -165,8 +165,8 @@ def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
     found: list[NoticeCandidate] = []
     # One count for both ways in, each stopping one past the budget: an identifier or a birth date
     # shared by many subjects (a placeholder such as 1 January, common in sanctions data) would
-    # otherwise make every post read all of them.
-    counts = capped_counts(session, version, id_terms | birth, scope, ROW_BUDGET)
+    # otherwise make every post read all of them. (A birth date leads only beside name terms.)
+    counts = capped_counts(session, version, id_terms | (birth if names else set()), scope, ROW_BUDGET)
     if id_terms:
         first = first_rows(scope, budget)
         rows = connection.execute(select(first.c.notice_id, first.c.subject_no), {

@@ -311,10 +311,10 @@ def capped_counts(session: Session, version: int, terms: Iterable[bytes], scope:
     wanted = sorted(set(terms))
     if not wanted:
         return {}
-    terms = _padded(wanted)
+    padded = _padded(wanted)
     counted = {bytes(t): n for t, n in session.execute(
-        _count_statement(scope, len(terms)),
-        {"version": version, "cap": budget + 1, **{f"t{i}": t for i, t in enumerate(terms)}}).tuples()}
+        _count_statement(scope, len(padded)),
+        {"version": version, "cap": budget + 1, **{f"t{i}": t for i, t in enumerate(padded)}}).tuples()}
     counted.pop(_NO_TERM, None)
     return counted
 
@@ -353,12 +353,16 @@ def first_rows(scope: ColumnElement[bool], limit: int) -> Subquery:
 
 
 @lru_cache(maxsize=4096)
-def _search_statements(scope: ColumnElement[bool]) -> tuple[Select[Any], Select[Any]]:
-    """Search's candidate and document statements for one scope, built once (as _count_statement)."""
+def _candidate_statement(scope: ColumnElement[bool]) -> Select[Any]:
+    """Search's pre-ranking read for one scope, built once (as _count_statement)."""
     first = first_rows(scope, 2 * ROW_BUDGET)
-    candidates = select(first.c.notice_id, first.c.subject_no, first.c.term)
-    documents = CURRENT_CONTENT.where(Notice.id.in_(bindparam("ids", expanding=True)), scope)
-    return candidates, documents
+    return select(first.c.notice_id, first.c.subject_no, first.c.term)
+
+
+@lru_cache(maxsize=4096)
+def _document_statement(scope: ColumnElement[bool]) -> Select[Any]:
+    """The candidates' current revisions for one scope (ids bound at execution), built once."""
+    return CURRENT_CONTENT.where(Notice.id.in_(bindparam("ids", expanding=True)), scope)
 
 
 class _TermCounts:
@@ -417,8 +421,8 @@ def _candidates(session: Session, principal: Principal, version: int, weights: d
     makes the choice independent of the query plan, hence of statistics over invisible rows. Counts
     may be minutes old (a term counted small may since have grown past the budget), hence the margin
     (first_rows)."""
-    statement, _ = _search_statements(policy.visible_notices(principal))
-    rows = session.execute(statement, {"version": version, "terms": list(weights)})
+    rows = session.execute(_candidate_statement(policy.visible_notices(principal)),
+                           {"version": version, "terms": list(weights)})
     scores: dict[tuple[str, int], float] = {}
     dated: set[tuple[str, int]] = set()
     for notice_id, subject_no, term in rows:
@@ -458,8 +462,8 @@ def _documents(session: Session, runtime: Runtime, principal: Principal,
                notice_ids: set[str]) -> dict[str, dict[str, Any]]:
     """Decrypted current documents of the candidate notices (visibility applied again: a notice's
     recipients may have changed since the candidate query on a read-committed database)."""
-    _, statement = _search_statements(policy.visible_notices(principal))
-    rows = session.execute(statement, {"ids": sorted(notice_ids)})
+    rows = session.execute(_document_statement(policy.visible_notices(principal)),
+                           {"ids": sorted(notice_ids)})
     return {row.id: open_row(runtime, row) for row in rows}
 
 
