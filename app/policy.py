@@ -110,8 +110,22 @@ def _visible_notices(party: str, role: str) -> ColumnElement[bool]:
 
 def hidden_notices(principal: Principal) -> ColumnElement[bool]:
     """SQL filter on Notice: exactly the rows visible_notices refuses (what an enquiry looks into;
-    what principal may see, search already shows)."""
-    return not_(visible_notices(principal))
+    what principal may see, search already shows). One object per party and role, as visible_notices."""
+    return _hidden_notices(principal.party, principal.role)
+
+
+@lru_cache(maxsize=4096)
+def _hidden_notices(party: str, role: str) -> ColumnElement[bool]:
+    return not_(_visible_notices(party, role))
+
+
+@lru_cache(maxsize=4096)
+def other_parties_notices(party: str) -> ColumnElement[bool]:
+    """SQL filter on Notice: the notices of every party but party, whoever they are shared with: what
+    deconfliction matches a notice of party against (only the hits it makes tell anyone, and those
+    follow reveals_itself and visibility). One object per party, so that matching's statements are
+    built once per party, not on every post."""
+    return Notice.author_party != party
 
 
 def party_reads_notice(party: str, author_party: str, recipients: Iterable[str]) -> bool:

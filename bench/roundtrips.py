@@ -29,7 +29,7 @@ ADMIN = Principal(username="bench", party="-", role=Role.ADMIN, request_id="benc
 PASSWORD = "benchmark password 123"
 
 
-def run(backend: str, n: int) -> list[list[object]]:
+def run(backend: str, n: int, show: bool = False) -> list[list[object]]:
     with bench_runtime(backend) as runtime:
         with runtime.db.unit_of_work() as s:
             ensure_court(s, ADMIN)
@@ -42,14 +42,17 @@ def run(backend: str, n: int) -> list[list[object]]:
         statements: Counter[str] = Counter()
         transactions: Counter[str] = Counter()
         current = ["-"]
+        last: dict[str, list[str]] = {}
 
         @event.listens_for(runtime.db.engine, "before_cursor_execute")
-        def _statement(*_: Any) -> None:
+        def _statement(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
             statements[current[0]] += 1
+            last.setdefault(current[0], []).append(" ".join(statement.split())[:150])
 
         @event.listens_for(runtime.db.engine, "begin")
         def _begin(*_: Any) -> None:
             transactions[current[0]] += 1
+            last.setdefault(current[0], []).append("BEGIN")
 
         app = create_app(runtime=runtime)
         rng = random.Random(1)
@@ -76,9 +79,12 @@ def run(backend: str, n: int) -> list[list[object]]:
             for op, call in calls.items():
                 current[0] = op
                 for _ in range(n):
+                    last.pop(op, None)
                     response = call()
                     assert response.status_code < 300, response.text
                 current[0] = "-"
+                if show:
+                    print(f"-- {backend} {op}, the last request's statements:", *last.get(op, []), sep="\n  ")
         return [[backend, op, f"{statements[op] / n:.1f}", f"{transactions[op] / n:.1f}"] for op in calls]
 
 
@@ -87,10 +93,12 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=20, help="requests per operation")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--show", action="store_true",
+                        help="print the statements of each operation's last request")
     args = parser.parse_args()
     rows = []
     for backend in args.backends.split(","):
-        rows += run(backend, args.n)
+        rows += run(backend, args.n, args.show)
     print_table(f"Database round trips per request (mean of {args.n} requests; jobs not running)",
                 ["database", "operation", "statements", "transactions"], rows)
 

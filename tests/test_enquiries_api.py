@@ -286,6 +286,37 @@ class TestStandingAndDeconfliction:
         assert hits(world, "fra_fp", "received") == [] and hits(world, "nld_fp", "received") == []
 
 
+class TestStatementsPerParty:
+    """Deconfliction builds its statements once per posting party (policy gives one filter object per
+    party). Built on every post, they had filled search's statement cache (4,096 entries, about 40 kB
+    each) with copies, and cost each post more than running them."""
+
+    def test_posts_reuse_their_partys_statements(self, world: World) -> None:
+        from app.search.service import _count_statement
+
+        post(world, "fra_fp", recipients=["DEU"], subjects=[subject(name="Warm Up", birth_date="1950-01-01",
+                                                                    identifiers=[])])
+        before = _count_statement.cache_info()
+        for n in range(3):
+            post(world, "fra_fp", recipients=["DEU"],
+                 subjects=[subject(name=f"Other Person{n}", birth_date="1950-01-01", identifiers=[
+                     {"scheme": "passport", "value": f"ZZ{n:07d}"}])])
+        after = _count_statement.cache_info()
+        assert after.currsize == before.currsize
+        assert after.hits >= before.hits + 3
+
+    def test_a_partys_statements_never_match_for_another(self, world: World) -> None:
+        """FRA's and NLD's posts alternate on cached statements: each still matches only the other
+        party's notice, never its own."""
+        fra = post(world, "fra_fp", recipients=["DEU"])
+        nld = post(world, "nld_fp", recipients=["NLD"])
+        again = post(world, "fra_fp", recipients=["DEU"])
+        received = {(h["enquirer"], h["notice_id"]) for h in hits(world, "fra_fp", "received")}
+        assert received and received <= {("NLD", fra["id"]), ("NLD", again["id"])}
+        assert {(h["enquirer"], h["notice_id"]) for h in hits(world, "nld_fp", "received")} \
+            == {("FRA", nld["id"])}
+
+
 class TestPlaceholderBirthDates:
     """A birth date shared by more subjects than the row budget (1 January stands for an unknown day
     in much sanctions data): matching starts from the rarest name terms instead of reading every

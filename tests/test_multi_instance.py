@@ -73,6 +73,25 @@ class TestSharedLimits:
                 assert int(right.headers["retry-after"]) >= 1
 
 
+    def test_rate_events_skip_the_wal_and_lockout_stays_durable(self, site: Site,
+                                                                 instances: list[Server]) -> None:
+        """Rate-limit hits are counters for the next minute: their table is unlogged, so the commit of
+        each hit does not wait for the disk (migration 0016). Login lockout guards passwords and stays
+        in a logged table."""
+        with instances[0].client() as client:  # one rate-limited request, refused or not
+            client.post("/api/v1/auth/token", data={"username": "nobody", "password": "nope"})
+        engine = create_engine(site.env["ARX_DATABASE_URL"])
+        try:
+            with engine.connect() as connection:
+                persistence = dict(connection.execute(text(
+                    "SELECT relname, relpersistence FROM pg_class"
+                    " WHERE relname IN ('rate_event', 'login_throttle')")).tuples().all())
+                assert connection.execute(text("SELECT count(*) FROM rate_event")).scalar_one() > 0
+        finally:
+            engine.dispose()
+        assert persistence == {"rate_event": "u", "login_throttle": "p"}
+
+
 class TestSharedAudit:
     def test_load_on_three_instances_is_sealed_once_and_verifies(self, site: Site, instances: list[Server],
                                                                 tmp_path: Path) -> None:

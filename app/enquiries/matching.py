@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, literal, select
@@ -168,8 +168,7 @@ def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
     # otherwise make every post read all of them. (A birth date leads only beside name terms.)
     counts = capped_counts(session, version, id_terms | (birth if names else set()), scope, ROW_BUDGET)
     if id_terms:
-        first = first_rows(scope, budget)
-        rows = connection.execute(select(first.c.notice_id, first.c.subject_no), {
+        rows = connection.execute(_identified(scope, budget), {
             "version": version, "terms": fitting({t: counts[t] for t in id_terms}, ROW_BUDGET)})
         found += [NoticeCandidate(n, s) for n, s in rows]
     if birth and names and len(found) < budget:
@@ -179,48 +178,66 @@ def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
         rare = sorted(t for t in birth if counts[t] <= ROW_BUDGET)
         common = sorted(t for t in birth if counts[t] > ROW_BUDGET)
         if rare:
-            rows = connection.execute(_NAMED_AND_BORN.where(scope).limit(budget),
+            rows = connection.execute(_named_and_born(scope, budget),
                                       {"version": version, "named": sorted(names), "born": rare})
             found += [NoticeCandidate(n, s) for n, s in rows]
         if common and len(found) < budget:
             leading = fitting(capped_counts(session, version, names, scope, ROW_BUDGET), ROW_BUDGET)
-            rows = connection.execute(_born_among_named(version, common, scope).limit(budget),
-                                      {"version": version, "terms": leading})
+            rows = connection.execute(_born_among_named(scope, budget),
+                                      {"version": version, "terms": leading, "born": common})
             found += [NoticeCandidate(n, s) for n, s in rows]
     return list(dict.fromkeys(found))[:budget]
+
+
+# Matching's statements are built once per scope (policy gives one filter object per party; the caches
+# hold it, so its identity is never reused) and budget: building and keying them on every post cost
+# more than running them. Terms, dates and the index version are bound at execution.
+@lru_cache(maxsize=1024)
+def _identified(scope: ColumnElement[bool], budget: int) -> Select[Any]:
+    """Subjects indexed under the identifier terms bound as `terms`, the first budget by (notice, subject)."""
+    first = first_rows(scope, budget)
+    return select(first.c.notice_id, first.c.subject_no)
 
 
 _born, _named = aliased(SubjectTerm), aliased(SubjectTerm)
 _SAME_SUBJECT = and_(_named.notice_id == _born.notice_id, _named.revision == _born.revision,
                      _named.subject_no == _born.subject_no, _named.key_version == _born.key_version)
-# Subjects indexed under one of the birth-date terms and some name terms, most name terms first.
-_NAMED_AND_BORN = (
-    select(_named.notice_id, _named.subject_no)
-    .select_from(_born)
-    .join(_named, _SAME_SUBJECT)
-    .join(Notice, and_(Notice.id == _born.notice_id, Notice.current_revision == _born.revision))
-    .where(_born.key_version == bindparam("version"),
-           _born.term.in_(bindparam("born", expanding=True)),
-           # Not an index condition (coalesce): the name rows are reached through each born subject
-           # (ix_subject_term_subject), never by scanning a common name token's rows.
-           func.coalesce(_named.term, _named.term).in_(bindparam("named", expanding=True)))
-    .group_by(_named.notice_id, _named.subject_no)
-    .order_by(func.count(_named.term).desc(), _named.notice_id, _named.subject_no))
 
 
-def _born_among_named(version: int, born: list[bytes], scope: ColumnElement[bool]) -> Select[Any]:
+@lru_cache(maxsize=1024)
+def _named_and_born(scope: ColumnElement[bool], budget: int) -> Select[Any]:
+    """Subjects indexed under one of the birth-date terms bound as `born` and some of the name terms
+    bound as `named`, most name terms first (at most budget)."""
+    return (
+        select(_named.notice_id, _named.subject_no)
+        .select_from(_born)
+        .join(_named, _SAME_SUBJECT)
+        .join(Notice, and_(Notice.id == _born.notice_id, Notice.current_revision == _born.revision))
+        .where(_born.key_version == bindparam("version"),
+               _born.term.in_(bindparam("born", expanding=True)),
+               # Not an index condition (coalesce): the name rows are reached through each born subject
+               # (ix_subject_term_subject), never by scanning a common name token's rows.
+               func.coalesce(_named.term, _named.term).in_(bindparam("named", expanding=True)), scope)
+        .group_by(_named.notice_id, _named.subject_no)
+        .order_by(func.count(_named.term).desc(), _named.notice_id, _named.subject_no)
+        .limit(budget))
+
+
+@lru_cache(maxsize=1024)
+def _born_among_named(scope: ColumnElement[bool], budget: int) -> Select[Any]:
     """Subjects reached through the leading (rarest) name terms bound as `terms`, at most 2 x ROW_BUDGET
     of their rows chosen by (notice, subject) as search chooses them, that are also indexed under one
-    of the birth-date terms; those with most name terms first."""
+    of the birth-date terms bound as `born`; those with most name terms first (at most budget)."""
     reached = first_rows(scope, 2 * ROW_BUDGET)
     dated = (select(literal(1)).select_from(_born)
              .where(_born.notice_id == reached.c.notice_id, _born.revision == reached.c.revision,
-                    _born.subject_no == reached.c.subject_no, _born.key_version == version,
-                    func.coalesce(_born.term, _born.term).in_(born)))
+                    _born.subject_no == reached.c.subject_no, _born.key_version == bindparam("version"),
+                    func.coalesce(_born.term, _born.term).in_(bindparam("born", expanding=True))))
     return (select(reached.c.notice_id, reached.c.subject_no)
             .where(dated.exists())
             .group_by(reached.c.notice_id, reached.c.subject_no)
-            .order_by(func.count().desc(), reached.c.notice_id, reached.c.subject_no))
+            .order_by(func.count().desc(), reached.c.notice_id, reached.c.subject_no)
+            .limit(budget))
 
 
 @cache

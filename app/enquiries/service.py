@@ -193,7 +193,7 @@ def _match_other_notices(session: Session, runtime: Runtime, principal: Principa
     version = searchable_version(session, runtime.keys.current())
     candidates = notice_candidates(session, version, terms[version],
                                    CANDIDATES_PER_SUBJECT * len(probes),
-                                   Notice.author_party != notice.author_party)
+                                   policy.other_parties_notices(notice.author_party))
     matches = confirm_notices(session, runtime, probes, candidates)
     if not matches:
         return

@@ -8,9 +8,23 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, func, insert, literal, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, lazyload
 
 from app import policy
@@ -86,13 +100,20 @@ def revision_aad(notice: Notice, revision: NoticeRevision) -> bytes:
     return content_aad(notice.id, revision.revision, notice.author_party, notice.kind)
 
 
+@cache
+def _references_statement() -> CompoundSelect:
+    """Which of the codes bound as `parties` are registered and which of the numbers bound as
+    `paragraphs` are in the vocabulary, in one round trip (the posting hot path); built once."""
+    return union_all(
+        registered_codes_query(bindparam("parties", expanding=True)).add_columns(literal("party")),
+        known_numbers_query(bindparam("paragraphs", expanding=True)).add_columns(literal("paragraph")))
+
+
 def _check_references(session: Session, doc: NoticeDocument) -> None:
     """Recipients must be registered parties (or "*"); tags must be in the loaded vocabulary."""
     wanted, tags = set(doc.recipients) - {BROADCAST}, set(doc.paris_paragraphs)
-    # One round trip for both checks: this is on the posting hot path.
-    found = session.execute(union_all(
-        registered_codes_query(wanted).add_columns(literal("party")),
-        known_numbers_query(tags).add_columns(literal("paragraph")))).all()
+    found = session.execute(_references_statement(),
+                            {"parties": sorted(wanted), "paragraphs": sorted(tags)}).all()
     unknown = sorted(wanted - {value for value, what in found if what == "party"})
     if unknown:
         raise InvalidInput(f"recipients: not registered parties: {', '.join(unknown)}",
@@ -121,11 +142,13 @@ def _route(notice: Notice, doc: NoticeDocument) -> None:
 
 
 def _insert_routing(session: Session, notice_id: str, doc: NoticeDocument) -> None:
-    """A new notice's recipient and paragraph rows, as bulk Core inserts (no ORM object per row)."""
-    session.execute(insert(NoticeRecipient), [{"notice_id": notice_id, "party_code": code}
-                                              for code in _recipient_codes(doc)])
-    session.execute(insert(NoticeParagraph), [{"notice_id": notice_id, "paragraph": p}
-                                              for p in sorted(set(doc.paris_paragraphs))])
+    """A new notice's recipient and paragraph rows, as bulk Core inserts on the session's connection
+    (no ORM object per row, nor the ORM's bulk path)."""
+    connection = session.connection()
+    connection.execute(insert(NoticeRecipient), [{"notice_id": notice_id, "party_code": code}
+                                                           for code in _recipient_codes(doc)])
+    connection.execute(insert(NoticeParagraph), [{"notice_id": notice_id, "paragraph": p}
+                                                           for p in sorted(set(doc.paris_paragraphs))])
 
 
 def _seal(runtime: Runtime, notice: Notice, number: int, doc: NoticeDocument, principal: Principal,
@@ -141,7 +164,7 @@ def _seal(runtime: Runtime, notice: Notice, number: int, doc: NoticeDocument, pr
 def _insert_revision_routing(session: Session, notice_id: str, number: int, doc: NoticeDocument) -> None:
     """The revision keeps the routing it was written with: who may see it never widens later (bulk
     Core insert once the revision row is flushed)."""
-    session.execute(insert(NoticeRevisionRecipient), [
+    session.connection().execute(insert(NoticeRevisionRecipient), [
         {"notice_id": notice_id, "revision": number, "party_code": code} for code in _recipient_codes(doc)])
 
 

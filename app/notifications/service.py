@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from app import policy
@@ -43,6 +44,16 @@ def notify(session: Session, *, party: str, kind: str, object_type: str, object_
                           object_id=object_id)
 
 
+@cache
+def _notified_users() -> Select[tuple[int, int | None]]:
+    """(id, e-mail key version) of the active content-role users of the parties bound as `parties`;
+    built once (every post and hit notifies)."""
+    return (select(User.id, User.email_key_version)
+            .where(User.party_code.in_(bindparam("parties", expanding=True)), User.disabled.is_(False),
+                   User.role.in_([str(r) for r in policy.CONTENT_ROLES]))
+            .order_by(User.id))
+
+
 def notify_parties(session: Session, *, parties: Collection[str], kind: str, object_type: str,
                    object_id: str) -> int:
     """notify() for several parties in one query (a notice shared with every party)."""
@@ -52,9 +63,7 @@ def notify_parties(session: Session, *, parties: Collection[str], kind: str, obj
         raise ValueError(f"unknown notification object type {object_type!r}")
     if not parties:
         return 0
-    users = session.execute(select(User.id, User.email_key_version).where(
-        User.party_code.in_(list(parties)), User.disabled.is_(False),
-        User.role.in_([str(r) for r in policy.CONTENT_ROLES])).order_by(User.id)).all()
+    users = session.execute(_notified_users(), {"parties": sorted(parties)}).all()
     now = utcnow()
     rows = [Notification(user_id=uid, kind=kind, object_type=object_type, object_id=object_id,
                          created_at=now) for uid, _ in users]

@@ -1,9 +1,11 @@
 """Registering and listing parties."""
 
 import re
+from collections.abc import Collection
+from typing import Any
 
 import pycountry
-from sqlalchemy import Select, select
+from sqlalchemy import BindParameter, Select, select
 from sqlalchemy.orm import Session
 
 from app.audit.record import Action, record
@@ -57,7 +59,7 @@ def list_parties(session: Session) -> list[Party]:
     return list(session.scalars(select(Party).where(Party.active).order_by(Party.code)))
 
 
-def registered_codes_query(codes: set[str]) -> Select[tuple[str]]:
+def registered_codes_query(codes: Collection[str] | BindParameter[Any]) -> Select[tuple[str]]:
     """The codes among codes that are active registered parties."""
     return select(Party.code).where(Party.code.in_(codes), Party.active)
 

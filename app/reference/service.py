@@ -2,12 +2,13 @@
 
 import json
 import re
+from collections.abc import Collection
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Select, select
+from sqlalchemy import BindParameter, Select, select
 from sqlalchemy.orm import Session
 
 from app.audit.record import Action
@@ -69,7 +70,7 @@ def list_paragraphs(session: Session) -> list[ParisParagraph]:
     return sorted(session.scalars(select(ParisParagraph)), key=lambda p: _sort_key(p.number))
 
 
-def known_numbers_query(numbers: set[str]) -> Select[tuple[str]]:
+def known_numbers_query(numbers: Collection[str] | BindParameter[Any]) -> Select[tuple[str]]:
     """The numbers among numbers that are in the loaded vocabulary."""
     return select(ParisParagraph.number).where(ParisParagraph.number.in_(numbers))
 
