@@ -1,5 +1,6 @@
 """Database engine, declarative base and the unit of work shared by the API and the CLI."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -8,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
-from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, MetaData, create_engine, event, text
+from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, MetaData, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from app.errors import AppError
@@ -104,21 +107,57 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
     # A stopped server refuses at once; a frozen one is bounded by connect_timeout (connecting) and by
     # the request deadline (app/resilience.py): statement_timeout fires only in a running server.
     options = f"-c statement_timeout={int(t.statement_seconds * 1000)}"
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True,
-                         pool_timeout=t.pool_seconds,
-                         connect_args={"connect_timeout": t.connect_seconds, "options": options})
+    engine = create_engine(url, pool_size=10, max_overflow=20, pool_timeout=t.pool_seconds,
+                           connect_args={"connect_timeout": t.connect_seconds, "options": options})
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        # Pessimistic disconnect handling, as pool_pre_ping, but only for a connection that sat idle:
+        # one just used has just answered, and a ping on every checkout was one round trip in six on a
+        # read. A server restarted under load fails the request on each connection that met it, and
+        # that request's disconnect error makes the pool replace every connection it holds.
+        checked_in = record.info.get(_CHECKED_IN)
+        if checked_in is not None and time.monotonic() - checked_in > PING_AFTER_IDLE_SECONDS:
+            try:
+                engine.dialect.do_ping(dbapi_conn)
+            except Exception as exc:  # the pool replaces the connection and tries again
+                raise DisconnectionError() from exc
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        if dbapi_conn is None:  # invalidated (a disconnect): the pool will open a new one
+            return
+        record.info[_CHECKED_IN] = time.monotonic()
+        # plan_with_parameters stops preparing for the rest of one checkout: the next starts as usual.
+        dbapi_conn.prepare_threshold = PREPARE_THRESHOLD
+
+    return engine
+
+
+# A pooled PostgreSQL connection idle longer than this is pinged before it is handed out again.
+PING_AFTER_IDLE_SECONDS = 1.0
+_CHECKED_IN = "arx_checked_in"
+
+
+# psycopg's default: a statement is prepared on the server once it has run this many times.
+PREPARE_THRESHOLD = 5
 
 
 def plan_with_parameters(session: Session) -> None:
-    """PostgreSQL: plan the rest of this transaction's statements with their actual parameters.
+    """PostgreSQL: plan the statements session sends, until its connection goes back to the pool (the
+    end of a request's unit of work), with their actual parameters.
 
     psycopg prepares a statement once it has run five times, and PostgreSQL may then keep a generic
     plan made without the parameters. For statements over blind-index terms, whose row counts differ by
     orders of magnitude from one term to the next, that plan tripled search's candidate read at a
-    million subjects. Not for every transaction: planning each execution made posting a third slower.
-    (SET LOCAL: it ends with the transaction.)"""
+    million subjects. So these statements are not prepared: each is sent unnamed and planned for its
+    parameters. Not for every transaction: planning each execution made posting a third slower. (A
+    setting on the client's connection: no round trip, unlike SET LOCAL plan_cache_mode, which did the
+    same before.)"""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        driver = session.connection().connection.driver_connection
+        assert driver is not None  # a connection in use has its driver's connection
+        driver.prepare_threshold = None
 
 
 class Database:

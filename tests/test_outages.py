@@ -21,9 +21,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
+from app import db as app_db
 from app.crypto.keyring import KEYRING_FILE, FileKeyProvider
+from app.db import Database
 from app.logging import JsonFormatter
 from app.main import create_app
 from app.runtime import Runtime
@@ -110,6 +114,55 @@ def test_postgres_stopped_then_frozen_under_load(tmp_path: Path) -> None:
         if server is not None:
             server.stop()
         cluster.destroy()
+
+
+class TestIdleConnections:
+    """Pooled PostgreSQL connections are pinged before reuse only after sitting idle
+    (app/db.py, PING_AFTER_IDLE_SECONDS): a ping on every checkout was one round trip in six on a read."""
+
+    @staticmethod
+    def _terminate(url: str, pid: int) -> None:
+        killer = create_engine(url)
+        try:
+            with killer.begin() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        finally:
+            killer.dispose()
+
+    @staticmethod
+    def _backend(db: Database) -> int:
+        with db.unit_of_work() as session:
+            return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+    def test_a_connection_killed_while_idle_is_replaced_before_use(
+            self, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        if site_db(database_url) != "postgresql":
+            pytest.skip("a PostgreSQL connection pool")
+        db = Database(database_url)
+        try:
+            killed = self._backend(db)
+            self._terminate(database_url, killed)
+            monkeypatch.setattr(app_db, "PING_AFTER_IDLE_SECONDS", 0.0)  # it has been idle long enough
+            assert self._backend(db) != killed  # answered, on a new connection
+        finally:
+            db.dispose()
+
+    def test_a_connection_killed_just_after_use_fails_one_unit_of_work_then_the_pool_recovers(
+            self, database_url: str) -> None:
+        """The optimistic side of the trade: no ping within the idle window, so the request that meets
+        a connection killed meanwhile fails (503 through the API), and its disconnect error makes the
+        pool replace every connection it holds."""
+        if site_db(database_url) != "postgresql":
+            pytest.skip("a PostgreSQL connection pool")
+        db = Database(database_url)
+        try:
+            killed = self._backend(db)
+            self._terminate(database_url, killed)
+            with pytest.raises(OperationalError):
+                self._backend(db)
+            assert self._backend(db) != killed
+        finally:
+            db.dispose()
 
 
 # -- SQLite ------------------------------------------------------------------------------------------
@@ -270,7 +323,6 @@ def test_sigterm_drains_in_flight_requests_and_seals(tmp_path: Path, database_ur
     from sqlalchemy import func, select
 
     from app.audit.models import AuditEntry, AuditLeaf
-    from app.db import Database
     db = Database(database_url)
     try:
         with db.unit_of_work() as session:
