@@ -146,9 +146,9 @@ def _insert_routing(session: Session, notice_id: str, doc: NoticeDocument) -> No
     (no ORM object per row, nor the ORM's bulk path)."""
     connection = session.connection()
     connection.execute(insert(NoticeRecipient), [{"notice_id": notice_id, "party_code": code}
-                                                           for code in _recipient_codes(doc)])
+                                                 for code in _recipient_codes(doc)])
     connection.execute(insert(NoticeParagraph), [{"notice_id": notice_id, "paragraph": p}
-                                                           for p in sorted(set(doc.paris_paragraphs))])
+                                                 for p in sorted(set(doc.paris_paragraphs))])
 
 
 def _seal(runtime: Runtime, notice: Notice, number: int, doc: NoticeDocument, principal: Principal,
