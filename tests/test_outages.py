@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -121,48 +121,41 @@ class TestIdleConnections:
     (app/db.py, PING_AFTER_IDLE_SECONDS): a ping on every checkout was one round trip in six on a read."""
 
     @staticmethod
-    def _terminate(url: str, pid: int) -> None:
-        killer = create_engine(url)
-        try:
-            with killer.begin() as connection:
-                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-        finally:
-            killer.dispose()
-
-    @staticmethod
     def _backend(db: Database) -> int:
         with db.unit_of_work() as session:
             return int(session.execute(text("SELECT pg_backend_pid()")).scalar_one())
 
-    def test_a_connection_killed_while_idle_is_replaced_before_use(
-            self, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    @pytest.fixture
+    def killed(self, database_url: str) -> Iterator[tuple[Database, int]]:
+        """A pool whose one connection was just used and then terminated by the server, and its pid."""
         if site_db(database_url) != "postgresql":
             pytest.skip("a PostgreSQL connection pool")
         db = Database(database_url)
+        killer = create_engine(database_url)
         try:
-            killed = self._backend(db)
-            self._terminate(database_url, killed)
-            monkeypatch.setattr(app_db, "PING_AFTER_IDLE_SECONDS", 0.0)  # it has been idle long enough
-            assert self._backend(db) != killed  # answered, on a new connection
+            pid = self._backend(db)
+            with killer.begin() as connection:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            yield db, pid
         finally:
+            killer.dispose()
             db.dispose()
 
+    def test_a_connection_killed_while_idle_is_replaced_before_use(
+            self, killed: tuple[Database, int], monkeypatch: pytest.MonkeyPatch) -> None:
+        db, pid = killed
+        monkeypatch.setattr(app_db, "PING_AFTER_IDLE_SECONDS", 0.0)  # it has been idle long enough
+        assert self._backend(db) != pid  # answered, on a new connection
+
     def test_a_connection_killed_just_after_use_fails_one_unit_of_work_then_the_pool_recovers(
-            self, database_url: str) -> None:
+            self, killed: tuple[Database, int]) -> None:
         """The optimistic side of the trade: no ping within the idle window, so the request that meets
         a connection killed meanwhile fails (503 through the API), and its disconnect error makes the
         pool replace every connection it holds."""
-        if site_db(database_url) != "postgresql":
-            pytest.skip("a PostgreSQL connection pool")
-        db = Database(database_url)
-        try:
-            killed = self._backend(db)
-            self._terminate(database_url, killed)
-            with pytest.raises(OperationalError):
-                self._backend(db)
-            assert self._backend(db) != killed
-        finally:
-            db.dispose()
+        db, pid = killed
+        with pytest.raises(OperationalError):
+            self._backend(db)
+        assert self._backend(db) != pid
 
 
 # -- SQLite ------------------------------------------------------------------------------------------
