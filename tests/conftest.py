@@ -40,6 +40,9 @@ from tests.support.portal import Browser, signed_in
 # service's 10 s deadline, which answers 503 by design. The tests of the deadline set their own, and
 # served instances (tests/support/e2e.py) take only the ARX_ settings their test gives them.
 os.environ.setdefault("ARX_REQUEST_DEADLINE_SECONDS", "60")
+# Likewise connecting: CI runs both databases' suites side by side, and a PostgreSQL backend once took
+# longer than the service's 3 s to start (a setup error in stop 27's CI). The outage tests set their own.
+os.environ.setdefault("ARX_DATABASE_CONNECT_TIMEOUT_SECONDS", "30")
 
 
 @pytest.fixture(scope="session")
