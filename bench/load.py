@@ -90,7 +90,7 @@ class Load:
                  seed: int) -> None:
         self.bases, self.context, self.users, self.seed = bases, context, users, seed
         self.samples: dict[str, list[float]] = defaultdict(list)
-        self.timeline: list[tuple[float, float, bool]] = []  # (monotonic end, ms, failed) while recording
+        self.timeline: list[tuple[float, float, bool, str]] = []  # (monotonic end, ms, failed, op) recording
         self.errors: dict[str, int] = defaultdict(int)
         self.known: dict[str, list[str]] = defaultdict(list)  # party -> ids of notices it may read
         self.lock = threading.Lock()
@@ -123,7 +123,7 @@ class Load:
             failed = response is None or response.status_code >= 400
             with self.lock:
                 self.samples[op].append(elapsed)
-                self.timeline.append((time.monotonic(), elapsed, failed))
+                self.timeline.append((time.monotonic(), elapsed, failed, op))
                 if failed:
                     self.errors[op] += 1
         return response

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import threading
 import time
 from pathlib import Path
 
 from bench.common import percentiles, print_table
 from bench.load import MIX, Load, Served, seed_notices, served
+
+OPS = tuple(op for op, _ in MIX)
 
 
 def rss_mb(pid: int) -> float:
@@ -78,18 +81,21 @@ def soak(backend: str, instances: int, workers: int, clients: int, duration: flo
     minute_rows = []
     errors = 0
     for minute in range(int(elapsed // 60) + (1 if elapsed % 60 >= 1 else 0)):
-        window = [(ms, failed) for end, ms, failed in load.timeline
+        window = [(ms, failed, op) for end, ms, failed, op in load.timeline
                   if minute * 60 <= end - started < (minute + 1) * 60]
         if len(window) < 2:
             continue
-        failed = sum(f for _, f in window)
+        failed = sum(f for _, f, _ in window)
         errors += failed
-        p = percentiles([ms for ms, _ in window])
+        p = percentiles([ms for ms, _, _ in window])
         span = min(60.0, elapsed - minute * 60)
+        # Which operation slows down, if the whole does: each one's median this minute.
+        medians = [statistics.median([ms for ms, _, o in window if o == op] or [0.0]) for op in OPS]
         minute_rows.append([minute + 1, len(window), f"{len(window) / span:.0f}", f"{p['p50']:.1f}",
-                            f"{p['p95']:.1f}", f"{p['p99']:.1f}", failed])
+                            f"{p['p95']:.1f}", f"{p['p99']:.1f}", failed, *(f"{m:.1f}" for m in medians)])
     print_table(f"Minute by minute — {title}",
-                ["minute", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors"], minute_rows)
+                ["minute", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors",
+                 *(f"{op} p50" for op in OPS)], minute_rows)
     warm, last = sum(samples[1][1]) if len(samples) > 2 else sum(samples[0][1]), sum(samples[-1][1])
     growth = (last - warm) / warm if warm else 0.0
     total_errors = sum(load.errors.values())

@@ -257,6 +257,30 @@ class TestStandingAndDeconfliction:
         assert [h["party"] for h in hits(world, "nld_fp", "sent")] == ["FRA"]
         assert_reveals_nothing(str(hits(world, "fra_fp", "sent")), theirs["id"])
 
+    def test_one_post_reaches_by_identifier_and_by_name_and_birth_date(self, world: World) -> None:
+        """Both ways in are read in one statement (identifiers first): each finds its own notice, and
+        each owner is told what matched."""
+        by_id = post(world, "nld_fp", recipients=["NLD"], subjects=[
+            {"name": "Someone Else", "identifiers": [{"scheme": "passport", "value": PASSPORT}]}])
+        by_name = post(world, "deu_fp", recipients=["DEU"], subjects=[subject(identifiers=[])])
+        post(world, "fra_fp", recipients=["ICC"])
+        assert [h["party"] for h in hits(world, "fra_fp", "sent")] == ["DEU", "NLD"]
+        [nld] = hits(world, "nld_fp", "received")
+        [deu] = hits(world, "deu_fp", "received")
+        assert (nld["notice_id"], nld["matched_on"]) == (by_id["id"], ["identifier"])
+        assert deu["notice_id"] == by_name["id"]
+        assert "identifier" not in deu["matched_on"] and "birth_date" in deu["matched_on"]
+
+    def test_standing_enquiry_reached_both_ways_by_one_post(self, world: World) -> None:
+        enquire(world, "icc_inv", {"identifiers": [{"scheme": "passport", "value": PASSPORT}]},
+                {"name": CANARY_NAME, "birth_date": "1971-06-02"})
+        notice = post(world, "fra_fp", recipients=["DEU"], subjects=[
+            {"name": "Someone Else", "identifiers": [{"scheme": "passport", "value": PASSPORT}]},
+            subject(identifiers=[])])
+        [received] = hits(world, "fra_fp", "received")
+        assert (received["enquirer"], received["notice_id"]) == ("ICC", notice["id"])
+        assert {"identifier", "birth_date"} <= set(received["matched_on"])
+
     def test_deconfliction_pair_on_revise_once(self, world: World) -> None:
         mine = post(world, "fra_fp", recipients=["DEU"], subjects=[])
         post(world, "nld_fp", recipients=["NLD"])

@@ -20,7 +20,17 @@ from datetime import date
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session, aliased, lazyload
 
 from app.crypto.envelope import Envelope, Sealed
@@ -167,36 +177,23 @@ def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
     # shared by many subjects (a placeholder such as 1 January, common in sanctions data) would
     # otherwise make every post read all of them. (A birth date leads only beside name terms.)
     counts = capped_counts(session, version, id_terms | (birth if names else set()), scope, ROW_BUDGET)
-    if id_terms:
-        rows = connection.execute(_identified(scope, budget), {
-            "version": version, "terms": fitting({t: counts[t] for t in id_terms}, ROW_BUDGET)})
+    # A birth date shared by at most ROW_BUDGET subjects is a way in beside the identifiers (each
+    # subject born then is checked for name terms), both in one round trip. Past that, the rarest name
+    # terms lead, and the date is checked on the subjects they reach.
+    rare = sorted(t for t in birth if counts[t] <= ROW_BUDGET) if names else []
+    common = sorted(t for t in birth if counts[t] > ROW_BUDGET) if names else []
+    if id_terms or rare:
+        rows = connection.execute(_identified_or_named_and_born(scope, budget), {
+            "version": version, "terms": fitting({t: counts[t] for t in id_terms}, ROW_BUDGET),
+            "named": sorted(names), "born": rare})
+        # Identifier agreements first (by notice and subject), then by how many name terms agree.
+        found += [NoticeCandidate(n, s) for _, _, n, s in sorted(rows, key=lambda r: (r[0], -r[1], *r[2:]))]
+    if common and len(found) < budget:
+        leading = fitting(capped_counts(session, version, names, scope, ROW_BUDGET), ROW_BUDGET)
+        rows = connection.execute(_born_among_named(scope, budget),
+                                  {"version": version, "terms": leading, "born": common})
         found += [NoticeCandidate(n, s) for n, s in rows]
-    if birth and names and len(found) < budget:
-        # A birth date shared by at most ROW_BUDGET subjects is the way in: each of them is checked
-        # for name terms. Past that, the rarest name terms lead, and the date is checked on the
-        # subjects they reach.
-        rare = sorted(t for t in birth if counts[t] <= ROW_BUDGET)
-        common = sorted(t for t in birth if counts[t] > ROW_BUDGET)
-        if rare:
-            rows = connection.execute(_named_and_born(scope, budget),
-                                      {"version": version, "named": sorted(names), "born": rare})
-            found += [NoticeCandidate(n, s) for n, s in rows]
-        if common and len(found) < budget:
-            leading = fitting(capped_counts(session, version, names, scope, ROW_BUDGET), ROW_BUDGET)
-            rows = connection.execute(_born_among_named(scope, budget),
-                                      {"version": version, "terms": leading, "born": common})
-            found += [NoticeCandidate(n, s) for n, s in rows]
     return list(dict.fromkeys(found))[:budget]
-
-
-# Matching's statements are built once per scope (policy gives one filter object per party; the caches
-# hold it, so its identity is never reused) and budget: building and keying them on every post cost
-# more than running them. Terms, dates and the index version are bound at execution.
-@lru_cache(maxsize=1024)
-def _identified(scope: ColumnElement[bool], budget: int) -> Select[Any]:
-    """Subjects indexed under the identifier terms bound as `terms`, the first budget by (notice, subject)."""
-    first = first_rows(scope, budget)
-    return select(first.c.notice_id, first.c.subject_no)
 
 
 _born, _named = aliased(SubjectTerm), aliased(SubjectTerm)
@@ -204,12 +201,20 @@ _SAME_SUBJECT = and_(_named.notice_id == _born.notice_id, _named.revision == _bo
                      _named.subject_no == _born.subject_no, _named.key_version == _born.key_version)
 
 
+# Matching's statements are built once per scope (policy gives one filter object per party; the caches
+# hold it, so its identity is never reused) and budget: building and keying them on every post cost
+# more than running them. Terms, dates and the index version are bound at execution.
 @lru_cache(maxsize=1024)
-def _named_and_born(scope: ColumnElement[bool], budget: int) -> Select[Any]:
-    """Subjects indexed under one of the birth-date terms bound as `born` and some of the name terms
-    bound as `named`, most name terms first (at most budget)."""
-    return (
-        select(_named.notice_id, _named.subject_no)
+def _identified_or_named_and_born(scope: ColumnElement[bool], budget: int) -> CompoundSelect:
+    """(way, name terms agreeing, notice id, subject number), at most budget rows each way:
+    0, subjects indexed under the identifier terms bound as `terms`, the first by (notice, subject);
+    1, subjects indexed under one of the birth-date terms bound as `born` and some of the name terms
+    bound as `named`, most name terms first. An empty list of terms leaves its way empty."""
+    first = first_rows(scope, budget)
+    identified = select(literal(0).label("way"), literal(0).label("agreeing"), first.c.notice_id,
+                        first.c.subject_no)
+    named_and_born = (
+        select(literal(1), func.count(_named.term), _named.notice_id, _named.subject_no)
         .select_from(_born)
         .join(_named, _SAME_SUBJECT)
         .join(Notice, and_(Notice.id == _born.notice_id, Notice.current_revision == _born.revision))
@@ -221,6 +226,8 @@ def _named_and_born(scope: ColumnElement[bool], budget: int) -> Select[Any]:
         .group_by(_named.notice_id, _named.subject_no)
         .order_by(func.count(_named.term).desc(), _named.notice_id, _named.subject_no)
         .limit(budget))
+    # SQLite allows no LIMIT in a compound's member: that way is read as a derived table.
+    return union_all(identified, select(named_and_born.subquery()))
 
 
 @lru_cache(maxsize=1024)
@@ -241,18 +248,21 @@ def _born_among_named(scope: ColumnElement[bool], budget: int) -> Select[Any]:
 
 
 @cache
-def _enquiry_statements() -> tuple[Any, Any]:
-    """Built once: constructing these costs more than running them."""
+def _enquiry_statement() -> CompoundSelect:
+    """Built once (constructing it costs more than running it): notice_candidates' two ways in, on
+    the terms of open enquiries, in one round trip."""
     from app.enquiries.models import Enquiry, EnquiryTerm
 
     standing = and_(Enquiry.open_until > bindparam("now"), Enquiry.party_code != bindparam("party"))
-    by_id = (select(EnquiryTerm.enquiry_id, EnquiryTerm.subject_no)
+    by_id = (select(literal(0).label("way"), literal(0).label("agreeing"), EnquiryTerm.enquiry_id,
+                    EnquiryTerm.subject_no)
              .join(Enquiry, Enquiry.id == EnquiryTerm.enquiry_id)
              .where(EnquiryTerm.key_version == bindparam("version"),
                     EnquiryTerm.term.in_(bindparam("ids", expanding=True)), standing)
              .order_by(EnquiryTerm.enquiry_id, EnquiryTerm.subject_no).limit(bindparam("budget")))
     born, named = aliased(EnquiryTerm), aliased(EnquiryTerm)
-    by_name = (select(named.enquiry_id, named.subject_no).select_from(born)
+    by_name = (select(literal(1), func.count(named.term), named.enquiry_id, named.subject_no)
+               .select_from(born)
                .join(named, and_(named.enquiry_id == born.enquiry_id,
                                  named.subject_no == born.subject_no,
                                  named.key_version == born.key_version))
@@ -264,23 +274,20 @@ def _enquiry_statements() -> tuple[Any, Any]:
                .group_by(named.enquiry_id, named.subject_no)
                .order_by(func.count(named.term).desc(), named.enquiry_id, named.subject_no)
                .limit(bindparam("budget")))
-    return by_id, by_name
+    return union_all(select(by_id.subquery()), select(by_name.subquery()))
 
 
 def enquiry_candidates(session: Session, version: int, terms: Terms, budget: int, *,
                        not_party: str, now: Any) -> list[tuple[str, int]]:
     """(enquiry id, subject number) of open enquiries of other parties than not_party whose
-    subjects may strongly match (the same two lookups as notice_candidates, on enquiry terms)."""
-    by_id, by_name = _enquiry_statements()
+    subjects may strongly match (the same two ways in as notice_candidates, on enquiry terms)."""
     ids, birth, names = terms
-    connection = session.connection()
-    common = {"version": version, "now": now, "party": not_party, "budget": budget}
-    found: list[tuple[str, int]] = []
-    if ids:
-        found += [(e, n) for e, n in connection.execute(by_id, {**common, "ids": sorted(ids)})]
-    if birth and names and len(found) < budget:
-        found += [(e, n) for e, n in connection.execute(
-            by_name, {**common, "born": sorted(birth), "named": sorted(names)})]
+    if not ids and not (birth and names):
+        return []
+    rows = session.connection().execute(_enquiry_statement(), {
+        "version": version, "now": now, "party": not_party, "budget": budget, "ids": sorted(ids),
+        "born": sorted(birth) if names else [], "named": sorted(names)})
+    found = [(e, n) for _, _, e, n in sorted(rows, key=lambda r: (r[0], -r[1], *r[2:]))]
     return list(dict.fromkeys(found))[:budget]
 
 

@@ -69,12 +69,17 @@ def search_request_subjects(session: Session, runtime: Runtime, principal: Princ
         .join(CooperationRequest, CooperationRequest.id == RequestSubjectTerm.request_id)
         .where(RequestSubjectTerm.key_version == version, RequestSubjectTerm.term.in_(list(weights)),
                policy.visible_requests(principal))
+        # Past the budget, which rows are kept follows the order, never the plan (whose choice could
+        # depend on statistics over rows the caller may not see).
+        .order_by(RequestSubjectTerm.request_id, RequestSubjectTerm.subject_no, RequestSubjectTerm.term)
         .limit(ROW_BUDGET))
     scores: dict[tuple[str, int], float] = {}
     for request_id, subject_no, term in rows:
         scores[(request_id, subject_no)] = scores.get((request_id, subject_no), 0.0) + weights[term]
     candidates = sorted(scores, key=lambda k: (-scores[k], k))[:max(MIN_CANDIDATES,
                                                                    CANDIDATES_PER_RESULT * query.limit)]
+    if not candidates:  # most searches: no request subject shares a term (no second round trip)
+        return []
     requests = {r.id: r for r in session.scalars(select(CooperationRequest).where(
         CooperationRequest.id.in_({i for i, _ in candidates}), policy.visible_requests(principal)))}
     subjects: dict[str, list[dict[str, Any]]] = {}

@@ -161,7 +161,7 @@ def _belarusian_alt(word: str) -> str | None:
     return fold(hard).replace(" ", "") if hard != word else None
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=8192)  # a searched or decrypted name recurs within a search, rarely beyond it
 def name_form(text: str) -> NameForm:
     """Tokens of a name, whatever its script, punctuation, honorifics or order (invisible
     characters such as a Persian ZWNJ are stripped first, so they never split or change a token).
