@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -345,9 +345,9 @@ def first_rows(scope: ColumnElement[bool], limit: int) -> Subquery:
     together fit the budget, or the one rarest term however many rows it has, read in the order of
     ix_subject_term_lookup (key_version, term, notice_id, subject_no, revision) up to limit (both
     databases plan a one-element IN as an equality), so that a term with a million rows costs what one
-    with limit rows does. A term within the budget was counted by this very search (_TermCounts): it
-    adds at most what was posted since. (One statement, not a union of per-term reads: building and
-    planning sixteen branches cost every search more than the rows they bounded.)"""
+    with limit rows does. A term counted within the budget was counted at most seconds ago
+    (_TermCounts): it adds at most what was posted since. (One statement, not a union of per-term
+    reads: building and planning sixteen branches cost every search more than the rows they bounded.)"""
     return (select(SubjectTerm.notice_id, SubjectTerm.revision, SubjectTerm.subject_no, SubjectTerm.term)
             .join(Notice, _CURRENT)
             .where(SubjectTerm.key_version == bindparam("version"),
@@ -370,20 +370,24 @@ def _document_statement(scope: ColumnElement[bool]) -> Select[Any]:
 
 
 class _TermCounts:
-    """Capped counts of visible rows of recently queried common terms, per party (what a party may see
-    depends on nothing else). A term counted past the budget recurs in many searches, costs the most to
-    count (the cap's worth of rows) and is left out of candidate reads (or read alone, in index order)
-    while over it, which it stays: it is counted once per TTL. A term within the budget is counted on
-    every search, which costs at most its few rows: cached, it could grow far past the budget before
-    its count expired (a surname posted a thousand times in five minutes of load), and every read of it
-    would then gather and sort all its rows (soak: search p50 55 -> 122 ms in five minutes)."""
+    """Capped counts of visible rows of recently queried terms, per party (what a party may see depends
+    on nothing else). Common terms recur in many searches and cost the most to count, so each count is
+    kept a while rather than made on every search; walking a term's invisible rows happens at most once
+    per party and term in that while (README, "timing").
 
-    TTL_SECONDS = 300.0
+    A term past the budget stays past it (left out of candidate reads, or read alone in index order):
+    its count is kept five minutes. A term within the budget is kept ten seconds only: kept longer, it
+    could be posted a thousand times over before its count expired (five minutes of the soak's load),
+    and every search would then read all its rows and sort them (search p50 55 -> 122 ms in that soak)."""
+
+    TTL_SECONDS = 300.0  # a count past the budget
+    WITHIN_BUDGET_TTL_SECONDS = 10.0
     MAX_ENTRIES = 200_000
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._counts: dict[tuple[str, int, str, bytes], tuple[int, float]] = {}
         self._lock = threading.Lock()
+        self._clock = clock
 
     def clear(self) -> None:
         with self._lock:
@@ -391,7 +395,7 @@ class _TermCounts:
 
     def get(self, session: Session, db: str, principal: Principal, version: int,
             terms: list[bytes]) -> dict[bytes, int]:
-        now = time.monotonic()
+        now = self._clock()
         scope = (db, version, principal.party)
         with self._lock:
             known = {t: c for t in terms if (c := self._counts.get((*scope, t))) and c[1] > now}
@@ -401,8 +405,9 @@ class _TermCounts:
         with self._lock:
             if len(self._counts) > self.MAX_ENTRIES:
                 self._counts.clear()
-            self._counts.update({(*scope, t): (n, now + self.TTL_SECONDS)
-                                 for t, n in counted.items() if n > ROW_BUDGET})
+            self._counts.update({(*scope, t): (n, now + (self.TTL_SECONDS if n > ROW_BUDGET
+                                                         else self.WITHIN_BUDGET_TTL_SECONDS))
+                                 for t, n in counted.items()})
         return {**{t: c for t, (c, _) in known.items()}, **counted}
 
 
