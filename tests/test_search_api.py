@@ -306,7 +306,6 @@ class TestRowBudget:
                                    {"version": version, "terms": [common]}).tuples().all()
         assert rows == sorted((n, s) for n in posted for s in (0, 1))[:4]
 
-
     def test_a_count_within_the_budget_is_kept_seconds_one_past_it_minutes(self, world: World) -> None:
         """Kept minutes, a term counted within the budget could be posted a thousand times over before
         its count expired, and every search would then read all its rows and sort them (soak: search

@@ -176,18 +176,18 @@ def notice_candidates(session: Session, version: int, terms: Terms, budget: int,
     # One count for both ways in, each stopping one past the budget: an identifier or a birth date
     # shared by many subjects (a placeholder such as 1 January, common in sanctions data) would
     # otherwise make every post read all of them. (A birth date leads only beside name terms.)
-    counts = capped_counts(session, version, id_terms | (birth if names else set()), scope, ROW_BUDGET)
+    dates = birth if names else set()
+    counts = capped_counts(session, version, id_terms | dates, scope, ROW_BUDGET)
     # A birth date shared by at most ROW_BUDGET subjects is a way in beside the identifiers (each
     # subject born then is checked for name terms), both in one round trip. Past that, the rarest name
     # terms lead, and the date is checked on the subjects they reach.
-    rare = sorted(t for t in birth if counts[t] <= ROW_BUDGET) if names else []
-    common = sorted(t for t in birth if counts[t] > ROW_BUDGET) if names else []
+    rare = sorted(t for t in dates if counts[t] <= ROW_BUDGET)
+    common = sorted(t for t in dates if counts[t] > ROW_BUDGET)
     if id_terms or rare:
         rows = connection.execute(_identified_or_named_and_born(scope, budget), {
             "version": version, "terms": fitting({t: counts[t] for t in id_terms}, ROW_BUDGET),
             "named": sorted(names), "born": rare})
-        # Identifier agreements first (by notice and subject), then by how many name terms agree.
-        found += [NoticeCandidate(n, s) for _, _, n, s in sorted(rows, key=lambda r: (r[0], -r[1], *r[2:]))]
+        found += [NoticeCandidate(n, s) for n, s in _by_way(rows)]
     if common and len(found) < budget:
         leading = fitting(capped_counts(session, version, names, scope, ROW_BUDGET), ROW_BUDGET)
         rows = connection.execute(_born_among_named(scope, budget),
@@ -287,8 +287,13 @@ def enquiry_candidates(session: Session, version: int, terms: Terms, budget: int
     rows = session.connection().execute(_enquiry_statement(), {
         "version": version, "now": now, "party": not_party, "budget": budget, "ids": sorted(ids),
         "born": sorted(birth) if names else [], "named": sorted(names)})
-    found = [(e, n) for _, _, e, n in sorted(rows, key=lambda r: (r[0], -r[1], *r[2:]))]
-    return list(dict.fromkeys(found))[:budget]
+    return list(dict.fromkeys(_by_way(rows)))[:budget]
+
+
+def _by_way(rows: Iterable[Any]) -> list[tuple[str, int]]:
+    """(id, subject number) of a two-way read's (way, name terms agreeing, id, subject number) rows in
+    each way's own order: identifier agreements first, by id and subject, then most name terms first."""
+    return [(i, n) for _, _, i, n in sorted(rows, key=lambda r: (r[0], -r[1], r[2], r[3]))]
 
 
 @dataclass(frozen=True)
