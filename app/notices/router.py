@@ -31,7 +31,9 @@ def post_notice(doc: NoticeDocument, session: DbSession, runtime: RuntimeDep,
                 principal: CurrentPrincipal, request: Request, response: Response) -> NoticeRead:
     """Post a notice for the caller's party."""
     notice = service.create_notice(session, runtime, principal, doc)
-    response.headers["Location"] = request.url_for("get_notice", notice_id=notice.id).path
+    # The collection's own path plus the id: url_for would walk every route of the app (portal
+    # included) on each post.
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{notice.id}"
     return _tagged(response, notice)
 
 
