@@ -106,7 +106,11 @@ def make_engine(url: str, timeouts: Timeouts | None = None) -> Engine:
         return engine
     # A stopped server refuses at once; a frozen one is bounded by connect_timeout (connecting) and by
     # the request deadline (app/resilience.py): statement_timeout fires only in a running server.
-    options = f"-c statement_timeout={int(t.statement_seconds * 1000)}"
+    # No parallel query: ARX's statements are index reads of at most a few thousand rows, and starting
+    # a parallel worker took 4-7 ms beside a 1 ms sort in search's candidate read at a million subjects
+    # (EXPLAIN ANALYZE), on a server whose cores serve other requests meanwhile.
+    options = (f"-c statement_timeout={int(t.statement_seconds * 1000)} "
+               "-c max_parallel_workers_per_gather=0")
     engine = create_engine(url, pool_size=10, max_overflow=20, pool_timeout=t.pool_seconds,
                            connect_args={"connect_timeout": t.connect_seconds, "options": options})
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from app.audit.canonical import CANONICAL_COLUMNS, CANONICAL_COLUMNS_V2
 from app.audit.checkpoint import Checkpoint, NoteError, audit_keys, open_checkpoint
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
-from app.audit.record import Action, record
+from app.audit.record import Action, record, record_each
 from app.audit.sequencer import TreeStateError, seal_pending
 from app.audit.verify import verify_log
 from app.auth.principal import Principal, Role
@@ -256,6 +256,24 @@ class TestCompleteness:
         assert response.status_code == 409
         rid = response.headers["x-request-id"]
         assert entry_count(world.runtime, request_id=rid) == 0
+
+    def test_one_entry_per_listed_object_in_the_order_given_sealed_and_verifiable(
+            self, runtime: Runtime) -> None:
+        ids = [str(uuid.uuid4()) for _ in range(100)]  # a full page of a listing
+        with runtime.db.unit_of_work() as session:
+            record(session, ACTOR, Action.NOTICE_LIST)
+            session.flush()
+            record_each(session, ACTOR, Action.NOTICE_LIST, ids)
+            record_each(session, ACTOR, Action.NOTICE_LIST, [])
+        with runtime.db.unit_of_work() as session:
+            rows = session.scalars(select(AuditEntry).where(AuditEntry.request_id == ACTOR.request_id,
+                                                            AuditEntry.action == "notice.list")
+                                   .order_by(AuditEntry.id)).all()
+        assert [r.object_id for r in rows] == [None, *ids], "the listing's entry, then each id in order"
+        assert {(r.username, r.party, r.role, r.outcome, r.entry_format, r.created_at.tzinfo is not None)
+                for r in rows[1:]} == {(ACTOR.username, "-", "admin", "ok", rows[0].entry_format, True)}
+        seal_pending(runtime)
+        assert verify_log(runtime).ok
 
     def test_a_failing_commit_takes_its_entry_with_it(self, runtime: Runtime) -> None:
         before = entry_count(runtime)
