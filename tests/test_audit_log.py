@@ -8,6 +8,7 @@ import hashlib
 import threading
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -260,9 +261,9 @@ class TestCompleteness:
     def test_one_entry_per_listed_object_in_the_order_given_sealed_and_verifiable(
             self, runtime: Runtime) -> None:
         ids = [str(uuid.uuid4()) for _ in range(100)]  # a full page of a listing
+        started = datetime.now(UTC)
         with runtime.db.unit_of_work() as session:
-            record(session, ACTOR, Action.NOTICE_LIST)
-            session.flush()
+            record(session, ACTOR, Action.NOTICE_LIST)  # pending: record_each must insert it first
             record_each(session, ACTOR, Action.NOTICE_LIST, ids)
             record_each(session, ACTOR, Action.NOTICE_LIST, [])
         with runtime.db.unit_of_work() as session:
@@ -270,8 +271,10 @@ class TestCompleteness:
                                                             AuditEntry.action == "notice.list")
                                    .order_by(AuditEntry.id)).all()
         assert [r.object_id for r in rows] == [None, *ids], "the listing's entry, then each id in order"
-        assert {(r.username, r.party, r.role, r.outcome, r.entry_format, r.created_at.tzinfo is not None)
-                for r in rows[1:]} == {(ACTOR.username, "-", "admin", "ok", rows[0].entry_format, True)}
+        assert {(r.username, r.party, r.role, r.outcome, r.entry_format, r.created_at)
+                for r in rows[1:]} == {(ACTOR.username, "-", "admin", "ok", rows[0].entry_format,
+                                        rows[1].created_at)}
+        assert started <= rows[1].created_at <= datetime.now(UTC)
         seal_pending(runtime)
         assert verify_log(runtime).ok
 

@@ -373,6 +373,8 @@ class TestStatementsPerScope:
                 session.execute(text("SELECT CAST(:n AS integer) + 424242"), {"n": n})
             assert session.execute(prepared).scalar_one() == before + 1
 
+
+class TestConnectionSettings:
     def test_postgresql_connections_run_no_parallel_query(self, world: World) -> None:
         """A parallel worker took 4-7 ms to start beside a 1 ms sort in the candidate read at a million
         subjects (app/db.py): every connection of the service plans without one."""

@@ -513,8 +513,7 @@ def search_subjects(session: Session, runtime: Runtime, principal: Principal,
                for found, notice_id, subject_no in scored[:query.limit]]
     record(session, principal, Action.SEARCH, detail=query.model_dump(mode="json"),
            envelope=runtime.envelope)
-    # The search's own entry first, then one per notice found, as one Core INSERT (record_each): an
-    # ORM object per hit, inserted with RETURNING at commit, cost about 1-2 ms more on PostgreSQL.
-    session.flush()
+    # The search's own entry first, then one per notice found, as one INSERT (record_each): an ORM
+    # object per hit, inserted with RETURNING at commit, cost about 1-2 ms more on PostgreSQL.
     record_each(session, principal, Action.SEARCH_HIT, list(dict.fromkeys(m.notice_id for m in matches)))
     return matches
