@@ -48,11 +48,20 @@ def emit(as_json: bool, document: dict[str, Any], text: str) -> None:
         out.print(text)
 
 
+# An operator's command waits this long at least for SQLite's write lock. Request handlers keep the short
+# ARX_DATABASE_BUSY_TIMEOUT_SECONDS and answer 503; a key rotation beside a service under sustained
+# posting could lose every race for the lock for five seconds and fail (seen in CI, both suites at once).
+CLI_LOCK_WAIT_SECONDS = 60.0
+
+
 @contextmanager
 def runtime_for(settings: Settings | None = None, *, adopt_keys: bool = True) -> Iterator[Runtime]:
     """A runtime whose keyring was checked against the database (one-line error and exit otherwise)."""
+    settings = settings or get_settings()
+    patient = settings.model_copy(update={"database_busy_timeout_seconds": max(
+        settings.database_busy_timeout_seconds, CLI_LOCK_WAIT_SECONDS)})
     try:
-        runtime = Runtime.build(settings or get_settings())
+        runtime = Runtime.build(patient)
     except KeyringError as exc:
         fail(str(exc))
     try:
