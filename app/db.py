@@ -9,7 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
-from sqlalchemy import BigInteger, Connection, DateTime, Engine, Integer, MetaData, create_engine, event
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -47,6 +57,21 @@ class UTCDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+MATCHING_LOCK_KEY = 0x4152_584D_4154_4348  # "ARXMATCH"
+
+
+def hold_matching_lock(session: Session) -> None:
+    """Serialise matching across the platform until this transaction ends. Two writes that match each
+    other (two parties posting the same suspect, an enquiry beside a post) made at the same moment by
+    two workers would otherwise each read before the other committed, and neither learn of the other.
+    Under the lock the second reads after the first committed. A use case takes it before any row lock
+    that a holder's writes could meet (a revision before its notice's, a hit decision before its hit's;
+    notice hooks run MATCH before ACCOUNT). PostgreSQL: a transaction-level advisory lock (re-entrant);
+    SQLite: BEGIN IMMEDIATE already serialises every write transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MATCHING_LOCK_KEY})
 
 
 def utcnow() -> datetime:

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,15 +24,25 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
-from sqlalchemy import update
+from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
+from app.auth.principal import Principal, Role
+from app.errors import InvalidInput
 from app.runtime import Runtime
 from app.users.models import User
-from app.users.service import disable_user
+from app.users.service import change_password, disable_user
 from tests.support.apps import serve
 from tests.support.database import DatabaseFactory
-from tests.support.factories import ADMIN, assert_problem, bearer, login, make_party, make_user
+from tests.support.factories import (
+    ADMIN,
+    PASSWORD,
+    assert_problem,
+    bearer,
+    login,
+    make_party,
+    make_user,
+)
 
 ME = "/api/v1/me"
 
@@ -452,6 +463,34 @@ class TestRevocation:
                             .values(**change, token_version=User.token_version + 1))
         assert_refused(target, token)
         assert target.client.get(ME, headers=bearer(login(target.client, username))).status_code == 200
+
+    def test_two_password_changes_at_once_cannot_both_pass_on_the_old_password(self, target: Target) -> None:
+        """The second, made while the first is uncommitted, checks the password the first set: each
+        would otherwise bump the token version it read, and a session meant to die would survive."""
+        runtime = target.runtime
+        make_user(runtime, username="twice", party="FRA", role="focal_point")
+        with runtime.db.reading() as session:
+            user_id = session.scalar(select(User.id).where(User.username == "twice"))
+        principal = Principal(username="twice", party="FRA", role=Role("focal_point"), user_id=user_id,
+                              request_id="test-twice")
+        outcome: list[str] = []
+
+        def second() -> None:
+            try:
+                with runtime.db.unit_of_work() as session:
+                    change_password(session, principal, current=PASSWORD, new="second new password 42")
+                outcome.append("changed")
+            except InvalidInput:
+                outcome.append("refused")
+
+        thread = threading.Thread(target=second)
+        with runtime.db.unit_of_work() as session:
+            change_password(session, principal, current=PASSWORD, new="first new password 42")
+            thread.start()
+            thread.join(timeout=1.5)
+        thread.join(timeout=30)
+        assert outcome == ["refused"]
+        login(target.client, "twice", "first new password 42")
 
     def test_role_change_alone_kills_the_token(self, target: Target) -> None:
         """Even if an administrator forgot to bump token_version, the claims no longer match."""

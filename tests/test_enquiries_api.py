@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
+from app.auth.principal import Principal, Role
+from app.enquiries.schemas import EnquiryCreate
+from app.enquiries.service import create_enquiry
+from app.notices.schemas import NoticeDocument
+from app.notices.service import create_notice, revise_notice
+from app.users.models import User
 from tests.support.factories import World, assert_problem, notice_document
 
 CANARY_NAME = "Zebulon Quartermaine-Canary"
@@ -526,3 +535,77 @@ class TestKeyRotation:
         [sent] = hits(world, "icc_inv", "sent")
         assert sent["party"] == "FRA" and sent["origin"] == "enquiry"
         assert_reveals_nothing(str(sent), notice["id"])
+
+
+def principal_of(world: World, username: str) -> Principal:
+    with world.runtime.db.reading() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        assert user is not None
+        return Principal(username=username, party=user.party_code, role=Role(user.role),
+                         user_id=user.id, request_id=f"test-{username}")
+
+
+def notice_of(*subjects: dict[str, Any], recipients: list[str]) -> NoticeDocument:
+    return NoticeDocument.model_validate(notice_document(recipients=recipients, subjects=list(subjects),
+                                                         assets=[]))
+
+
+class TestAtTheSameTime:
+    """Two writes that would match each other, the second made while the first is still uncommitted
+    (as two instances or workers serve them): the second must wait for the first and see it, or neither
+    learns of the other. The first is held open in a unit of work here; the second runs in a thread
+    and may finish only once the first commits (SQLite: its write lock; PostgreSQL: an advisory lock)."""
+
+    def _second_while_first_open(self, world: World, first: Callable[[Session], object],
+                                 second: Callable[[Session], object]) -> None:
+        failures: list[BaseException] = []
+
+        def run_second() -> None:
+            try:
+                with world.runtime.db.unit_of_work() as session:
+                    second(session)
+            except BaseException as exc:  # reported by the test below
+                failures.append(exc)
+
+        thread = threading.Thread(target=run_second)
+        with world.runtime.db.unit_of_work() as session:
+            first(session)
+            thread.start()
+            thread.join(timeout=1.5)  # without the lock, the second write is done by now
+        thread.join(timeout=30)
+        assert not thread.is_alive() and not failures, failures
+
+    @staticmethod
+    def _post(world: World, who: str, recipients: list[str]) -> Callable[[Session], object]:
+        return lambda s: create_notice(s, world.runtime, principal_of(world, who),
+                                       notice_of(subject(), recipients=recipients))
+
+    @staticmethod
+    def _enquire(world: World) -> Callable[[Session], object]:
+        body = EnquiryCreate.model_validate({"subjects": [subject()], "purpose": "tracing",
+                                             "legal_basis": "Rome Statute art. 93(1)(k)"})
+        return lambda s: create_enquiry(s, world.runtime, principal_of(world, "icc_inv"), body)
+
+    def test_two_parties_posting_the_same_suspect_both_learn_of_it(self, world: World) -> None:
+        self._second_while_first_open(world, self._post(world, "fra_fp", ["DEU"]),
+                                      self._post(world, "nld_fp", ["NLD"]))
+        assert [h["enquirer"] for h in hits(world, "fra_fp", "received")] == ["NLD"]
+        assert [h["enquirer"] for h in hits(world, "nld_fp", "received")] == ["FRA"]
+
+    def test_an_enquiry_made_while_a_matching_post_commits_finds_it(self, world: World) -> None:
+        self._second_while_first_open(world, self._post(world, "fra_fp", ["DEU"]), self._enquire(world))
+        assert [h["party"] for h in hits(world, "icc_inv", "sent")] == ["FRA"]
+
+    def test_a_post_made_while_a_matching_enquiry_commits_answers_it(self, world: World) -> None:
+        self._second_while_first_open(world, self._enquire(world), self._post(world, "fra_fp", ["DEU"]))
+        [received] = hits(world, "fra_fp", "received")
+        assert received["enquirer"] == "ICC"
+
+    def test_a_revision_made_while_a_matching_post_commits_meets_it(self, world: World) -> None:
+        mine = post(world, "fra_fp", recipients=["DEU"], subjects=[])
+        self._second_while_first_open(
+            world, self._post(world, "nld_fp", ["NLD"]),
+            lambda s: revise_notice(s, world.runtime, principal_of(world, "fra_fp"), mine["id"],
+                                    notice_of(subject(), recipients=["DEU"])))
+        assert [h["notice_id"] for h in hits(world, "fra_fp", "received")] == [mine["id"]]
+        assert [h["enquirer"] for h in hits(world, "nld_fp", "received")] == ["FRA"]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
 from app.audit.record import Action, detail_aad, open_detail, record
 from app.errors import Conflict
+from app.keys.jobs import await_older_writers
 from app.keys.reindex import purge_index_terms, reindex_subjects
 from app.keys.retire import retire_key
 from app.keys.rewrap import rewrap_data_keys
@@ -179,6 +181,40 @@ class TestRewrapAndRetireData:
         retire_key(runtime, ADMIN, "data", "1")
         # keyring_poll_seconds=0.2 in tests, plus one second for in-flight transactions.
         assert time.monotonic() - started >= 1.0
+
+
+class TestWritersInFlight:
+    """A post that sealed under the old key can outlive the in-flight allowance (waiting for the matching
+    lock): a key job waits for every writing transaction begun before it, not for readers."""
+
+    @pytest.fixture(autouse=True)
+    def _postgresql(self, runtime: Runtime) -> None:
+        if runtime.db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite: the job's own batches wait for the writer's write lock")
+
+    def test_a_job_waits_for_an_older_writer_but_not_for_a_reader(self, runtime: Runtime) -> None:
+        ended = threading.Event()
+
+        def job() -> None:
+            await_older_writers(runtime)
+            ended.set()
+
+        with runtime.db.engine.connect() as reader, runtime.db.engine.connect() as writer:
+            reader.execute(text("SELECT 1"))  # a read-only transaction: a backup, a verification
+            writer.execute(text("SELECT txid_current()"))  # has written, not yet committed
+            thread = threading.Thread(target=job)
+            thread.start()
+            assert not ended.wait(1.0)
+            writer.commit()
+            assert ended.wait(10.0), "the job still waits once the writer committed"
+            thread.join()
+
+    def test_a_writer_that_never_ends_fails_the_job_naming_it(self, runtime: Runtime) -> None:
+        with runtime.db.engine.connect() as writer:
+            pid = writer.scalar(text("SELECT pg_backend_pid()"))
+            writer.execute(text("SELECT txid_current()"))
+            with pytest.raises(Conflict, match=f"still open .*{pid}"):
+                await_older_writers(runtime, timeout=0.5)
 
 
 class TestSigning:

@@ -22,7 +22,7 @@ from app import policy
 from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.crypto.envelope import Sealed
-from app.db import utcnow
+from app.db import hold_matching_lock, utcnow
 from app.enquiries.keys import enquiry_aad, reason_aad, term_rows
 from app.enquiries.matching import (
     CANDIDATES_PER_SUBJECT,
@@ -48,7 +48,13 @@ from app.enquiries.schemas import (
 from app.errors import Conflict, Forbidden, NotFound
 from app.notices.models import Notice
 from app.notices.schemas import NO_BROADCAST_TLP, NoticeDocument
-from app.notices.service import NoticeWritten, after_notice_written, current_document, revise_notice
+from app.notices.service import (
+    MATCH,
+    NoticeWritten,
+    after_notice_written,
+    current_document,
+    revise_notice,
+)
 from app.notifications.service import notify
 from app.runtime import Runtime
 from app.search.indexer import searchable_version
@@ -144,6 +150,7 @@ def create_enquiry(session: Session, runtime: Runtime, principal: Principal,
     rows = _enquiry_term_rows(runtime, enquiry.id, document["subjects"])
     if rows:
         session.execute(insert(EnquiryTerm), rows)
+    hold_matching_lock(session)
     record(session, principal, Action.ENQUIRY_CREATE, object_id=enquiry.id, detail=document,
            envelope=runtime.envelope)
 
@@ -166,7 +173,7 @@ def create_enquiry(session: Session, runtime: Runtime, principal: Principal,
 
 
 # -- deconfliction and standing enquiries, when a notice is posted or revised ---------------------------
-@after_notice_written
+@after_notice_written(MATCH)
 def deconflict_notice(session: Session, runtime: Runtime, principal: Principal,
                       written: NoticeWritten) -> None:
     """Match a just-written revision's own subjects against other parties' notices and against open
@@ -175,6 +182,7 @@ def deconflict_notice(session: Session, runtime: Runtime, principal: Principal,
     notice, doc = written.notice, written.document
     if not runtime.settings.deconfliction_enabled or not doc.subjects:
         return
+    hold_matching_lock(session)
     subjects = [s.model_dump(mode="json") for s in doc.subjects]
     probes = [Probe.of(s) for s in subjects]
     book = _HitBook(session, principal)
@@ -315,6 +323,9 @@ def list_hits(session: Session, runtime: Runtime, principal: Principal, *, box: 
 def _decidable(session: Session, principal: Principal, hit_id: str, action: Action) -> Hit:
     hit = None
     if policy.sees_content(principal) and len(hit_id) <= 36:
+        # Before the hit's row lock: a post matching under the lock may add to this pending hit, and
+        # sharing revises the notice, whose hooks take the lock.
+        hold_matching_lock(session)
         hit = session.scalar(select(Hit).where(Hit.id == hit_id, policy.received_hits(principal))
                              .with_for_update())
     if hit is None:

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.crypto.keyring import KINDS, KeyKind
 from app.db import utcnow
-from app.errors import InvalidInput
+from app.errors import Conflict, InvalidInput
 from app.runtime import Runtime
 
 Progress = Callable[[int, int], None]
@@ -26,6 +26,8 @@ Progress = Callable[[int, int], None]
 Batch = Callable[[Session, Any], tuple[int, int, Any]]
 # Added to the service poll interval: time for a transaction that sealed under the old version to commit.
 IN_FLIGHT_SECONDS = 1.0
+# How long a job waits, past that, for writing transactions begun before it to end (PostgreSQL).
+OLDER_WRITERS_WAIT_SECONDS = 60.0
 DEFAULT_BATCH = 10_000
 REINDEX_BATCH = 2_000
 PURGE_BATCH = 50_000
@@ -99,3 +101,34 @@ def await_propagation(runtime: Runtime, kind: KeyKind) -> None:
     remaining = propagation_wait(runtime, kind)
     if remaining > 0:
         time.sleep(remaining)
+    await_older_writers(runtime)
+
+
+# Other backends of this database in a transaction that has written (an xid) and began before `since`.
+# Read-only transactions (a backup, `arx audit verify`) have none and are not waited for.
+_OLDER_WRITERS = text(
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "AND backend_xid IS NOT NULL AND xact_start < :since ORDER BY pid")
+
+
+def await_older_writers(runtime: Runtime, timeout: float = OLDER_WRITERS_WAIT_SECONDS) -> None:
+    """PostgreSQL: wait until every writing transaction begun before now has ended. One that sealed or
+    indexed under the version being replaced may outlive the in-flight allowance (waiting for the
+    matching lock, a slow disk), and a job that ran past its uncommitted rows would never see them:
+    sealed under a retired key, unreadable for good. SQLite needs no wait: such a transaction holds the
+    write lock that the job's own batches wait for."""
+    if runtime.db.engine.dialect.name != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    with runtime.db.engine.connect() as connection:
+        since = connection.scalar(text("SELECT clock_timestamp()"))
+        while True:
+            pids = list(connection.scalars(_OLDER_WRITERS, {"since": since}))
+            connection.rollback()  # pg_stat_activity is read once per transaction
+            if not pids:
+                return
+            if time.monotonic() > deadline:
+                raise Conflict(f"transactions begun before this key job are still open after "
+                               f"{timeout:.0f} s (PostgreSQL backends {', '.join(map(str, pids))}); "
+                               "end them, then run the command again")
+            time.sleep(0.05)

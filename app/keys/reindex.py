@@ -59,11 +59,13 @@ def _reindex_batch(session: Session, runtime: Runtime, ring: Keyring, version: i
     """Index one batch of notices under version: (notices, subjects, last notice id seen)."""
     # PostgreSQL: the advisory lock serialises batches of concurrent reindex runs (each then sees the
     # other's committed terms), and row locks keep a concurrent revision from replacing the terms under
-    # our feet. SQLite transactions are already serialised by BEGIN IMMEDIATE.
+    # our feet (FOR NO KEY UPDATE: hits a post inserts meanwhile refer to these rows, FOR KEY SHARE).
+    # SQLite transactions are already serialised by BEGIN IMMEDIATE.
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REINDEX_LOCK_KEY})
     notices = list(session.scalars(select(Notice).where(Notice.id > after, _missing_terms(version))
-                                   .order_by(Notice.id).limit(batch_size).with_for_update(of=Notice)))
+                                   .order_by(Notice.id).limit(batch_size)
+                                   .with_for_update(of=Notice, key_share=True)))
     if not notices:
         return 0, 0, None
     revisions = {(r.notice_id, r.revision): r for r in session.scalars(

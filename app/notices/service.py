@@ -32,7 +32,7 @@ from app.audit.models import AuditEntry, AuditLeaf
 from app.audit.record import Action, Outcome, record, record_each
 from app.auth.principal import Principal
 from app.crypto.envelope import Sealed
-from app.db import utcnow
+from app.db import hold_matching_lock, utcnow
 from app.errors import AppError, Conflict, InvalidInput
 from app.notices.models import (
     BROADCAST,
@@ -66,28 +66,37 @@ class NoticeWritten:
 
 
 NoticeHook = Callable[[Session, Runtime, Principal, NoticeWritten], None]
-_AFTER_WRITE: list[NoticeHook] = []
+_AFTER_WRITE: list[tuple[int, NoticeHook]] = []
+
+# Hook stages, run in this order whatever the order of import. Matching reads other parties' notices
+# and enquiries under a platform-wide lock (app/enquiries); accounting then updates rows shared by every
+# post (statistics). A hook that locks shared rows before taking the matching lock could deadlock with
+# a post holding that lock and reaching the same rows.
+MATCH, ACCOUNT = 0, 1
 
 
-def after_notice_written(hook: NoticeHook) -> NoticeHook:
-    """Register hook to run in the transaction of every notice post and revision, after its audit
-    entry: features built on notices (deconfliction, statistics) subscribe here, so this module never
-    imports them (docs/architecture.md, import rules). Registered at import of the subscriber's module;
-    the application and the CLI import every feature."""
-    if hook not in _AFTER_WRITE:
-        _AFTER_WRITE.append(hook)
-    return hook
+def after_notice_written(stage: int) -> Callable[[NoticeHook], NoticeHook]:
+    """Register the decorated hook to run in the transaction of every notice post and revision, after
+    its audit entry, in its stage (MATCH before ACCOUNT): features built on notices (deconfliction,
+    statistics) subscribe here, so this module never imports them (docs/architecture.md, import rules).
+    Registered at import of the subscriber's module; the application and the CLI import every feature."""
+    def register(hook: NoticeHook) -> NoticeHook:
+        if all(hook is not registered for _, registered in _AFTER_WRITE):
+            _AFTER_WRITE.append((stage, hook))
+            _AFTER_WRITE.sort(key=lambda entry: entry[0])  # stable: registration order within a stage
+        return hook
+    return register
 
 
 def notice_hooks() -> tuple[NoticeHook, ...]:
-    """The registered after-write hooks, in registration order."""
-    return tuple(_AFTER_WRITE)
+    """The registered after-write hooks, in the order they run."""
+    return tuple(hook for _, hook in _AFTER_WRITE)
 
 
 def _written(session: Session, runtime: Runtime, principal: Principal, notice: Notice,
              doc: NoticeDocument, revision: int) -> None:
     event = NoticeWritten(notice=notice, document=doc, revision=revision)
-    for hook in _AFTER_WRITE:
+    for hook in notice_hooks():
         hook(session, runtime, principal, event)
 
 
@@ -274,7 +283,10 @@ def _visible(session: Session, principal: Principal, notice_id: str, action: Act
         if also is not None:
             query = query.where(also)
         if for_update:
-            query = query.with_for_update()
+            # FOR NO KEY UPDATE: a revision never changes the key, so a post matching under the
+            # matching lock may still insert hits referring to this notice (FOR KEY SHARE) meanwhile.
+            # The row is read again under the lock even if the session holds it (a page loaded it).
+            query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
         notice = session.scalar(query)
     if notice is None:
         raise _refused(principal, notice_id, action)
@@ -392,7 +404,10 @@ def _within_budget(rows: Sequence[tuple[Notice, int]], budget: int) -> list[Noti
 def revise_notice(session: Session, runtime: Runtime, principal: Principal, notice_id: str,
                   doc: NoticeDocument, *, expected_revision: int | None = None) -> NoticeRead:
     """Append a revision (author party only); nothing is overwritten. Revisions of one notice are
-    serialised by a row lock (PostgreSQL) or the write lock (SQLite); If-Match gives optimistic checks."""
+    serialised by a row lock (PostgreSQL) or the write lock (SQLite); If-Match gives optimistic checks.
+    The matching lock comes first: the revision's deconfliction takes it after this row lock, and a
+    hit being shared holds it while it revises this notice."""
+    hold_matching_lock(session)
     notice = _visible(session, principal, notice_id, Action.NOTICE_REVISE, for_update=True)
     revisable = session.scalar(select(Notice.id).where(Notice.id == notice.id,
                                                        policy.revisable_notices(principal)))

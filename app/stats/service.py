@@ -31,7 +31,7 @@ from app.auth.principal import Principal
 from app.errors import InvalidInput
 from app.notices.models import NoticeRevision
 from app.notices.schemas import NoticeDocument
-from app.notices.service import NoticeWritten, after_notice_written, open_content
+from app.notices.service import ACCOUNT, NoticeWritten, after_notice_written, open_content
 from app.requests.machine import FINAL
 from app.requests.models import CooperationRequest
 from app.requests.schemas import Status
@@ -152,7 +152,7 @@ def previous_document(session: Session, runtime: Runtime, written: NoticeWritten
     return NoticeDocument.model_validate(open_content(runtime, notice, revision))
 
 
-@after_notice_written
+@after_notice_written(ACCOUNT)
 def count_notice(session: Session, runtime: Runtime, principal: Principal,
                  written: NoticeWritten) -> None:
     """The statistics' after-write hook: a post adds its contribution, a revision replaces the previous
