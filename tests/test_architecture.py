@@ -138,8 +138,7 @@ def test_every_hook_subscriber_is_imported_by_the_application_and_the_cli() -> N
     from app.stats.service import count_notice
 
     assert app.main.features is app.cli.features
-    # Matching (under its lock) runs before accounting (row locks on shared statistics), whatever the
-    # order in which the modules were imported.
+    # Matching (under its lock) runs before accounting (row locks on shared statistics).
     assert notice_hooks().index(deconflict_notice) < notice_hooks().index(count_notice)
     listed = {m.__name__ for m in SUBSCRIBERS}
     subscribing = set()
@@ -148,6 +147,29 @@ def test_every_hook_subscriber_is_imported_by_the_application_and_the_cli() -> N
         if module != "app.notices.service" and "after_notice_written" in imported_names(path):
             subscribing.add(module)
     assert subscribing <= listed, f"add to app/features.py: {sorted(subscribing - listed)}"
+
+
+def test_notice_hooks_run_by_stage_whatever_the_order_they_were_registered_in() -> None:
+    """A subscriber imported before deconfliction still runs after it if it accounts (a deadlock
+    otherwise: docs/architecture.md, "Hooks")."""
+    from app.notices import service
+    from app.notices.service import ACCOUNT, MATCH, after_notice_written, notice_hooks
+
+    def accounts(*_: object) -> None: ...
+
+    def matches(*_: object) -> None: ...
+
+    before = list(service._AFTER_WRITE)
+    try:
+        after_notice_written(ACCOUNT)(accounts)
+        after_notice_written(MATCH)(matches)
+        after_notice_written(MATCH)(matches)  # registering twice runs it once
+        hooks = notice_hooks()
+        assert hooks.count(matches) == 1
+        assert hooks.index(matches) < hooks.index(accounts)
+        assert all(stage == MATCH for stage, _ in service._AFTER_WRITE[:hooks.index(matches) + 1])
+    finally:
+        service._AFTER_WRITE[:] = before
 
 
 def imported_names(path: Path) -> set[str]:

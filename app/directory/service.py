@@ -151,11 +151,8 @@ def _check(session: Session, principal: Principal, doc: ContactDocument, party: 
         raise InvalidInput("party: not a registered party", errors=[{"field": "party",
                                                                      "message": "unknown party"}])
     if doc.deputy_of is not None:
-        # FOR SHARE: a retirement of the deputy committing meanwhile would not see this contact
-        # pointing at it; under the lock one of the two waits and sees the other.
         deputy = session.scalar(select(Contact.id).where(
-            Contact.id == doc.deputy_of, Contact.party == party, Contact.retired_at.is_(None))
-            .with_for_update(read=True))
+            Contact.id == doc.deputy_of, Contact.party == party, Contact.retired_at.is_(None)))
         if deputy is None or doc.deputy_of == contact_id:
             raise InvalidInput("deputy_of: not another active contact of this party",
                                errors=[{"field": "deputy_of", "message": "unknown contact"}])

@@ -104,10 +104,12 @@ def await_propagation(runtime: Runtime, kind: KeyKind) -> None:
     await_older_writers(runtime)
 
 
-# Other backends of this database in a transaction that has written (an xid) and began before `since`.
-# Read-only transactions (a backup, `arx audit verify`) have none and are not waited for.
+# Other client sessions of this database and role (ARX's own) in a transaction that has written (an xid)
+# and began before `since`. Read-only transactions (a backup, `arx audit verify`) have none and are not
+# waited for; autovacuum is no client backend.
 _OLDER_WRITERS = text(
     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+    "AND backend_type = 'client backend' AND usename = current_user "
     "AND backend_xid IS NOT NULL AND xact_start < :since ORDER BY pid")
 
 

@@ -88,9 +88,10 @@ def add_user(session: Session, actor: Principal, envelope: Envelope, *, username
 
 
 def disable_user(session: Session, actor: Principal, username: str) -> User:
-    # Locked and read afresh: two concurrent increments of token_version must not make one.
+    # Locked and read afresh: two concurrent increments of token_version must not make one. FOR NO KEY
+    # UPDATE: rows a post inserts under the matching lock refer to users (FOR KEY SHARE) meanwhile.
     user = session.scalar(select(User).where(User.username == normalise_username(username))
-                          .with_for_update().execution_options(populate_existing=True))
+                          .with_for_update(key_share=True).execution_options(populate_existing=True))
     if user is None:
         raise NotFound("no such user")
     user.disabled = True
@@ -103,8 +104,9 @@ def change_password(session: Session, actor: Principal, *, current: str, new: st
     """The caller's own password; every other session and token of the account dies (token_version)."""
     from app.auth.passwords import verify_password
 
-    # Locked and read afresh: two concurrent changes must each kill the other's session (token_version).
-    user = session.get(User, actor.user_id, with_for_update=True, populate_existing=True)
+    # Locked (as in disable_user) and read afresh: two concurrent changes must each kill the other's
+    # session (token_version).
+    user = session.get(User, actor.user_id, with_for_update={"key_share": True}, populate_existing=True)
     if user is None or user.disabled:
         raise NotFound("no such user")
     if not verify_password(user.password_hash, current):
