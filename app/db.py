@@ -62,16 +62,26 @@ class UTCDateTime(TypeDecorator[datetime]):
 MATCHING_LOCK_KEY = 0x4152_584D_4154_4348  # "ARXMATCH"
 
 
+def advisory_lock(session: Session, key: int, *, wait: bool = True) -> bool:
+    """PostgreSQL's transaction-level advisory lock `key`, held until the transaction ends: wait for it,
+    or (wait=False) try, and say whether it was taken. SQLite: True at once, since BEGIN IMMEDIATE
+    already serialises every write transaction."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    if wait:
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        return True
+    return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
+
+
 def hold_matching_lock(session: Session) -> None:
     """Serialise matching across the platform until this transaction ends. Two writes that match each
     other (two parties posting the same suspect, an enquiry beside a post) made at the same moment by
     two workers would otherwise each read before the other committed, and neither learn of the other.
     Under the lock the second reads after the first committed. A use case takes it before any row lock
     that a holder's writes could meet (a revision before its notice's, a hit decision before its hit's;
-    notice hooks run MATCH before ACCOUNT). PostgreSQL: a transaction-level advisory lock (re-entrant);
-    SQLite: BEGIN IMMEDIATE already serialises every write transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MATCHING_LOCK_KEY})
+    notice hooks run MATCH before ACCOUNT). The advisory lock is re-entrant."""
+    advisory_lock(session, MATCHING_LOCK_KEY)
 
 
 def utcnow() -> datetime:

@@ -32,7 +32,7 @@ from app.audit.canonical import UNSEALED_ABOVE_SQL, canonical_entry_sql, leaf_of
 from app.audit.checkpoint import Checkpoint, sign_checkpoint
 from app.audit.merkle import CompactRange
 from app.audit.models import AuditCheckpoint, AuditEntry, AuditLeaf
-from app.db import Database, utcnow
+from app.db import Database, advisory_lock, utcnow
 from app.runtime import Runtime
 
 log = logging.getLogger("arx.audit")
@@ -128,14 +128,9 @@ def _seal_batch(runtime: Runtime, seq: _Sequencer, *, wait: bool = True) -> int 
     None when wait is false and another process holds the sequencer's lock (it is sealing)."""
     db = runtime.db
     with db.unit_of_work() as session:
-        if not db.is_sqlite:
-            # SQLite transactions here begin IMMEDIATE: the write lock already makes this exclusive.
-            if not wait:
-                if not session.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
-                                       {"key": ADVISORY_LOCK_KEY}).scalar_one():
-                    return None
-            else:
-                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        # SQLite transactions here begin IMMEDIATE: the write lock already makes this exclusive.
+        if not advisory_lock(session, ADVISORY_LOCK_KEY, wait=wait):
+            return None
         state = seq.state
         edge = _current_edge(session, state.edge if state else None)
         watermark = state.watermark if state else _initial_watermark(session)

@@ -13,11 +13,12 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.record import Action, record
 from app.auth.principal import Principal, Role
+from app.db import advisory_lock
 from app.directory.models import Contact, ContactReminder
 from app.directory.service import stale_before
 from app.notifications.service import notify
@@ -33,8 +34,7 @@ JOB = Principal(username="job:directory-reminders", party="-", role=Role.ADMIN,
 def send_stale_reminders(runtime: Runtime) -> int:
     """Remind each party of its contacts that went stale since the last run; returns how many."""
     with runtime.db.unit_of_work() as session:
-        if not runtime.db.is_sqlite and not session.scalar(
-                text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": REMINDER_LOCK_KEY}):
+        if not advisory_lock(session, REMINDER_LOCK_KEY, wait=False):
             return 0  # another process is the leader this round
         reminded = select(ContactReminder.contact_id).where(
             ContactReminder.contact_id == Contact.id,

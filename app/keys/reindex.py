@@ -10,14 +10,14 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit.record import Action, record
 from app.auth.principal import Principal
 from app.crypto.keyring import Keyring
-from app.db import utcnow
+from app.db import advisory_lock, utcnow
 from app.keys.jobs import (
     PURGE_BATCH,
     REINDEX_BATCH,
@@ -61,8 +61,7 @@ def _reindex_batch(session: Session, runtime: Runtime, ring: Keyring, version: i
     # other's committed terms), and row locks keep a concurrent revision from replacing the terms under
     # our feet (FOR NO KEY UPDATE: hits a post inserts meanwhile refer to these rows, FOR KEY SHARE).
     # SQLite transactions are already serialised by BEGIN IMMEDIATE.
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": REINDEX_LOCK_KEY})
+    advisory_lock(session, REINDEX_LOCK_KEY)
     notices = list(session.scalars(select(Notice).where(Notice.id > after, _missing_terms(version))
                                    .order_by(Notice.id).limit(batch_size)
                                    .with_for_update(of=Notice, key_share=True)))

@@ -96,7 +96,7 @@ def notice_hooks() -> tuple[NoticeHook, ...]:
 def _written(session: Session, runtime: Runtime, principal: Principal, notice: Notice,
              doc: NoticeDocument, revision: int) -> None:
     event = NoticeWritten(notice=notice, document=doc, revision=revision)
-    for hook in notice_hooks():
+    for _, hook in _AFTER_WRITE:
         hook(session, runtime, principal, event)
 
 

@@ -16,12 +16,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, select, text
+from sqlalchemy import ColumnElement, and_, select
 from sqlalchemy.orm import Session
 
 from app.audit.record import Action, record
 from app.auth.principal import Principal, Role
-from app.db import utcnow
+from app.db import advisory_lock, utcnow
 from app.notifications.service import notify
 from app.requests.machine import FINAL
 from app.requests.models import CooperationRequest, DeadlineNotice
@@ -72,8 +72,7 @@ def run_deadlines(runtime: Runtime, *, now: datetime | None = None) -> DeadlineR
     open_ = CR.status.not_in([str(s) for s in FINAL])
     while True:
         with runtime.db.unit_of_work() as session:
-            if not runtime.db.is_sqlite and not session.scalar(
-                    text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY}):
+            if not advisory_lock(session, ADVISORY_LOCK_KEY, wait=False):
                 report.led = False
                 return report
             due_soon = _pending(session, "request.due_soon",

@@ -5,7 +5,7 @@ import re
 from datetime import UTC, datetime
 
 import pyotp
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from app.audit.record import Action, record
@@ -87,11 +87,16 @@ def add_user(session: Session, actor: Principal, envelope: Envelope, *, username
     return user, secret
 
 
+def _locked(session: Session, where: ColumnElement[bool]) -> User | None:
+    """The user for a change of its token_version, locked and read afresh: two concurrent increments
+    must not make one. FOR NO KEY UPDATE: rows a post inserts under the matching lock refer to users
+    (FOR KEY SHARE) meanwhile."""
+    return session.scalar(select(User).where(where).with_for_update(key_share=True)
+                          .execution_options(populate_existing=True))
+
+
 def disable_user(session: Session, actor: Principal, username: str) -> User:
-    # Locked and read afresh: two concurrent increments of token_version must not make one. FOR NO KEY
-    # UPDATE: rows a post inserts under the matching lock refer to users (FOR KEY SHARE) meanwhile.
-    user = session.scalar(select(User).where(User.username == normalise_username(username))
-                          .with_for_update(key_share=True).execution_options(populate_existing=True))
+    user = _locked(session, User.username == normalise_username(username))
     if user is None:
         raise NotFound("no such user")
     user.disabled = True
@@ -104,9 +109,7 @@ def change_password(session: Session, actor: Principal, *, current: str, new: st
     """The caller's own password; every other session and token of the account dies (token_version)."""
     from app.auth.passwords import verify_password
 
-    # Locked (as in disable_user) and read afresh: two concurrent changes must each kill the other's
-    # session (token_version).
-    user = session.get(User, actor.user_id, with_for_update={"key_share": True}, populate_existing=True)
+    user = _locked(session, User.id == actor.user_id)
     if user is None or user.disabled:
         raise NotFound("no such user")
     if not verify_password(user.password_hash, current):
