@@ -1,10 +1,11 @@
 """Database engine, declarative base and the unit of work shared by the API and the CLI."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from hashlib import blake2b
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 MATCHING_LOCK_KEY = 0x4152_584D_4154_4348  # "ARXMATCH"
+# Term locks live in PostgreSQL's two-integer key space (disjoint from the one-bigint keys above),
+# under this first half; the second is a 32-bit key of the term.
+MATCHING_TERM_SPACE = 0x4152_584D  # "ARXM"
+HIT_GROUP_SPACE = 0x4152_5848  # "ARXH": pending hits' groups (lock_hit_groups)
+MAX_TERM_LOCKS = 64
 
 
 def advisory_lock(session: Session, key: int, *, wait: bool = True) -> bool:
@@ -74,14 +80,67 @@ def advisory_lock(session: Session, key: int, *, wait: bool = True) -> bool:
     return bool(session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}))
 
 
-def hold_matching_lock(session: Session) -> None:
-    """Serialise matching across the platform until this transaction ends. Two writes that match each
-    other (two parties posting the same suspect, an enquiry beside a post) made at the same moment by
-    two workers would otherwise each read before the other committed, and neither learn of the other.
-    Under the lock the second reads after the first committed. A use case takes it before any row lock
-    that a holder's writes could meet (a revision before its notice's, a hit decision before its hit's;
-    notice hooks run MATCH before ACCOUNT). The advisory lock is re-entrant."""
-    advisory_lock(session, MATCHING_LOCK_KEY)
+_MATCHING_MODE = "arx.matching"  # session.info: how this transaction entered the matching lock
+
+
+def enter_matching(session: Session, *, exclusive: bool = False) -> None:
+    """The platform-wide matching lock, until this transaction ends: shared by writers that then lock
+    their terms (hold_matching_lock), exclusive for one that may match or revise whatever the terms (a
+    hit decision, a write of many terms). A use case enters before any row lock it takes: a revision
+    before its notice's, a decision before its hit's. A transaction that entered shared stays shared
+    (asking for exclusive then could deadlock with another doing the same): it takes term locks
+    instead. SQLite: nothing to do, BEGIN IMMEDIATE already serialises every write transaction."""
+    held = session.info.get(_MATCHING_MODE)
+    if held == "exclusive" or (held == "shared" and not exclusive):
+        return
+    if held == "shared":
+        raise RuntimeError("the matching lock was entered shared: it cannot become exclusive")
+    session.info[_MATCHING_MODE] = "exclusive" if exclusive else "shared"
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    if exclusive:
+        advisory_lock(session, MATCHING_LOCK_KEY)
+    else:
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": MATCHING_LOCK_KEY})
+
+
+def hold_matching_lock(session: Session, keys: Collection[int], *, writes: bool = True) -> None:
+    """Serialise matching writes that could match each other, until this transaction ends. Two writes
+    that match (two parties posting the same suspect, an enquiry beside a post) made at the same moment
+    by two workers would otherwise each read before the other committed, and neither learn of the other.
+
+    keys: the writer's term locks (app/enquiries/matching.py matching_keys: two writes can only match
+    through a shared identifier or birth-date term), taken in ascending order (two writers never
+    deadlock on them) under the matching lock entered shared: only writers sharing a term wait for each
+    other, the second reading after the first committed. writes=False (an enquiry: enquiries never
+    match each other) takes them shared, so that two enquiries about one person never wait for, nor
+    learn anything of, each other. More keys than MAX_TERM_LOCKS enter the lock exclusively instead,
+    unless this transaction already entered it shared. Taken after the writer's own inserts (rows no
+    one else waits for) and before the rows every writer shares (statistics), so a holder never waits
+    for a row lock a waiter holds."""
+    enter_matching(session, exclusive=len(keys) > MAX_TERM_LOCKS
+                   and _MATCHING_MODE not in session.info)
+    if session.info[_MATCHING_MODE] == "exclusive" or not keys:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        take = "pg_advisory_xact_lock" if writes else "pg_advisory_xact_lock_shared"
+        session.execute(text(f"SELECT count({take}(:space, k)) "
+                             "FROM unnest(CAST(:keys AS integer[])) AS k"),
+                        {"space": MATCHING_TERM_SPACE, "keys": sorted(set(keys))})
+
+
+def lock_hit_groups(session: Session, groups: Collection[str]) -> None:
+    """Lock each pending hit's group (origin, owner, counterpart, revealed) that a matching write is
+    about to join or start, until the transaction ends, in ascending order: two writes matching one
+    notice or enquiry through different terms (so under no common term lock) would otherwise each start
+    their own pending hit. Taken under the term locks, before the rows every writer shares."""
+    if not groups or session.get_bind().dialect.name != "postgresql":
+        return
+    keys = {int.from_bytes(blake2b(g.encode(), digest_size=4).digest(), "big", signed=True)
+            for g in groups}
+    session.execute(text("SELECT count(pg_advisory_xact_lock(:space, k)) "
+                         "FROM unnest(CAST(:keys AS integer[])) AS k"),
+                    {"space": HIT_GROUP_SPACE, "keys": sorted(keys)})
 
 
 def utcnow() -> datetime:

@@ -11,7 +11,7 @@ Rate limits are raised for the run: this measures capacity, not the limiter (tes
 The load generator shares the machine with the server; the figures are end-to-end as a client sees them.
 
     python -m bench.load [--duration 60] [--clients 8] [--seed 300] [--backend postgresql|sqlite]
-                         [--workers 2] [--instances 1] [--profile DIR]
+                         [--workers 2] [--instances 1] [--profile DIR] [--birth-dates 1]
 
 --instances N starts N `arx serve` processes on the one database (as behind a load balancer) and spreads
 the clients over them round-robin. --profile DIR records every server process with py-spy during the
@@ -34,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import httpx
@@ -53,15 +54,18 @@ SURNAMES = ("Exemple", "Mustermann", "Rossi", "Jansen", "Garcia", "Peeters", "No
 MIX = (("post", 20), ("read", 40), ("list", 20), ("search", 20))
 
 
-def document(rng: random.Random, state: str) -> dict[str, object]:
+def document(rng: random.Random, state: str, birth_dates: int = 1) -> dict[str, object]:
+    """A notice of one suspect, born on 4 November 1962 or (birth_dates > 1) on one of that many days
+    from then: suspects sharing a birth date may match, so their posts wait for each other's matching."""
     surname = rng.choice(SURNAMES)
+    born = date(1962, 11, 4) + timedelta(days=rng.randrange(birth_dates) if birth_dates > 1 else 0)
     others = [s for s in STATES if s != state]
     return {
         "kind": rng.choice(["frozen_asset", "financial_investigation"]),
         "title": f"Accounts frozen under order 2026/{rng.randrange(10**6)}",
         "recipients": ["ICC", *rng.sample(others, 2)], "tlp": "AMBER", "paris_paragraphs": ["13"],
         "reference": f"case {rng.randrange(10**6)}",
-        "subjects": [{"name": f"Jean {surname}{rng.randrange(500)}", "birth_date": "1962-11-04",
+        "subjects": [{"name": f"Jean {surname}{rng.randrange(500)}", "birth_date": born.isoformat(),
                       "nationality": "COD", "identifiers": [{"scheme": "passport",
                                                              "value": f"OB{rng.randrange(10**7):07d}"}]}],
         "assets": [{"type": "bank_account", "description": "Current account", "jurisdiction": "CHE",
@@ -89,8 +93,9 @@ def cpu_seconds(pid: int) -> float:
 
 class Load:
     def __init__(self, bases: list[str], context: ssl.SSLContext, users: list[tuple[str, str]],
-                 seed: int) -> None:
+                 seed: int, birth_dates: int = 1) -> None:
         self.bases, self.context, self.users, self.seed = bases, context, users, seed
+        self.birth_dates = birth_dates
         self.samples: dict[str, list[float]] = defaultdict(list)
         self.timeline: list[tuple[float, float, bool, str]] = []  # (monotonic end, ms, failed, op) recording
         self.errors: dict[str, int] = defaultdict(int)
@@ -143,7 +148,7 @@ class Load:
                 elif op == "me":
                     self._call(op, client, "GET", "/api/v1/me", headers=headers)
                 elif op == "post":
-                    doc = document(rng, state)
+                    doc = document(rng, state, self.birth_dates)
                     response = self._call(op, client, "POST", "/api/v1/notices", headers=headers, json=doc)
                     if response is not None and response.status_code == 201:
                         self.remember(response.json()["id"], state, doc)
@@ -267,7 +272,7 @@ def seed_notices(load: Load, count: int) -> None:
         tokens = {username: load.token(clients[0], username) for username, _ in authors}
         for i in range(count):
             username, state = authors[i % len(authors)]
-            doc = document(rng, state)
+            doc = document(rng, state, load.birth_dates)
             response = clients[i % len(clients)].post("/api/v1/notices", json=doc, headers=tokens[username])
             response.raise_for_status()
             load.remember(response.json()["id"], state, doc)
@@ -306,15 +311,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="arx serve worker processes")
     parser.add_argument("--instances", type=int, default=1, help="arx serve instances on the one database")
     parser.add_argument("--profile", metavar="DIR", help="record the servers with py-spy into DIR")
+    parser.add_argument("--birth-dates", type=int, default=1,
+                        help="days the posted suspects' birth dates spread over (1: all the same day, as "
+                             "issue 21 measured; posts that could match wait for each other)")
     args = parser.parse_args()
 
     with served(args.backend, args.instances, args.workers) as cluster:
         users = cluster.users
-        load = Load(cluster.bases, cluster.context, users, seed=1)
+        load = Load(cluster.bases, cluster.context, users, seed=1, birth_dates=args.birth_dates)
         seed_notices(load, args.seed)
         print(f"backend {args.backend}; {args.instances} x arx serve --workers {args.workers}; "
               f"{args.seed} notices seeded; {args.clients} clients, "
               f"{len(users)} users of {len(STATES)} States + ICC; {args.duration:.0f} s measured; "
+              f"suspects born on {args.birth_dates} day(s); "
               f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
         cpu0 = sum(map(cpu_seconds, (s.pid for s in cluster.servers)))

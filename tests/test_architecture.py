@@ -144,7 +144,8 @@ def test_every_hook_subscriber_is_imported_by_the_application_and_the_cli() -> N
     subscribing = set()
     for path in sorted((ROOT / "app").rglob("*.py")):
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-        if module != "app.notices.service" and "after_notice_written" in imported_names(path):
+        if module != "app.notices.service" and {"after_notice_written", "before_notice_written"} \
+                & imported_names(path):
             subscribing.add(module)
     assert subscribing <= listed, f"add to app/features.py: {sorted(subscribing - listed)}"
 

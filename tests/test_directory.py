@@ -11,14 +11,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
 from app.crypto.envelope import DecryptionError
 from app.directory.models import Contact, ContactReminder, ContactRevision
-from app.directory.service import contact_aad
+from app.directory.schemas import ContactDocument
+from app.directory.service import contact_aad, create_contact, retire_contact
 from app.directory.tasks import send_stale_reminders
+from app.errors import InvalidInput
 from app.notifications.models import Notification
 from app.users.models import User
+from tests.support.concurrency import principal_of, second_while_first_open
 from tests.support.database import raw_database_bytes
 from tests.support.factories import World, assert_problem
 
@@ -82,6 +86,25 @@ class TestContacts:
         body = assert_problem(world.client.post(API, json=contact(deputy_of=foreign["id"]),
                                                 headers=world.headers("fra_fp")), 422)
         assert body["errors"][0]["field"] == "deputy_of"
+
+    def test_a_contact_retired_meanwhile_cannot_be_named_deputy(self, world: World) -> None:
+        head = add(world)
+        fra = principal_of(world.runtime, "fra_fp")
+        outcome: list[str] = []
+
+        def name_deputy(session: Session) -> None:
+            try:
+                create_contact(session, world.runtime, fra,
+                               ContactDocument.model_validate(contact(deputy_of=head["id"])))
+                outcome.append("created")
+            except InvalidInput:
+                outcome.append("refused")
+
+        second_while_first_open(
+            world.runtime, lambda s: retire_contact(s, world.runtime, fra, head["id"]), name_deputy)
+        assert outcome == ["refused"]
+        with world.runtime.db.reading() as session:
+            assert session.scalars(select(Contact.id).where(Contact.deputy_of == head["id"])).all() == []
 
     def test_update_appends_a_revision_and_retire_removes_from_the_list(self, world: World) -> None:
         created = add(world)

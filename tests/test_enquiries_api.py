@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -11,12 +10,12 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
-from app.auth.principal import Principal, Role
+from app.db import MAX_TERM_LOCKS
 from app.enquiries.schemas import EnquiryCreate
 from app.enquiries.service import create_enquiry
 from app.notices.schemas import NoticeDocument
 from app.notices.service import create_notice, revise_notice
-from app.users.models import User
+from tests.support.concurrency import principal_of, second_while_first_open
 from tests.support.factories import World, assert_problem, notice_document
 
 CANARY_NAME = "Zebulon Quartermaine-Canary"
@@ -537,14 +536,6 @@ class TestKeyRotation:
         assert_reveals_nothing(str(sent), notice["id"])
 
 
-def principal_of(world: World, username: str) -> Principal:
-    with world.runtime.db.reading() as session:
-        user = session.scalar(select(User).where(User.username == username))
-        assert user is not None
-        return Principal(username=username, party=user.party_code, role=Role(user.role),
-                         user_id=user.id, request_id=f"test-{username}")
-
-
 def notice_of(*subjects: dict[str, Any], recipients: list[str]) -> NoticeDocument:
     return NoticeDocument.model_validate(notice_document(recipients=recipients, subjects=list(subjects),
                                                          assets=[]))
@@ -557,34 +548,20 @@ class TestAtTheSameTime:
     and may finish only once the first commits (SQLite: its write lock; PostgreSQL: an advisory lock)."""
 
     def _second_while_first_open(self, world: World, first: Callable[[Session], object],
-                                 second: Callable[[Session], object]) -> None:
-        failures: list[BaseException] = []
-
-        def run_second() -> None:
-            try:
-                with world.runtime.db.unit_of_work() as session:
-                    second(session)
-            except BaseException as exc:  # reported by the test below
-                failures.append(exc)
-
-        thread = threading.Thread(target=run_second)
-        with world.runtime.db.unit_of_work() as session:
-            first(session)
-            thread.start()
-            thread.join(timeout=1.5)  # without the lock, the second write is done by now
-        thread.join(timeout=30)
-        assert not thread.is_alive() and not failures, failures
+                                 second: Callable[[Session], object], hold: float = 1.5) -> bool:
+        return second_while_first_open(world.runtime, first, second, hold=hold)
 
     @staticmethod
-    def _post(world: World, who: str, recipients: list[str]) -> Callable[[Session], object]:
-        return lambda s: create_notice(s, world.runtime, principal_of(world, who),
-                                       notice_of(subject(), recipients=recipients))
+    def _post(world: World, who: str, recipients: list[str],
+              *subjects: dict[str, Any]) -> Callable[[Session], object]:
+        return lambda s: create_notice(s, world.runtime, principal_of(world.runtime, who),
+                                       notice_of(*(subjects or [subject()]), recipients=recipients))
 
     @staticmethod
-    def _enquire(world: World) -> Callable[[Session], object]:
-        body = EnquiryCreate.model_validate({"subjects": [subject()], "purpose": "tracing",
+    def _enquire(world: World, *subjects: dict[str, Any]) -> Callable[[Session], object]:
+        body = EnquiryCreate.model_validate({"subjects": list(subjects or [subject()]), "purpose": "tracing",
                                              "legal_basis": "Rome Statute art. 93(1)(k)"})
-        return lambda s: create_enquiry(s, world.runtime, principal_of(world, "icc_inv"), body)
+        return lambda s: create_enquiry(s, world.runtime, principal_of(world.runtime, "icc_inv"), body)
 
     def test_two_parties_posting_the_same_suspect_both_learn_of_it(self, world: World) -> None:
         self._second_while_first_open(world, self._post(world, "fra_fp", ["DEU"]),
@@ -605,7 +582,53 @@ class TestAtTheSameTime:
         mine = post(world, "fra_fp", recipients=["DEU"], subjects=[])
         self._second_while_first_open(
             world, self._post(world, "nld_fp", ["NLD"]),
-            lambda s: revise_notice(s, world.runtime, principal_of(world, "fra_fp"), mine["id"],
+            lambda s: revise_notice(s, world.runtime, principal_of(world.runtime, "fra_fp"), mine["id"],
                                     notice_of(subject(), recipients=["DEU"])))
         assert [h["notice_id"] for h in hits(world, "fra_fp", "received")] == [mine["id"]]
         assert [h["enquirer"] for h in hits(world, "nld_fp", "received")] == ["FRA"]
+
+    def test_a_notice_of_more_subjects_than_term_locks_still_meets_a_matching_post(
+            self, world: World) -> None:
+        crowd = [subject(name=f"Crowd Member {n}", birth_date=f"{1900 + n}-01-0{1 + n % 9}",
+                         identifiers=[{"scheme": "passport", "value": f"CROWD{n:05d}"}])
+                 for n in range(MAX_TERM_LOCKS)]
+        self._second_while_first_open(world, self._post(world, "fra_fp", ["DEU"], *crowd, subject()),
+                                      self._post(world, "nld_fp", ["NLD"]))
+        assert [h["enquirer"] for h in hits(world, "fra_fp", "received")] == ["NLD"]
+        assert [h["enquirer"] for h in hits(world, "nld_fp", "received")] == ["FRA"]
+
+    def test_writes_of_unrelated_suspects_do_not_wait_for_each_other(self, world: World) -> None:
+        if world.runtime.db.engine.dialect.name != "postgresql":
+            pytest.skip("SQLite serialises every write transaction")
+        other = subject(name="Unrelated Person", birth_date="1980-11-30",
+                        identifiers=[{"scheme": "passport", "value": "ZZ9988776"}])
+        assert self._second_while_first_open(world, self._post(world, "fra_fp", ["DEU"]),
+                                             self._post(world, "nld_fp", ["NLD"], other), hold=20)
+        # Nor do two enquiries about one person (enquiries never match each other)...
+        assert self._second_while_first_open(world, self._enquire(world), self._enquire(world),
+                                             hold=20)
+        # ... while a matching write waits (the same hold, a shared passport only).
+        same_passport = subject(name="Somebody Else", birth_date="1990-01-01")
+        assert not self._second_while_first_open(world, self._post(world, "fra_fp", ["DEU"]),
+                                                 self._post(world, "nld_fp", ["NLD"], same_passport))
+
+    def test_a_match_by_name_and_birth_date_alone_waits_too(self, world: World) -> None:
+        other_passport = subject(identifiers=[{"scheme": "passport", "value": "QQ1234567"}])
+        self._second_while_first_open(world, self._post(world, "fra_fp", ["DEU"]),
+                                      self._post(world, "nld_fp", ["NLD"], other_passport))
+        assert [h["enquirer"] for h in hits(world, "fra_fp", "received")] == ["NLD"]
+        assert [h["enquirer"] for h in hits(world, "nld_fp", "received")] == ["FRA"]
+
+    def test_two_posts_meeting_one_notice_through_different_terms_join_one_pending_hit(
+            self, world: World) -> None:
+        theirs = post(world, "nld_fp", recipients=["NLD"])
+        by_passport = subject(name="Quite Different", birth_date="1950-01-01")
+        by_name_and_birth = subject(identifiers=[{"scheme": "passport", "value": "QQ1234567"}])
+        self._second_while_first_open(world, self._post(world, "fra_fp", ["DEU"], by_passport),
+                                      self._post(world, "fra_fp", ["DEU"], by_name_and_birth))
+        # France learns of their notice once: one pending hit matching both its posts...
+        [received] = hits(world, "fra_fp", "received")
+        assert received["enquirer"] == "NLD" and len(received["matches"]) == 2
+        # ... while the Netherlands learns of each post (two origins, two hits) on its one notice.
+        told = hits(world, "nld_fp", "received")
+        assert len(told) == 2 and {h["notice_id"] for h in told} == {theirs["id"]}

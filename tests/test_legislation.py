@@ -8,17 +8,21 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEntry
 from app.errors import InvalidInput
-from app.legislation.service import import_profiles, parse_import
+from app.legislation.schemas import ProfileDocument
+from app.legislation.service import import_profiles, parse_import, revise_profile
 from app.runtime import Runtime
+from tests.support.concurrency import principal_of, second_while_first_open
 from tests.support.database import DatabaseFactory
 from tests.support.factories import ADMIN, World, assert_problem, make_party
 
@@ -172,6 +176,21 @@ class TestReadAndRevise:
                                     headers=world.headers("deu_fp"))
         assert response.status_code == 200 and response.json()["revision"] == 1
         assert search(world, q="freezing") == ["DEU"]
+
+    def test_two_first_writes_at_the_same_moment_are_revisions_one_and_two(self, world: World) -> None:
+        fra = principal_of(world.runtime, "fra_fp")
+
+        def write(summary: str) -> Callable[[Session], object]:
+            body = {**sample_profile("FRA"), "summary": summary}
+            return lambda s: revise_profile(s, world.runtime, fra, "FRA",
+                                            ProfileDocument.model_validate(body))
+
+        second_while_first_open(world.runtime, write("DONNÉES D'EXEMPLE — un"),
+                                write("DONNÉES D'EXEMPLE — deux"))
+        response = world.client.get(f"{API}/FRA/revisions", headers=world.headers("icc_inv"))
+        assert response.status_code == 200, response.text
+        assert [r["revision"] for r in response.json()["items"]] == [1, 2]
+        assert response.json()["items"][-1]["summary"] == "DONNÉES D'EXEMPLE — deux"
 
     @pytest.mark.parametrize("who", ["nld_fp", "icc_inv", "fra_auditor", "icc_admin"])
     def test_only_the_states_own_focal_points_write(self, loaded: World, who: str) -> None:

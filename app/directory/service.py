@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from app import policy
 from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
+from app.db import advisory_lock
 from app.directory.models import Contact, ContactRevision
 from app.directory.schemas import ContactDocument, ContactRead
 from app.errors import Forbidden, InvalidInput, NotFound
@@ -110,12 +111,18 @@ def _valid_id(contact_id: str) -> bool:
         return False
 
 
-def _active(session: Session, principal: Principal, contact_id: str, action: Action) -> Contact:
-    """An active contact (every caller may see it) locked for writing, or 404; then the write check."""
-    contact = None
-    if _valid_id(contact_id):
-        contact = session.scalar(select(Contact).where(Contact.id == contact_id,
-                                                       Contact.retired_at.is_(None)).with_for_update())
+# Directory writes (rare) take one platform-wide lock first: a contact named as another's deputy
+# (checked active, not locked) can then not be retired between that check and the commit, and retiring
+# a contact (which unlinks the contacts deputising for it) never meets another write's row locks
+# half-way. PostgreSQL; SQLite serialises every write transaction.
+WRITE_LOCK_KEY = 0x4152_5844_4952_5752  # "ARXDIRWR"
+
+
+def _writable(session: Session, principal: Principal, contact_id: str, action: Action) -> Contact:
+    """An active contact (every caller may see it), or 404; then the write check (403)."""
+    contact = session.scalar(select(Contact).where(Contact.id == contact_id,
+                                                   Contact.retired_at.is_(None))) \
+        if _valid_id(contact_id) else None
     if contact is None:
         raise NotFound(on_rollback=denied(principal, action, contact_id if _valid_id(contact_id)
                                           else None))
@@ -127,11 +134,23 @@ def _active(session: Session, principal: Principal, contact_id: str, action: Act
     return contact
 
 
+def _active(session: Session, principal: Principal, contact_id: str, action: Action) -> Contact:
+    """A writable contact (_writable) locked for writing: the directory's write lock is taken only
+    once both checks passed, then the row's, read afresh (404 if retired meanwhile)."""
+    checked = _writable(session, principal, contact_id, action)
+    advisory_lock(session, WRITE_LOCK_KEY)
+    contact = session.scalar(select(Contact).where(Contact.id == checked.id, Contact.retired_at.is_(None))
+                             .with_for_update().execution_options(populate_existing=True))
+    if contact is None:
+        raise NotFound(on_rollback=denied(principal, action, checked.id))
+    return contact
+
+
 def get_contact(session: Session, runtime: Runtime, principal: Principal, contact_id: str, *,
                 for_writing: bool = False) -> ContactRead:
     """One active contact (audited as read); for_writing: only for its own party's focal points."""
     if for_writing:
-        contact = _active(session, principal, contact_id, Action.DIRECTORY_UPDATE)
+        contact = _writable(session, principal, contact_id, Action.DIRECTORY_UPDATE)
     else:
         found = session.scalar(select(Contact).where(Contact.id == contact_id,
                                                      Contact.retired_at.is_(None))) \
@@ -182,6 +201,7 @@ def create_contact(session: Session, runtime: Runtime, principal: Principal,
     if not policy.can_write_for_party(principal, party):
         raise Forbidden("only focal points add contacts, for their own party",
                         on_rollback=denied(principal, Action.DIRECTORY_CREATE, None))
+    advisory_lock(session, WRITE_LOCK_KEY)
     _check(session, principal, doc, party, None, Action.DIRECTORY_CREATE)
     now = runtime.clock()
     contact = Contact(id=str(uuid.uuid4()), party=party, current_revision=1, created_at=now,

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import cache, lru_cache
+from hashlib import blake2b
 from typing import Any
 
 from sqlalchemy import (
@@ -101,6 +102,26 @@ class Probe:
         birth = purpose_terms(keyring, version, Purpose.BIRTH_DATE, {self.birth_date})
         names = set().union(*(name_terms(keyring, version, n) for n in self.names))
         return id_terms, birth, names
+
+
+def matching_keys(keyring: Keyring, subjects: Sequence[dict[str, Any]]) -> list[int]:
+    """The term locks a write of these subjects takes before matching (app/db.py hold_matching_lock):
+    32-bit keys of their identifier terms, and of their birth-date terms where a name goes with the
+    date, under every usable index version. A strong match needs an identifier or a birth date in
+    common, and each side's candidates are read through exactly these terms, so two writes that could
+    match share a key (and two writes on two index versions mid-rotation share the older one's). Keys
+    of blind-index terms, never of plaintext: pg_locks shows them to whoever can read it."""
+    keys = set()
+    for version in keyring.usable_versions("index"):
+        for subject in subjects:
+            ids = {k for _, v in identifiers_of(subject) if len(k := identifier_key(v)) >= 4}
+            terms = purpose_terms(keyring, version, Purpose.IDENTIFIER, ids)
+            born = subject.get("birth_date")
+            if born is not None and (subject.get("name") or subject.get("aliases")):
+                terms |= purpose_terms(keyring, version, Purpose.BIRTH_DATE, {born})
+            keys |= {int.from_bytes(blake2b(t, digest_size=4).digest(), "big", signed=True)
+                     for t in terms}
+    return sorted(keys)
 
 
 def identifiers_of(subject: dict[str, Any]) -> frozenset[tuple[str, str]]:

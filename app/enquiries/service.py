@@ -22,7 +22,7 @@ from app import policy
 from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
 from app.crypto.envelope import Sealed
-from app.db import hold_matching_lock, utcnow
+from app.db import MAX_TERM_LOCKS, enter_matching, hold_matching_lock, lock_hit_groups, utcnow
 from app.enquiries.keys import enquiry_aad, reason_aad, term_rows
 from app.enquiries.matching import (
     CANDIDATES_PER_SUBJECT,
@@ -31,6 +31,7 @@ from app.enquiries.matching import (
     collect_terms,
     confirm_notices,
     enquiry_candidates,
+    matching_keys,
     notice_candidates,
     pad_decryptions,
     strong_match,
@@ -52,6 +53,7 @@ from app.notices.service import (
     MATCH,
     NoticeWritten,
     after_notice_written,
+    before_notice_written,
     current_document,
     revise_notice,
 )
@@ -74,23 +76,44 @@ def _notify(session: Session, party: str, kind: str, hit_id: str) -> None:
 
 
 # -- hits being made ---------------------------------------------------------------------------------
+HitKey = tuple[str | None, str | None, str, str, bool]  # enquiry, source notice, owner, counterpart, revealed
+
+
+@dataclass
+class _Found:
+    key: HitKey
+    notice_id: str
+    matched_on: list[str]
+    reuse_pending: bool
+
+
 @dataclass
 class _HitBook:
-    """Hits made by one action, grouped by origin, owner, counterpart and whether revealed."""
+    """Hits made by one action, grouped by origin, owner, counterpart and whether revealed. Matches are
+    collected first (add), then made into hits (finish): a pending hit of the same group is joined
+    rather than doubled, under a lock of each group taken in one order (app/db.py lock_hit_groups), so
+    two writes that match one notice or one enquiry through different terms make one hit, not two."""
 
     session: Session
     principal: Principal
     # An enquirer answered in the response itself needs no notification of its own hits.
     answered_directly: bool = False
-    made: dict[tuple[str | None, str | None, str, str, bool], Hit] = field(default_factory=dict)
+    made: dict[HitKey, Hit] = field(default_factory=dict)
     new: list[Hit] = field(default_factory=list)
+    found: list[_Found] = field(default_factory=list)
 
     def add(self, *, enquiry_id: str | None = None, source_notice_id: str | None = None,
             owner: str, counterpart: str, revealed: bool, notice_id: str,
             matched_on: list[str], reuse_pending: bool = False) -> None:
-        key = (enquiry_id, source_notice_id, owner, counterpart, revealed)
-        hit = self.made.get(key)
-        if hit is None and reuse_pending:
+        self.found.append(_Found((enquiry_id, source_notice_id, owner, counterpart, revealed),
+                                 notice_id, matched_on, reuse_pending))
+
+    def _hit(self, found: _Found) -> Hit:
+        hit = self.made.get(found.key)
+        if hit is not None:
+            return hit
+        enquiry_id, source_notice_id, owner, counterpart, revealed = found.key
+        if found.reuse_pending:
             hit = self.session.scalar(select(Hit).where(
                 Hit.enquiry_id == enquiry_id if enquiry_id else Hit.enquiry_id.is_(None),
                 Hit.source_notice_id == source_notice_id if source_notice_id
@@ -103,16 +126,22 @@ class _HitBook:
                       status=PENDING, created_at=utcnow(), matches=[])
             self.session.add(hit)
             self.new.append(hit)
-        self.made[key] = hit
-        existing = next((m for m in hit.matches if m.notice_id == notice_id), None)
-        if existing is None:
-            hit.matches.append(HitMatch(notice_id=notice_id, matched_on=",".join(matched_on)))
-        else:
-            existing.matched_on = ",".join(union_matched([existing.matched_on.split(","),
-                                                          matched_on]))
+        self.made[found.key] = hit
+        return hit
 
     def finish(self) -> None:
-        """Audit and notify every hit made: the owner always, the counterpart when revealed."""
+        """Make the hits, then audit and notify every one: the owner always, the counterpart when
+        revealed."""
+        lock_hit_groups(self.session, [repr(f.key) for f in self.found if f.reuse_pending])
+        for found in self.found:
+            hit = self._hit(found)
+            existing = next((m for m in hit.matches if m.notice_id == found.notice_id), None)
+            if existing is None:
+                hit.matches.append(HitMatch(notice_id=found.notice_id,
+                                            matched_on=",".join(found.matched_on)))
+            else:
+                existing.matched_on = ",".join(union_matched([existing.matched_on.split(","),
+                                                              found.matched_on]))
         self.session.flush()
         for hit in self.new:
             record(self.session, self.principal, Action.HIT_CREATE, object_id=hit.id)
@@ -150,7 +179,7 @@ def create_enquiry(session: Session, runtime: Runtime, principal: Principal,
     rows = _enquiry_term_rows(runtime, enquiry.id, document["subjects"])
     if rows:
         session.execute(insert(EnquiryTerm), rows)
-    hold_matching_lock(session)
+    hold_matching_lock(session, matching_keys(runtime.keys.current(), document["subjects"]), writes=False)
     record(session, principal, Action.ENQUIRY_CREATE, object_id=enquiry.id, detail=document,
            envelope=runtime.envelope)
 
@@ -173,16 +202,36 @@ def create_enquiry(session: Session, runtime: Runtime, principal: Principal,
 
 
 # -- deconfliction and standing enquiries, when a notice is posted or revised ---------------------------
+def _keys(runtime: Runtime, doc: NoticeDocument) -> list[int] | None:
+    """The term locks of a revision's matching, None if it does not match."""
+    if not runtime.settings.deconfliction_enabled or not doc.subjects:
+        return None
+    return matching_keys(runtime.keys.current(), [s.model_dump(mode="json") for s in doc.subjects])
+
+
+@before_notice_written
+def enter_matching_first(session: Session, runtime: Runtime, doc: NoticeDocument) -> None:
+    """Before a post or revision locks anything (a revision, its notice): the matching lock, which
+    deconfliction then holds with its term locks. Shared, unless the revision has so many terms that
+    deconfliction will hold it exclusively."""
+    keys = _keys(runtime, doc)
+    if keys is not None:
+        enter_matching(session, exclusive=len(keys) > MAX_TERM_LOCKS)
+
+
 @after_notice_written(MATCH)
 def deconflict_notice(session: Session, runtime: Runtime, principal: Principal,
                       written: NoticeWritten) -> None:
     """Match a just-written revision's own subjects against other parties' notices and against open
     enquiries, in the posting transaction. Each strong match with another party's notice makes a pair
-    of hits (each owner told of the other), minus what the RED rule or existing visibility forbids."""
+    of hits (each owner told of the other), minus what the RED rule or existing visibility forbids.
+    Under the write's term locks: a matching write made meanwhile on another worker waits for this one
+    to commit, and this one for that."""
     notice, doc = written.notice, written.document
-    if not runtime.settings.deconfliction_enabled or not doc.subjects:
+    keys = _keys(runtime, doc)
+    if keys is None:
         return
-    hold_matching_lock(session)
+    hold_matching_lock(session, keys)
     subjects = [s.model_dump(mode="json") for s in doc.subjects]
     probes = [Probe.of(s) for s in subjects]
     book = _HitBook(session, principal)
@@ -323,11 +372,12 @@ def list_hits(session: Session, runtime: Runtime, principal: Principal, *, box: 
 def _decidable(session: Session, principal: Principal, hit_id: str, action: Action) -> Hit:
     hit = None
     if policy.sees_content(principal) and len(hit_id) <= 36:
-        # Before the hit's row lock: a post matching under the lock may add to this pending hit, and
-        # sharing revises the notice, whose hooks take the lock.
-        hold_matching_lock(session)
-        hit = session.scalar(select(Hit).where(Hit.id == hit_id, policy.received_hits(principal))
-                             .with_for_update())
+        received = and_(Hit.id == hit_id, policy.received_hits(principal))
+        if session.scalar(select(Hit.id).where(received)) is not None:
+            # Only then, exclusively, before the hit's row lock: a post matching meanwhile may add to
+            # this pending hit, and sharing revises notices whatever their terms.
+            enter_matching(session, exclusive=True)
+            hit = session.scalar(select(Hit).where(received).with_for_update())
     if hit is None:
         attempted = hit_id[:64] if hit_id.isprintable() else None
         raise NotFound(on_rollback=denied(principal, action, attempted))

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app import policy
 from app.audit.record import Action, denied, record
 from app.auth.principal import Principal
+from app.db import advisory_lock
 from app.errors import Forbidden, InvalidInput, NotFound
 from app.legislation import stemming
 from app.legislation.models import (
@@ -105,6 +106,11 @@ def get_profile(session: Session, runtime: Runtime, principal: Principal, party:
                                  _outdated_before(runtime)))
 
 
+def _writer_key(party: str) -> int:
+    """One advisory lock per State's profile: "ARXL" and the party code (three letters)."""
+    return int.from_bytes(f"ARXL{party}".encode()[:8].ljust(8, b"_"), "big")
+
+
 def write_profile(session: Session, runtime: Runtime, principal: Principal, party: str,
                   doc: ProfileDocument, *, action: Action = Action.LEGISLATION_REVISE) -> bool:
     """Append a revision of party's profile when doc differs from the current one; True if it did.
@@ -117,6 +123,9 @@ def write_profile(session: Session, runtime: Runtime, principal: Principal, part
         raise InvalidInput("party: not a registered State", errors=[{"field": "party",
                                                                      "message": "not a State"}])
     new = doc.stored()
+    # The row lock alone would not serialise a State's first two writes (no row yet: both would insert
+    # revision 1, and the second fail on the primary key); this lock does, and comes first.
+    advisory_lock(session, _writer_key(party))
     row = session.scalar(select(LegislationProfile).where(LegislationProfile.party == party)
                          .with_for_update())
     old = json.loads(row.document) if row is not None else None
@@ -315,7 +324,7 @@ def import_profiles(session: Session, runtime: Runtime, principal: Principal,
     revised: list[str] = []
     unchanged: list[str] = []
     fields = set(ProfileDocument.model_fields)
-    for p in profiles:
+    for p in sorted(profiles, key=lambda p: p.party):  # States' locks in one order: no deadlock
         doc = ProfileDocument.model_validate(p.model_dump(include=fields, exclude_none=True))
         changed = write_profile(session, runtime, principal, p.party, doc,
                                 action=Action.LEGISLATION_IMPORT)

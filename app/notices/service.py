@@ -32,7 +32,7 @@ from app.audit.models import AuditEntry, AuditLeaf
 from app.audit.record import Action, Outcome, record, record_each
 from app.auth.principal import Principal
 from app.crypto.envelope import Sealed
-from app.db import hold_matching_lock, utcnow
+from app.db import utcnow
 from app.errors import AppError, Conflict, InvalidInput
 from app.notices.models import (
     BROADCAST,
@@ -66,13 +66,25 @@ class NoticeWritten:
 
 
 NoticeHook = Callable[[Session, Runtime, Principal, NoticeWritten], None]
+LockHook = Callable[[Session, Runtime, NoticeDocument], None]
 _AFTER_WRITE: list[tuple[int, NoticeHook]] = []
+_BEFORE_WRITE: list[LockHook] = []
 
-# Hook stages, run in this order whatever the order of import. Matching reads other parties' notices
-# and enquiries under a platform-wide lock (app/enquiries); accounting then updates rows shared by every
-# post (statistics). A hook that locks shared rows before taking the matching lock could deadlock with
-# a post holding that lock and reaching the same rows.
+# Hook stages, run in this order whatever the order of import. Matching takes its term locks and reads
+# other parties' notices and enquiries (app/enquiries); accounting then updates rows shared by every
+# post (statistics). A hook that locked shared rows before the term locks could deadlock with a post
+# holding a term lock and reaching the same rows.
 MATCH, ACCOUNT = 0, 1
+
+
+def before_notice_written(hook: LockHook) -> LockHook:
+    """Register the decorated hook to run first in the transaction of every notice post and revision,
+    before any row is written or locked, with the document about to be written: a feature whose
+    after-write hook takes a lock that other use cases take before their row locks (matching) enters it
+    here, so every writer takes it in the same order (docs/architecture.md, "Hooks")."""
+    if hook not in _BEFORE_WRITE:
+        _BEFORE_WRITE.append(hook)
+    return hook
 
 
 def after_notice_written(stage: int) -> Callable[[NoticeHook], NoticeHook]:
@@ -91,6 +103,11 @@ def after_notice_written(stage: int) -> Callable[[NoticeHook], NoticeHook]:
 def notice_hooks() -> tuple[NoticeHook, ...]:
     """The registered after-write hooks, in the order they run."""
     return tuple(hook for _, hook in _AFTER_WRITE)
+
+
+def _writing(session: Session, runtime: Runtime, doc: NoticeDocument) -> None:
+    for hook in _BEFORE_WRITE:
+        hook(session, runtime, doc)
 
 
 def _written(session: Session, runtime: Runtime, principal: Principal, notice: Notice,
@@ -229,6 +246,7 @@ def create_notice(session: Session, runtime: Runtime, principal: Principal,
     policy.require(policy.can_post_notice(principal), principal, Action.NOTICE_CREATE,
                    detail="this role may not post notices")
     _check_references(session, doc)
+    _writing(session, runtime, doc)
     now = utcnow()
     notice = Notice(id=str(uuid.uuid4()), kind=doc.kind, author_party=principal.party,
                     author_user_id=principal.user_id, current_revision=1, created_at=now, updated_at=now)
@@ -405,14 +423,15 @@ def revise_notice(session: Session, runtime: Runtime, principal: Principal, noti
                   doc: NoticeDocument, *, expected_revision: int | None = None) -> NoticeRead:
     """Append a revision (author party only); nothing is overwritten. Revisions of one notice are
     serialised by a row lock (PostgreSQL) or the write lock (SQLite); If-Match gives optimistic checks.
-    The matching lock comes first: the revision's deconfliction takes it after this row lock, and a
-    hit being shared holds it while it revises this notice."""
-    hold_matching_lock(session)
-    notice = _visible(session, principal, notice_id, Action.NOTICE_REVISE, for_update=True)
+    The before-write hooks' locks come between the checks and the row lock: a hit being shared holds
+    the matching lock while it revises this notice."""
+    notice = _visible(session, principal, notice_id, Action.NOTICE_REVISE)
     revisable = session.scalar(select(Notice.id).where(Notice.id == notice.id,
                                                        policy.revisable_notices(principal)))
     policy.require(revisable is not None, principal, Action.NOTICE_REVISE, notice.id,
                    detail="only the author party may revise a notice")
+    _writing(session, runtime, doc)
+    notice = _visible(session, principal, notice_id, Action.NOTICE_REVISE, for_update=True)
     if doc.kind != notice.kind:
         raise InvalidInput("kind: a notice's kind cannot change", errors=[{"field": "kind",
                                                                          "message": "immutable"}])
