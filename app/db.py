@@ -1,5 +1,7 @@
 """Database engine, declarative base and the unit of work shared by the API and the CLI."""
 
+import logging
+import threading
 import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -27,6 +29,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
 from app.errors import AppError
+
+log = logging.getLogger("arx.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -258,6 +262,62 @@ def plan_with_parameters(session: Session) -> None:
         driver.prepare_threshold = None
 
 
+class _Running:
+    """The DBAPI connection a unit of work's transaction runs on, while it runs (cancel_running)."""
+
+    __slots__ = ("connection", "lock")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.connection: Any = None
+
+
+_RUNNING = "arx.running"
+
+
+def _track_running(sessions: sessionmaker[Session]) -> None:
+    """Keep, in each session's info, the DBAPI connection of its transaction until that ends (and the
+    connection goes back to the pool, where it may serve another request)."""
+    @event.listens_for(sessions, "after_begin")
+    def _began(session: Session, _transaction: Any, connection: Connection) -> None:
+        running = session.info.setdefault(_RUNNING, _Running())
+        with running.lock:
+            running.connection = connection.connection.dbapi_connection
+
+    @event.listens_for(sessions, "after_transaction_end")
+    def _ended(session: Session, transaction: Any) -> None:
+        running = session.info.get(_RUNNING)
+        if running is not None and transaction.parent is None:
+            with running.lock:
+                running.connection = None
+
+
+def cancel_running(session: Session, timeout: float = 1.0) -> bool:
+    """Cancel the statement session's transaction is running or waiting in (a lock, a slow query), from
+    another thread: a request answered 503 at its deadline stops waiting and rolls back now, instead of
+    holding its connection, its locks and a worker thread until statement_timeout. PostgreSQL: a cancel
+    request (an idle backend ignores it); SQLite: sqlite3's interrupt(). Under the session's lock, so
+    the connection cannot meanwhile go back to the pool and its next user be cancelled instead. Whether
+    there was a transaction to cancel."""
+    running = session.info.get(_RUNNING)
+    if running is None:
+        return False
+    with running.lock:
+        connection = running.connection
+        if connection is None:
+            return False
+        try:
+            if hasattr(connection, "cancel_safe"):
+                connection.cancel_safe(timeout=timeout)
+            else:
+                connection.interrupt()
+        except Exception as exc:  # a server that cannot take a cancel (frozen, gone): statement_timeout
+            log.warning("could not cancel an abandoned request's statement",
+                        extra={"kind": type(exc).__name__})
+            return False
+    return True
+
+
 class Database:
     """An engine and its session factory."""
 
@@ -265,6 +325,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url, timeouts)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        _track_running(self.sessions)
 
     @property
     def is_sqlite(self) -> bool:

@@ -26,6 +26,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.testclient import TestClient
 
 from app import db as app_db
+from app.config import Settings
 from app.crypto.keyring import KEYRING_FILE, FileKeyProvider
 from app.db import Database
 from app.logging import JsonFormatter
@@ -363,6 +364,34 @@ def test_sigterm_exits_even_when_the_database_hangs(tmp_path: Path, database_url
 
 
 # -- errors keep the connection usable ------------------------------------------------------------------
+def test_a_request_answered_503_at_its_deadline_stops_waiting_for_its_lock_at_once(
+        world: World, settings: Settings) -> None:
+    """A post waiting for a lock past ARX_REQUEST_DEADLINE_SECONDS is answered 503, then its statement is
+    cancelled: it leaves the lock queue and rolls back at once, not at statement_timeout (15 s)."""
+    engine = world.runtime.db.engine
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL: SQLite's lock waits end at its busy timeout")
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND wait_event_type = 'Lock' AND wait_event = 'advisory'")
+    hurried = Runtime.build(settings.model_copy(update={"request_deadline_seconds": 1.0}))
+    try:
+        with TestClient(create_app(runtime=hurried), base_url="https://testserver") as client, \
+                engine.connect() as holder:
+            holder.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": app_db.MATCHING_LOCK_KEY})
+            response = client.post("/api/v1/notices", headers=world.headers("fra_fp"),
+                                   json=notice_document(title="Posted past its deadline"))
+            assert_problem(response, 503)
+            gone = time.monotonic() + 5  # far below the 15 s statement_timeout
+            while holder.scalar(waiting) and time.monotonic() < gone:
+                time.sleep(0.05)
+            assert holder.scalar(waiting) == 0
+            holder.rollback()
+    finally:
+        hurried.close()
+    with world.runtime.db.reading() as session:
+        assert session.scalar(text("SELECT count(*) FROM notice")) == 0  # rolled back
+
+
 def test_an_unexpected_error_is_a_problem_document_not_a_re_raise(runtime: Runtime) -> None:
     app = create_app(runtime=runtime)
 
