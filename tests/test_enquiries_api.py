@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEntry
 from app.db import MAX_TERM_LOCKS
 from app.enquiries.schemas import EnquiryCreate
-from app.enquiries.service import create_enquiry
+from app.enquiries.service import create_enquiry, share_hit
 from app.notices.schemas import NoticeDocument
 from app.notices.service import create_notice, revise_notice
 from tests.support.concurrency import principal_of, second_while_first_open
@@ -632,3 +632,25 @@ class TestAtTheSameTime:
         # ... while the Netherlands learns of each post (two origins, two hits) on its one notice.
         told = hits(world, "nld_fp", "received")
         assert len(told) == 2 and {h["notice_id"] for h in told} == {theirs["id"]}
+
+    @pytest.mark.parametrize("decision_first", [False, True], ids=["post-first", "share-first"])
+    def test_a_hit_shared_beside_a_matching_post_waits_or_is_waited_for(
+            self, world: World, decision_first: bool) -> None:
+        post(world, "fra_fp", recipients=["DEU"])
+        post(world, "nld_fp", recipients=["NLD"])
+        [received] = hits(world, "fra_fp", "received")
+        fra = principal_of(world.runtime, "fra_fp")
+
+        def share(session: Session) -> object:
+            return share_hit(session, world.runtime, fra, received["id"])
+
+        posting = self._post(world, "deu_fp", ["DEU"])
+        first, second = (share, posting) if decision_first else (posting, share)
+        # The decision holds the matching lock exclusively, the post shares it: whichever comes
+        # second waits for the first to commit, and neither deadlocks nor fails.
+        assert not self._second_while_first_open(world, first, second)
+        fra_received = hits(world, "fra_fp", "received")
+        assert [h["status"] for h in fra_received if h["id"] == received["id"]] == ["shared"]
+        # The post made its hits (Germany already reads France's notice: no hit between those two).
+        assert "DEU" in {h["enquirer"] for h in fra_received}
+        assert [h["enquirer"] for h in hits(world, "deu_fp", "received")] == ["NLD"]
