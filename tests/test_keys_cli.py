@@ -129,7 +129,9 @@ def kill_at_random_points(env: dict[str, str], args: list[str], progress: Callab
         proc = subprocess.Popen([sys.executable, "-m", "app.cli", *args], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if attempt == 0:
-            time.sleep(rng.uniform(0.2, 1.5))  # start-up, propagation wait or first batches
+            # Start-up or the propagation wait (imports alone take most of a second, the in-flight
+            # allowance one more): still running. Up to 1.5 s, a fast machine had sometimes finished.
+            time.sleep(rng.uniform(0.1, 0.9))
         else:
             target = progress() + rng.randint(1, max(1, (total - progress()) // 3))
             deadline = time.monotonic() + 120
